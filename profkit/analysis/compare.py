@@ -1,0 +1,200 @@
+"""A vs B: total, per-stage and per-step speedup, category mix, one-sided ops, findings.
+
+Speedup is ``A time / B time``: above 1 means B is faster, below 1 means B is slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from profkit.analysis.findings import Finding
+from profkit.analysis.stats import Summary, summarize
+from profkit.analysis.summary import AnalysisResult
+from profkit.environment import settings_differences, setup_differences
+
+
+@dataclass
+class DeltaRow:
+    key: str
+    a_us: float | None
+    b_us: float | None
+    speedup: float | None
+
+
+@dataclass
+class MixRow:
+    category: str
+    a_us: float
+    a_share: float
+    b_us: float
+    b_share: float
+
+
+@dataclass
+class OneSided:
+    name: str
+    category: str
+    total_us: float
+
+
+@dataclass
+class ComparisonResult:
+    label_a: str
+    label_b: str
+    total: DeltaRow
+    total_basis: str
+    verdict: str
+    stages: list[DeltaRow]
+    steps: list[DeltaRow]
+    step_speedup: Summary | None
+    mix_kind: str  # gpu_kernels | cpu_ops | mixed
+    mix: list[MixRow]
+    only_in_a: list[OneSided]
+    only_in_b: list[OneSided]
+    tensor_core_share: tuple[float | None, float | None]
+    setting_differences: list[tuple[str, Any, Any]]
+    setup_differences: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def _how(speedup: float | None) -> str:
+    if speedup is None:
+        return "not comparable"
+    if abs(speedup - 1) < 0.02:
+        return "about the same speed as"
+    if speedup > 1:
+        return f"{speedup:.2f}x faster than"
+    return f"{1 / speedup:.2f}x slower than"
+
+
+def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", label_b: str = "") -> ComparisonResult:
+    label_a = label_a or a.label
+    label_b = label_b or b.label
+    both_ranges = a.view.has_ranges and b.view.has_ranges
+    basis = "pipeline wall time" if both_ranges else (
+        "GPU active window" if a.gpu and b.gpu else "CPU operator self time")
+    total = DeltaRow("total", a.total_us, b.total_us, _ratio(a.total_us, b.total_us))
+    verdict = f"{label_b} is {_how(total.speedup)} {label_a} ({basis})"
+
+    stages = []
+    if both_ranges:
+        a_stages = {s.stage: s.wall_us for s in a.view.stages}
+        b_stages = {s.stage: s.wall_us for s in b.view.stages}
+        for stage in dict.fromkeys([*a_stages, *b_stages]):
+            stages.append(DeltaRow(stage, a_stages.get(stage), b_stages.get(stage),
+                                   _ratio(a_stages.get(stage), b_stages.get(stage))))
+
+    a_steps = {(s.call, s.step): s.wall_us for s in a.view.steps}
+    b_steps = {(s.call, s.step): s.wall_us for s in b.view.steps}
+    steps = [
+        DeltaRow(f"{call}:{step}" if call else str(step), a_steps.get((call, step)), b_steps.get((call, step)),
+                 _ratio(a_steps.get((call, step)), b_steps.get((call, step))))
+        for call, step in sorted(set(a_steps) | set(b_steps))
+    ]
+    step_speedup = summarize([row.speedup for row in steps if row.speedup is not None])
+
+    if a.kernels is not None and b.kernels is not None:
+        mix_a, mix_b, mix_kind = a.kernels, b.kernels, "gpu_kernels"
+    elif a.kernels is None and b.kernels is None:
+        mix_a, mix_b, mix_kind = a.cpu_ops, b.cpu_ops, "cpu_ops"
+    else:
+        mix_a, mix_b, mix_kind = a.primary, b.primary, "mixed"
+    cats_a = {c.category: c for c in mix_a.categories}
+    cats_b = {c.category: c for c in mix_b.categories}
+    mix = [
+        MixRow(
+            category,
+            cats_a[category].total_us if category in cats_a else 0.0,
+            cats_a[category].share if category in cats_a else 0.0,
+            cats_b[category].total_us if category in cats_b else 0.0,
+            cats_b[category].share if category in cats_b else 0.0,
+        )
+        for category in dict.fromkeys([*cats_a, *cats_b])
+    ]
+    mix.sort(key=lambda row: -(row.a_us + row.b_us))
+
+    names_a = {r.name: r for r in mix_a.rows}
+    names_b = {r.name: r for r in mix_b.rows}
+    only_a = [OneSided(r.name, r.category, r.total_us) for n, r in names_a.items() if n not in names_b]
+    only_b = [OneSided(r.name, r.category, r.total_us) for n, r in names_b.items() if n not in names_a]
+
+    run_a, run_b = a.run or {}, b.run or {}
+    result = ComparisonResult(
+        label_a=label_a,
+        label_b=label_b,
+        total=total,
+        total_basis=basis,
+        verdict=verdict,
+        stages=stages,
+        steps=steps,
+        step_speedup=step_speedup,
+        mix_kind=mix_kind,
+        mix=mix,
+        only_in_a=only_a[:15],
+        only_in_b=only_b[:15],
+        tensor_core_share=(a.gpu.tensor_core_share if a.gpu else None, b.gpu.tensor_core_share if b.gpu else None),
+        setting_differences=settings_differences(run_a, run_b) if run_a and run_b else [],
+        setup_differences=setup_differences(run_a, run_b) if run_a and run_b else [],
+        notes=list(dict.fromkeys([*a.notes, *b.notes])),
+    )
+    result.findings = _findings(result, a, b)
+    return result
+
+
+def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) -> list[Finding]:
+    findings = []
+    speedup = result.total.speedup
+    if speedup is not None:
+        slower = speedup < 0.98
+        findings.append(Finding(
+            "overall_speedup", "warning" if slower else "info",
+            result.verdict,
+            f"{result.label_a}: {result.total.a_us / 1000:.2f} ms, {result.label_b}: "
+            f"{result.total.b_us / 1000:.2f} ms (speedup {speedup:.2f}x; above 1 means {result.label_b} is faster).",
+            "Keep the faster setting." if not slower else
+            f"{result.label_b} made this run slower: check the notes below for why before adopting it.",
+        ))
+    changed = [row for row in result.stages if row.speedup is not None and row.key != "other"]
+    if changed:
+        biggest = max(changed, key=lambda row: abs((row.a_us or 0) - (row.b_us or 0)))
+        findings.append(Finding(
+            "largest_stage_change", "info",
+            f"The {biggest.key} stage moved the most: {_how(biggest.speedup)} in {result.label_b}",
+            f"{biggest.key}: {(biggest.a_us or 0) / 1000:.2f} ms → {(biggest.b_us or 0) / 1000:.2f} ms.",
+            "Look at its categories below to see which kind of work changed.",
+            biggest.key,
+        ))
+    if result.step_speedup and result.step_speedup.count >= 2:
+        s = result.step_speedup
+        findings.append(Finding(
+            "per_step_speedup", "info", f"Per step, {result.label_b} is {_how(s.median)} {result.label_a} (median)",
+            f"Speedup over {s.count} matched steps: median {s.median:.2f}x, min {s.min:.2f}x, max {s.max:.2f}x.",
+            "A wide min-max range means some steps differ (warm-up, variance): capture with --warmup.",
+            "denoise",
+        ))
+    if len(a.view.steps) != len(b.view.steps):
+        findings.append(Finding(
+            "step_count_differs", "warning", "The two runs have different step counts",
+            f"{result.label_a}: {len(a.view.steps)} steps, {result.label_b}: {len(b.view.steps)} steps.",
+            "Compare per-step numbers, not totals, or capture both with the same --steps.",
+        ))
+    for difference in result.setup_differences:
+        findings.append(Finding(
+            "setup_differs", "critical", "The runs come from different setups", difference,
+            "Re-capture both on the same machine and software, or treat the comparison as indicative only.",
+        ))
+    for note in result.notes:
+        findings.append(Finding("platform_note", "warning", "Read this before trusting the numbers", note,
+                                "Measure on the hardware you deploy on."))
+    return findings

@@ -1,0 +1,58 @@
+"""Interval arithmetic on numpy arrays: unions and point-in-interval lookups."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``[start, end)`` intervals as sorted, disjoint intervals."""
+    starts = np.asarray(starts, dtype=np.float64)
+    ends = np.asarray(ends, dtype=np.float64)
+    if starts.size == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    running_end = np.maximum.accumulate(ends)
+    # a new merged block starts where an interval begins after everything before it ended
+    new_block = np.empty(starts.size, dtype=bool)
+    new_block[0] = True
+    new_block[1:] = starts[1:] > running_end[:-1]
+    block_ids = np.cumsum(new_block) - 1
+    merged_starts = starts[new_block]
+    merged_ends = np.zeros(merged_starts.size)
+    np.maximum.at(merged_ends, block_ids, running_end)
+    return merged_starts, merged_ends
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
+    merged_starts, merged_ends = merge(starts, ends)
+    return float(np.sum(merged_ends - merged_starts))
+
+
+def clip(
+    starts: np.ndarray, ends: np.ndarray, window_start: float, window_end: float
+) -> tuple[np.ndarray, np.ndarray]:
+    clipped_starts = np.clip(starts, window_start, window_end)
+    clipped_ends = np.clip(ends, window_start, window_end)
+    keep = clipped_ends > clipped_starts
+    return clipped_starts[keep], clipped_ends[keep]
+
+
+def locate(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Index of the disjoint interval holding each point (intervals sorted by start), or -1."""
+    points = np.asarray(points, dtype=np.float64)
+    if starts.size == 0:
+        return np.full(points.size, -1, dtype=np.int64)
+    index = np.searchsorted(starts, points, side="right") - 1
+    found = index >= 0
+    found[found] = points[found] <= ends[index[found]]
+    return np.where(found, index, -1)
+
+
+def gaps(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lengths of the idle gaps between merged busy intervals."""
+    merged_starts, merged_ends = merge(starts, ends)
+    if merged_starts.size < 2:
+        return np.zeros(0)
+    return merged_starts[1:] - merged_ends[:-1]

@@ -1,0 +1,218 @@
+"""Where the time goes by kernel / CPU operator and by category, and GPU busy-time truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from profkit.analysis.intervals import gaps, merge, union_length
+from profkit.analysis.taxonomy import cpu_op_classes, kernel_classes
+from profkit.parsers.tables import TraceTables
+
+
+@dataclass
+class OpRow:
+    name: str
+    category: str
+    count: int
+    total_us: float  # self time for CPU ops, duration for kernels
+    mean_us: float
+    min_us: float
+    max_us: float
+    share: float  # of all kernel time (kernels) or all CPU self time (CPU ops)
+    tensor_core: bool | None = None
+    precision: str | None = None
+
+
+@dataclass
+class CategoryRow:
+    category: str
+    count: int
+    total_us: float
+    share: float
+    tensor_core_us: float | None = None
+
+
+@dataclass
+class GpuTime:
+    kernel_count: int
+    kernel_sum_us: float  # plain sum of kernel durations (overlaps counted twice)
+    memop_count: int
+    memop_sum_us: float
+    busy_us: float  # union of kernel + memcpy + memset intervals over all streams
+    window_us: float  # first GPU activity start -> last end
+    idle_us: float
+    utilization: float  # busy / window
+    streams: int
+    devices: list[int] = field(default_factory=list)
+    short_kernel_share: float = 0.0  # kernels shorter than 10 us
+    idle_gap_count: int = 0
+    largest_gap_us: float = 0.0
+    tensor_core_share: float = 0.0  # of kernel time, by name guess
+
+
+@dataclass
+class Breakdown:
+    kind: str  # "gpu_kernels" | "cpu_ops"
+    rows: list[OpRow]
+    categories: list[CategoryRow]
+    total_us: float
+    distinct_names: int
+
+
+def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
+    """Self time of each CPU op: its duration minus that of its direct children on the same thread."""
+    if cpu_ops.empty:
+        return np.zeros(0)
+    self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).copy()
+    order = np.lexsort((-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), cpu_ops["tid"].to_numpy(),
+                        cpu_ops["pid"].to_numpy()))
+    ts = cpu_ops["ts"].to_numpy()
+    end = cpu_ops["end"].to_numpy()
+    thread = (cpu_ops["pid"].astype(str) + "/" + cpu_ops["tid"].astype(str)).to_numpy()
+    stack: list[int] = []
+    current_thread = None
+    for index in order:
+        if thread[index] != current_thread:
+            stack.clear()
+            current_thread = thread[index]
+        while stack and ts[index] >= end[stack[-1]]:
+            stack.pop()
+        if stack:
+            self_time[stack[-1]] -= min(end[index], end[stack[-1]]) - ts[index]
+        stack.append(index)
+    return np.maximum(self_time, 0.0)
+
+
+def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[OpRow]:
+    grouped = frame.groupby("name", sort=False, observed=True).agg(
+        category=("category", "first"),
+        count=("time", "size"),
+        total_us=("time", "sum"),
+        mean_us=("time", "mean"),
+        min_us=("time", "min"),
+        max_us=("time", "max"),
+        **({"tensor_core": ("tensor_core", "first"), "precision": ("precision", "first")} if with_tc else {}),
+    )
+    grouped = grouped.sort_values("total_us", ascending=False).head(limit)
+    rows = []
+    for name, row in grouped.iterrows():
+        rows.append(
+            OpRow(
+                name=str(name),
+                category=str(row["category"]),
+                count=int(row["count"]),
+                total_us=float(row["total_us"]),
+                mean_us=float(row["mean_us"]),
+                min_us=float(row["min_us"]),
+                max_us=float(row["max_us"]),
+                share=float(row["total_us"]) / total if total else 0.0,
+                tensor_core=bool(row["tensor_core"]) if with_tc else None,
+                precision=str(row["precision"]) if with_tc else None,
+            )
+        )
+    return rows
+
+
+def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[CategoryRow]:
+    grouped = frame.groupby("category", observed=True)["time"].agg(["size", "sum"]).sort_values(
+        "sum", ascending=False
+    )
+    tc = frame[frame["tensor_core"]].groupby("category")["time"].sum() if with_tc else None
+    return [
+        CategoryRow(
+            category=str(category),
+            count=int(row["size"]),
+            total_us=float(row["sum"]),
+            share=float(row["sum"]) / total if total else 0.0,
+            tensor_core_us=float(tc.get(category, 0.0)) if tc is not None else None,
+        )
+        for category, row in grouped.iterrows()
+    ]
+
+
+def kernel_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
+    kernels = tables.kernels
+    classes = kernel_classes(kernels["name"])
+    frame = pd.DataFrame(
+        {
+            "name": kernels["name"].to_numpy(),
+            "time": kernels["dur"].to_numpy(),
+            "category": classes["category"].to_numpy(),
+            "tensor_core": classes["tensor_core"].to_numpy(dtype=bool),
+            "precision": classes["precision"].to_numpy(),
+        }
+    )
+    memops = tables.memops
+    if not memops.empty:
+        frame = pd.concat(
+            [
+                frame,
+                pd.DataFrame(
+                    {
+                        "name": memops["name"].to_numpy(),
+                        "time": memops["dur"].to_numpy(),
+                        "category": np.where(memops["kind"].to_numpy() == "memset", "memset", "memcpy"),
+                        "tensor_core": False,
+                        "precision": "n/a",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    total = float(frame["time"].sum())
+    return Breakdown(
+        "gpu_kernels", _rows(frame, total, limit, True), _categories(frame, total, True), total,
+        int(frame["name"].nunique()),
+    )
+
+
+def cpu_op_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
+    cpu_ops = tables.cpu_ops
+    classes = cpu_op_classes(cpu_ops["name"])
+    frame = pd.DataFrame(
+        {
+            "name": cpu_ops["name"].to_numpy(),
+            "time": cpu_self_times(cpu_ops),
+            "category": classes["category"].to_numpy(),
+        }
+    )
+    total = float(frame["time"].sum())
+    return Breakdown(
+        "cpu_ops", _rows(frame, total, limit, False), _categories(frame, total, False), total,
+        int(frame["name"].nunique()),
+    )
+
+
+def gpu_time(tables: TraceTables) -> GpuTime | None:
+    kernels, memops = tables.kernels, tables.memops
+    if kernels.empty and memops.empty:
+        return None
+    starts = np.concatenate([kernels["ts"].to_numpy(), memops["ts"].to_numpy()])
+    ends = np.concatenate([kernels["end"].to_numpy(), memops["end"].to_numpy()])
+    busy = union_length(starts, ends)
+    window = float(ends.max() - starts.min())
+    idle_gaps = gaps(starts, ends)
+    classes = kernel_classes(kernels["name"]) if not kernels.empty else None
+    kernel_sum = float(kernels["dur"].sum())
+    tc_time = float(kernels["dur"].to_numpy()[classes["tensor_core"].to_numpy(dtype=bool)].sum()) if (
+        classes is not None) else 0.0
+    merged_starts, _ = merge(starts, ends)
+    return GpuTime(
+        kernel_count=int(len(kernels)),
+        kernel_sum_us=kernel_sum,
+        memop_count=int(len(memops)),
+        memop_sum_us=float(memops["dur"].sum()),
+        busy_us=busy,
+        window_us=window,
+        idle_us=max(window - busy, 0.0),
+        utilization=busy / window if window > 0 else 1.0,
+        streams=int(pd.concat([kernels["stream"], memops["stream"]]).nunique()),
+        devices=sorted(int(d) for d in pd.concat([kernels["device"], memops["device"]]).unique()),
+        short_kernel_share=float((kernels["dur"] < 10).mean()) if len(kernels) else 0.0,
+        idle_gap_count=int(np.count_nonzero(idle_gaps > 0)) if merged_starts.size else 0,
+        largest_gap_us=float(idle_gaps.max()) if idle_gaps.size else 0.0,
+        tensor_core_share=tc_time / kernel_sum if kernel_sum else 0.0,
+    )

@@ -1,0 +1,143 @@
+"""Kernel and CPU-operator categories: one ordered rule table each, first match wins.
+
+Kernel rules are matched (case-insensitive regex search) against the demangled kernel name, in
+order. The order matters: convolutions are tried before GEMMs (cuDNN's implicit-GEMM conv kernels
+contain "gemm"), attention before Triton (a Triton flash-attention kernel is attention), and
+elementwise last before "other". Tensor-core use and the precision are guessed from the name
+alone and are labelled as guesses in reports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    subcategory: str
+    pattern: str
+
+
+KERNEL_RULES: tuple[Rule, ...] = (
+    Rule("communication", "nccl", r"nccl|rccl|^hccl|allreduce|all_reduce|allgather|reducescatter|sendrecv"),
+    Rule("memcpy", "copy", r"^memcpy|^dma"),
+    Rule("memset", "memset", r"^memset"),
+    Rule("attention", "flash", r"flash_?(fwd|bwd|attn|attention|_kernel)|flash::|pytorch_flash|flashattn"),
+    Rule("attention", "memory_efficient", r"fmha|cutlassf|mem_?eff|efficient_attention|attention_kernel"),
+    Rule("attention", "cudnn", r"cudnn.*(sdpa|attention|mha)|sdpa"),
+    Rule("attention", "triton", r"triton.*(attn|attention)"),
+    Rule("convolution", "conv", r"conv|implicit_convolve|winograd|dgrad|wgrad|fprop|_cudnn_|scudnn|hcudnn"),
+    Rule("normalization", "group_norm", r"group_?norm|rowwisemoments|computefusedparams|groupnorm"),
+    Rule("normalization", "layer_norm", r"layer_?norm|layernorm"),
+    Rule("normalization", "rms_norm", r"rms_?norm"),
+    Rule("normalization", "batch_norm", r"batch_?norm|bn_fw|bn_bw|batchnorm"),
+    Rule("softmax", "softmax", r"softmax"),
+    Rule(
+        "gemm",
+        "gemm",
+        r"gemm|gemv|cublas|cutlass|cijk_|xmma|wgmma|matmul|magma|splitkreduce|dot_kernel|"
+        r"[hs](884|1688|16816)|wmma|hmma",
+    ),
+    Rule("triton", "compiled", r"^triton_|triton"),
+    Rule("reduction", "reduction", r"reduce|reduction|argmax|argmin|topk|sort|scan|cub::|radix"),
+    Rule(
+        "elementwise",
+        "elementwise",
+        r"elementwise|vectorized|unrolled|pointwise|copy|fill|functor|index|gather|scatter|cat_?array|"
+        r"upsample|transpose|permute|where|clamp|gelu|silu|relu|sigmoid|tanh|dropout|distribution|"
+        r"embedding|pad|interpolat|multi_tensor_apply",
+    ),
+)
+
+#: Names that say the kernel runs on tensor cores (NVIDIA MMA, AMD MFMA tiles).
+TENSOR_CORE_PATTERN = (
+    r"[hsi](884|1688|16816)|hmma|imma|wgmma|tensorop|xmma|_mma|mma_|tensor_?core|sm8\d_|sm9\d_|sm1\d\d_|"
+    r"flash|fmha|cutlassf|_mi\d+x\d+x\d+"
+)
+
+#: Precision guesses, tried in order.
+PRECISION_RULES: tuple[tuple[str, str], ...] = (
+    ("fp8", r"e4m3|e5m2|fp8|f8f8"),
+    ("int8", r"int8|imma|i8i8|s8s8|u8s8|_i8_"),
+    ("bf16", r"bf16|bfloat16|bfloat|_hb_"),
+    ("fp16", r"fp16|half|__half|f16|h884|h1688|h16816|hgemm|hmma|_hh_|hcudnn"),
+    ("tf32", r"tf32|s1688|s16816|_xf32"),
+    ("fp32", r"sgemm|float|fp32|f32|scudnn|_sb_|_ss_|<float"),
+)
+
+CPU_OP_RULES: tuple[Rule, ...] = (
+    Rule("attention", "sdpa", r"scaled_dot_product|flash_attention|efficient_attention|sdpa|attention"),
+    Rule("convolution", "conv", r"conv|mkldnn_convolution"),
+    Rule("gemm", "gemm", r"aten::(mm|addmm|bmm|baddbmm|matmul|linear|addbmm|_addmm_activation)$|mkldnn_linear"),
+    Rule("normalization", "norm", r"group_norm|layer_norm|batch_norm|rms_norm"),
+    Rule("softmax", "softmax", r"softmax"),
+    Rule("reduction", "reduction", r"aten::(sum|mean|max|min|amax|amin|argmax|argmin|norm|var|std|prod)"),
+    Rule(
+        "layout",
+        "view",
+        r"aten::(empty|empty_like|empty_strided|view|reshape|_reshape_alias|permute|transpose|t|expand|"
+        r"slice|select|as_strided|unsqueeze|squeeze|flatten|chunk|split|split_with_sizes|narrow|detach|"
+        r"alias|resize_|unflatten|unbind|lift_fresh|_unsafe_view|view_as)$",
+    ),
+    Rule("memcpy", "copy", r"aten::(copy_|to|_to_copy|clone|contiguous|cat|stack)$"),
+    Rule("elementwise", "elementwise", r"aten::"),
+)
+
+
+def _compile(rules: tuple[Rule, ...]) -> list[tuple[re.Pattern[str], Rule]]:
+    return [(re.compile(rule.pattern, re.IGNORECASE), rule) for rule in rules]
+
+
+_KERNEL_COMPILED = _compile(KERNEL_RULES)
+_CPU_COMPILED = _compile(CPU_OP_RULES)
+_TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN, re.IGNORECASE)
+_PRECISION = [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in PRECISION_RULES]
+
+
+def classify_kernel(name: str) -> tuple[str, str]:
+    for pattern, rule in _KERNEL_COMPILED:
+        if pattern.search(name):
+            return rule.category, rule.subcategory
+    return "other", "other"
+
+
+def classify_cpu_op(name: str) -> tuple[str, str]:
+    for pattern, rule in _CPU_COMPILED:
+        if pattern.search(name):
+            return rule.category, rule.subcategory
+    return "other", "other"
+
+
+def uses_tensor_cores(name: str) -> bool:
+    return bool(_TENSOR_CORE.search(name))
+
+
+def guess_precision(name: str) -> str:
+    for label, pattern in _PRECISION:
+        if pattern.search(name):
+            return label
+    return "unknown"
+
+
+def kernel_classes(names: pd.Series) -> pd.DataFrame:
+    """category, subcategory, tensor_core, precision for each name (classified once per unique name)."""
+    unique = pd.unique(names.astype("string").fillna(""))
+    rows = {}
+    for name in unique:
+        category, subcategory = classify_kernel(name)
+        rows[name] = (category, subcategory, uses_tensor_cores(name), guess_precision(name))
+    table = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["category", "subcategory", "tensor_core", "precision"]
+    )
+    return table.reindex(names.astype("string").fillna("").to_numpy()).reset_index(drop=True)
+
+
+def cpu_op_classes(names: pd.Series) -> pd.DataFrame:
+    unique = pd.unique(names.astype("string").fillna(""))
+    rows = {name: classify_cpu_op(name) for name in unique}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["category", "subcategory"])
+    return table.reindex(names.astype("string").fillna("").to_numpy()).reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""What a capture run is asked to do, validated once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profkit.errors import ProfkitError
+from profkit.pipelines.loading import DTYPES
+
+DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    model: str = "tiny-sd"
+    dtypes: tuple[str, ...] = ("fp32",)
+    steps: int = 10
+    height: int = 64
+    width: int = 64
+    batch: int = 1
+    prompts: tuple[str, ...] = (DEFAULT_PROMPT,)
+    seed: int = 0
+    warmup: int = 1
+    device: str = "auto"
+    out: Path = Path("runs")
+    force: bool = False
+    guidance_scale: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> CaptureSettings:
+        if not self.dtypes:
+            raise ProfkitError("--dtype needs at least one of fp32, fp16, bf16")
+        for dtype in self.dtypes:
+            if dtype not in DTYPES:
+                raise ProfkitError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        if len(set(self.dtypes)) != len(self.dtypes):
+            raise ProfkitError(f"--dtype lists a dtype twice: {','.join(self.dtypes)}")
+        if self.steps < 1:
+            raise ProfkitError(f"--steps must be at least 1 (got {self.steps})")
+        if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
+            raise ProfkitError(
+                f"--height/--width must be positive multiples of 8 (got {self.height}x{self.width})"
+            )
+        if self.batch < 1:
+            raise ProfkitError(f"--batch must be at least 1 (got {self.batch})")
+        if self.warmup < 0:
+            raise ProfkitError(f"--warmup cannot be negative (got {self.warmup})")
+        if not self.prompts or not any(p.strip() for p in self.prompts):
+            raise ProfkitError("no prompt given: --prompt is empty or --prompts-file has no lines")
+        return self
+
+    def batch_prompts(self) -> list[str]:
+        """The prompts of one pipeline call: ``batch`` of them, cycling through the list."""
+        prompts = [p for p in self.prompts if p.strip()]
+        return [prompts[i % len(prompts)] for i in range(self.batch)]
+
+    def run_name(self, dtype: str) -> str:
+        model_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.model).name or self.model).strip("-")
+        return f"{model_slug}_{dtype}_{self.steps}steps_{self.height}x{self.width}_b{self.batch}"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["dtypes"] = list(self.dtypes)
+        data["prompts"] = list(self.prompts)
+        return data
+
+
+def read_prompts_file(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        raise ProfkitError(f"--prompts-file {path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProfkitError(f"--prompts-file {path}: cannot read it ({error})") from error
+    prompts = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not prompts:
+        raise ProfkitError(f"--prompts-file {path} has no prompts (one per line)")
+    return prompts

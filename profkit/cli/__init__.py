@@ -1,0 +1,48 @@
+"""The ``profkit`` command line: typer commands only; errors are mapped to exit codes in :func:`main`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from profkit.cli import analyze as _analyze
+from profkit.cli import capture as _capture
+from profkit.cli import compare as _compare
+from profkit.errors import EXIT_BAD_INPUT, ProfkitError
+
+app = typer.Typer(
+    name="profkit",
+    help="Where the time goes in diffusion-model inference: capture, analyze, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_capture.capture)
+app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_analyze.analyze)
+app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_compare.compare)
+
+
+def main() -> None:
+    """Entry point: run the app; a :class:`ProfkitError` becomes one line on stderr and its exit code."""
+    try:
+        app(standalone_mode=False)
+    except ProfkitError as error:
+        print(f"profkit: error: {error.message}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("profkit: interrupted; files written so far are kept", file=sys.stderr)
+        sys.exit(130)
+    except typer.Abort:
+        print("profkit: aborted", file=sys.stderr)
+        sys.exit(1)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code if error.exit_code else EXIT_BAD_INPUT)
+        raise

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from profkit.cli.output import console, wrote
+from profkit.report.terminal import print_analysis
+from profkit.workflows import analyze_path
+
+HELP = "Analyze a Kineto trace (.json/.json.gz) or a capture folder: stages, steps, kernels, findings."
+EPILOG = (
+    "Example: profkit analyze runs/tiny-sd_fp32_10steps_64x64_b1/trace.json.gz --json  "
+    "(writes trace.report.html and trace.summary.json next to the trace)"
+)
+
+
+def analyze(
+    trace: Annotated[Path, typer.Argument(help="Trace file (.json, .json.gz) or a profkit capture folder.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report path (default: next to the trace).")] = None,
+    json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON summary next to the trace.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON summary to this path.")] = None,
+    no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing report files.")] = False,
+) -> None:
+    outputs = analyze_path(
+        trace, html=out, json_path=json_out, write_html=not no_html,
+        write_json_summary=json_summary or json_out is not None, force=force,
+    )
+    if not quiet:
+        print_analysis(outputs.result, console)
+    wrote("HTML report", outputs.html)
+    wrote("JSON summary", outputs.json)

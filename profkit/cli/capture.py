@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings, read_prompts_file
+from profkit.cli.output import console, progress_console, wrote
+from profkit.errors import ProfkitError
+from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
+from profkit.workflows import capture_and_report
+
+HELP = (
+    "Run a diffusers pipeline under torch.profiler with profkit's ranges; write trace, metadata, images "
+    "and reports. Built-in models (offline): " + ", ".join(BUILTIN_MODELS) + "."
+)
+EPILOG = (
+    "Example: profkit capture --dtype fp32,fp16 --steps 10 --out runs  "
+    "(captures both precisions with identical prompts/seed/sizes, analyzes each and writes the comparison)"
+)
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = None
+
+    def start_run(self, name: str, total_steps: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, description="done")
+        self._task = self._progress.add_task("starting", total=total_steps, run=name)
+
+    def phase(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
+    def step(self) -> None:
+        self._progress.advance(self._task)
+
+
+def _parse_dtypes(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def capture(
+    model: Annotated[str, typer.Option("--model", "-m", help=f"Built-in name ({', '.join(BUILTIN_MODELS)}), a diffusers pipeline folder, or a hub id.")] = DEFAULT_MODEL,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16, bf16, or a comma list (each run with identical settings).")] = "fp32",
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
+    height: Annotated[int, typer.Option("--height", help="Image height in pixels (multiple of 8).")] = 64,
+    width: Annotated[int, typer.Option("--width", help="Image width in pixels (multiple of 8).")] = 64,
+    batch: Annotated[int, typer.Option("--batch", help="Prompts per pipeline call.")] = 1,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt.")] = None,
+    prompts_file: Annotated[Path | None, typer.Option("--prompts-file", help="File with one prompt per line.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed (same for every dtype).")] = 0,
+    warmup: Annotated[int, typer.Option("--warmup", help="Un-recorded pipeline calls before the recorded one.")] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N.")] = "auto",
+    guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="Classifier-free guidance scale (pipeline default if unset).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run folders.")] = Path("runs"),
+    no_analyze: Annotated[bool, typer.Option("--no-analyze", help="Only capture; skip reports.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing run folders and reports.")] = False,
+) -> None:
+    if prompt is not None and prompts_file is not None:
+        raise ProfkitError("give --prompt or --prompts-file, not both")
+    prompts = read_prompts_file(prompts_file) if prompts_file else (prompt if prompt is not None else DEFAULT_PROMPT,)
+    settings = CaptureSettings(
+        model=model, dtypes=_parse_dtypes(dtype), steps=steps, height=height, width=width, batch=batch,
+        prompts=prompts, seed=seed, warmup=warmup, device=device, out=out, force=force,
+        guidance_scale=guidance_scale,
+    ).validate()
+    columns = (TextColumn("{task.fields[run]}"), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn())
+    with Progress(*columns, console=progress_console, transient=False) as progress:
+        outputs = capture_and_report(settings, _RichProgress(progress), analyze=not no_analyze)
+    for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
+        console.print(f"[bold]{run.dtype}[/] run: {run.folder}", highlight=False)
+        wrote("  trace", run.trace)
+        wrote("  metadata", run.metadata)
+        console.print(f"  images: {len(run.images)} in {run.folder / 'images'}", highlight=False)
+        if report is not None:
+            wrote("  HTML report", report.html)
+            wrote("  JSON summary", report.json)
+        for note in run.notes:
+            console.print(f"  note: {note}", markup=False)
+    for comparison in outputs.comparisons:
+        console.print(comparison.comparison.verdict + ".", style="bold", highlight=False, markup=False)
+        wrote("HTML comparison", comparison.html)
+        wrote("JSON comparison", comparison.json)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from profkit.cli.output import console, wrote
+from profkit.report.terminal import print_comparison
+from profkit.workflows import compare_paths
+
+HELP = "Compare two traces or capture folders (A vs B): total, per-stage and per-step speedup, kernel mix."
+EPILOG = (
+    "Example: profkit compare runs/tiny-sd_fp32_10steps_64x64_b1 runs/tiny-sd_fp16_10steps_64x64_b1 --json  "
+    "(speedup = A time / B time: above 1 means B is faster)"
+)
+
+
+def compare(
+    a: Annotated[Path, typer.Argument(help="Baseline (A): trace file or capture folder.")],
+    b: Annotated[Path, typer.Argument(help="Candidate (B): trace file or capture folder.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report path (default: ./compare_A_vs_B.html).")] = None,
+    json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON comparison.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON comparison to this path.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite outputs; compare runs from different setups.")] = False,
+) -> None:
+    outputs = compare_paths(
+        a, b, html=out, json_path=json_out, write_json_summary=json_summary or json_out is not None,
+        force=force, allow_different_setups=force,
+    )
+    if not quiet:
+        print_comparison(outputs.comparison, console)
+    wrote("HTML comparison", outputs.html)
+    wrote("JSON comparison", outputs.json)

@@ -1,0 +1,123 @@
+"""Environment metadata recorded with every result file, and the check that two runs are comparable."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+from profkit import SCHEMA_VERSION, __version__
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_info(device: str) -> dict[str, Any]:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        return {
+            "type": "cuda",
+            "name": props.name,
+            "index": index,
+            "count": torch.cuda.device_count(),
+            "compute_capability": f"{props.major}.{props.minor}",
+            "total_memory_bytes": int(props.total_memory),
+            "cuda_runtime": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+        }
+    return {"type": "cpu", "name": cpu_name(), "threads": torch.get_num_threads()}
+
+
+def precision_settings() -> dict[str, Any]:
+    """TF32 and SDPA backend switches: an FP32 number is ambiguous without them."""
+    import torch
+
+    settings: dict[str, Any] = {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+    }
+    for backend in ("flash", "mem_efficient", "math", "cudnn"):
+        query = getattr(torch.backends.cuda, f"{backend}_sdp_enabled", None)
+        if query is not None:
+            settings[f"sdpa_{backend}_enabled"] = bool(query())
+    return settings
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "profkit": __version__,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "torch": _version("torch"),
+        "diffusers": _version("diffusers"),
+        "transformers": _version("transformers"),
+        "nvtx": _version("nvtx"),
+        "executable": sys.executable,
+    }
+
+
+def document_header(kind: str) -> dict[str, Any]:
+    """The first keys of every JSON document profkit writes."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+#: Metadata paths that must match for two runs to be compared without --force.
+COMPARABLE_KEYS: tuple[tuple[str, ...], ...] = (
+    ("device", "type"),
+    ("device", "name"),
+    ("environment", "torch"),
+    ("environment", "diffusers"),
+)
+
+
+def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Hardware/software differences that make a comparison of two runs unfair."""
+    differences = []
+    for path in COMPARABLE_KEYS:
+        left, right = _lookup(a, path), _lookup(b, path)
+        if left is not None and right is not None and left != right:
+            differences.append(f"{'.'.join(path)}: {left} vs {right}")
+    return differences
+
+
+def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Capture settings that differ (the experiment itself: dtype, steps, size ...)."""
+    left = {**(a.get("settings") or {}), "dtype": a.get("dtype")}
+    right = {**(b.get("settings") or {}), "dtype": b.get("dtype")}
+    ignored = {"dtypes", "out", "force", "extra"}
+    keys = sorted((set(left) | set(right)) - ignored)
+    return [(key, left.get(key), right.get(key)) for key in keys if left.get(key) != right.get(key)]

@@ -1,0 +1,144 @@
+"""The event tables every parser fills: declared columns and dtypes, times in microseconds.
+
+Kineto JSON and Nsight Systems SQLite both become a :class:`TraceTables`; every analysis reads
+only these tables, never a raw file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: column -> dtype of each table. ``ts``/``dur``/``end`` are microseconds (float64).
+SCHEMAS: dict[str, dict[str, str]] = {
+    "kernels": {
+        "name": "string",
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "device": "int64",
+        "stream": "int64",
+        "correlation": "int64",
+        "external_id": "int64",
+        "grid": "string",
+        "block": "string",
+        "registers": "float64",
+        "shared_memory": "float64",
+    },
+    "launches": {
+        "name": "string",
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "pid": "string",
+        "tid": "string",
+        "correlation": "int64",
+        "external_id": "int64",
+        "api": "string",  # runtime | driver
+    },
+    "memops": {
+        "name": "string",
+        "kind": "string",  # memcpy | memset
+        "direction": "string",  # H2D | D2H | D2D | P2P | other | memset
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "device": "int64",
+        "stream": "int64",
+        "correlation": "int64",
+        "bytes": "float64",
+    },
+    "cpu_ops": {
+        "name": "string",
+        "cat": "string",
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "pid": "string",
+        "tid": "string",
+        "external_id": "int64",
+    },
+    "ranges": {
+        "name": "string",
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "pid": "string",
+        "tid": "string",
+        "on_gpu": "bool",  # gpu_user_annotation (GPU-side projection) vs CPU-side range
+    },
+    "syncs": {
+        "name": "string",
+        "ts": "float64",
+        "dur": "float64",
+        "end": "float64",
+        "device": "int64",
+        "stream": "int64",
+    },
+}
+
+TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    return pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in SCHEMAS[table].items()})
+
+
+def build_table(table: str, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """A table from column lists, with the declared dtypes and ``end = ts + dur``."""
+    schema = SCHEMAS[table]
+    if not columns or not columns.get("ts"):
+        return empty_table(table)
+    data: dict[str, Any] = {}
+    for col, dtype in schema.items():
+        if col == "end":
+            continue
+        values = columns[col]
+        if dtype == "int64":
+            data[col] = pd.array(np.asarray(values, dtype=np.int64), dtype="int64")
+        elif dtype == "float64":
+            data[col] = np.asarray(values, dtype=np.float64)
+        elif dtype == "bool":
+            data[col] = np.asarray(values, dtype=bool)
+        else:
+            data[col] = pd.array(values, dtype="string")
+    data["end"] = data["ts"] + data["dur"]
+    return pd.DataFrame(data)[list(schema)]
+
+
+@dataclass
+class TraceInfo:
+    """Facts about the trace file itself, and what parsing had to skip."""
+
+    path: Path
+    source_format: str  # kineto | nsys
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    event_count: int = 0
+    skipped_events: dict[str, int] = field(default_factory=dict)  # reason -> count
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    not_captured: list[str] = field(default_factory=list)  # tables the capture did not record
+    trace_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped_events.values())
+
+
+@dataclass
+class TraceTables:
+    info: TraceInfo
+    kernels: pd.DataFrame
+    launches: pd.DataFrame
+    memops: pd.DataFrame
+    cpu_ops: pd.DataFrame
+    ranges: pd.DataFrame
+    syncs: pd.DataFrame
+
+    @property
+    def has_gpu_activity(self) -> bool:
+        return len(self.kernels) > 0 or len(self.memops) > 0

@@ -1,0 +1,79 @@
+"""Load a pipeline by name (built-in), folder (``from_pretrained``) or hub id, in a dtype on a device."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profkit.errors import ProfkitError
+from profkit.pipelines.builtin import BUILDERS
+
+DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+@dataclass
+class LoadedPipeline:
+    pipeline: Any
+    model: str  # what the user asked for
+    source: str  # "builtin", "folder" or "hub"
+    load_seconds: float
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` means CUDA when available, else CPU. An explicit ``cuda`` without a GPU is an error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ProfkitError(f"--device {requested} was asked for, but torch sees no CUDA GPU on this machine")
+    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        raise ProfkitError(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
+    return requested
+
+
+def torch_dtype(name: str):  # -> torch.dtype
+    import torch
+
+    if name not in DTYPES:
+        raise ProfkitError(f"unknown dtype {name!r}: use one of {', '.join(DTYPES)}")
+    return getattr(torch, DTYPES[name])
+
+
+def _quiet_libraries() -> None:
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    logging.getLogger("diffusers").setLevel(logging.ERROR)
+
+
+def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> LoadedPipeline:
+    """Build or load ``model`` and move it to ``device`` in ``dtype``."""
+    _quiet_libraries()
+    target_dtype = torch_dtype(dtype)
+    started = time.perf_counter()
+    if model in BUILDERS:
+        pipeline = BUILDERS[model]()
+        source = "builtin"
+        pipeline = pipeline.to(device=device, dtype=target_dtype)
+    else:
+        from diffusers import DiffusionPipeline
+
+        path = Path(model)
+        source = "folder" if path.exists() else "hub"
+        if source == "folder" and not (path / "model_index.json").is_file():
+            raise ProfkitError(f"{model} is not a diffusers pipeline folder (no model_index.json in it)")
+        try:
+            pipeline = DiffusionPipeline.from_pretrained(model, torch_dtype=target_dtype)
+        except OSError as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ProfkitError(f"could not load pipeline {model!r}: {first_line}") from error
+        pipeline = pipeline.to(device)
+    if hasattr(pipeline, "set_progress_bar_config"):
+        pipeline.set_progress_bar_config(disable=True)
+    return LoadedPipeline(pipeline, model, source, time.perf_counter() - started)

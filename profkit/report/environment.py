@@ -1,0 +1,62 @@
+"""The one Jinja2 environment: autoescaping on, templates from the wheel or the source tree."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+
+
+def templates_dir() -> Path:
+    """``profkit/templates`` inside an installed wheel, else the repository's top-level ``templates/``."""
+    package_dir = Path(__file__).resolve().parent.parent
+    for candidate in (package_dir / "templates", package_dir.parent / "templates"):
+        if (candidate / "base.html.j2").is_file():
+            return candidate
+    raise ProfkitError("profkit's HTML templates are missing from this installation", EXIT_RUN_FAILED)
+
+
+def format_ms(us: float | None, digits: int = 2) -> str:
+    if us is None:
+        return "n/a"
+    return f"{us / 1000:,.{digits}f} ms"
+
+
+def format_us(us: float | None) -> str:
+    if us is None:
+        return "n/a"
+    if us >= 1000:
+        return f"{us / 1000:,.2f} ms"
+    return f"{us:,.1f} µs"
+
+
+def format_pct(share: float | None, digits: int = 1) -> str:
+    if share is None:
+        return "n/a"
+    return f"{share * 100:.{digits}f}%"
+
+
+def format_speedup(ratio: float | None) -> str:
+    if ratio is None or ratio != ratio:
+        return "n/a"
+    return f"{ratio:.2f}x"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(ms=format_ms, us=format_us, pct=format_pct, speedup=format_speedup)
+    return env
+
+
+def render(template: str, **context: object) -> str:
+    return environment().get_template(template).render(**context)

@@ -1,0 +1,67 @@
+"""Report model -> self-contained HTML (templates/, autoescaped, data embedded with |tojson)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from profkit import __version__
+from profkit.analysis.compare import ComparisonResult
+from profkit.analysis.summary import AnalysisResult
+from profkit.report.charts import step_chart
+from profkit.report.environment import render
+
+STAGE_COLORS = {
+    "text_encoder": "#7a5af8",
+    "denoise": "#3866d6",
+    "vae": "#e07b24",
+    "safety_checker": "#d92d20",
+    "other": "#98a2b3",
+}
+
+
+def _common() -> dict[str, Any]:
+    return {
+        "profkit_version": __version__,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _total_label(result: AnalysisResult) -> str:
+    if result.view.has_ranges:
+        return "pipeline wall time"
+    if result.gpu is not None:
+        return "GPU active window (no profkit ranges)"
+    return "CPU operator self time (no profkit ranges)"
+
+
+def analysis_html(result: AnalysisResult) -> str:
+    chart = step_chart([[s.wall_us for s in result.view.steps]], [result.label]) if result.view.steps else None
+    return render(
+        "analysis.html.j2",
+        r=result,
+        run=result.run,
+        total_label=_total_label(result),
+        stage_colors=STAGE_COLORS,
+        step_chart=chart,
+        data=result.to_dict(),
+        **_common(),
+    )
+
+
+def comparison_html(comparison: ComparisonResult, path_a: str, path_b: str) -> str:
+    chart = None
+    if comparison.steps:
+        chart = step_chart(
+            [[row.a_us or 0.0 for row in comparison.steps], [row.b_us or 0.0 for row in comparison.steps]],
+            [f"A: {comparison.label_a}", f"B: {comparison.label_b}"],
+        )
+    return render(
+        "compare.html.j2",
+        c=comparison,
+        path_a=path_a,
+        path_b=path_b,
+        step_chart=chart,
+        data=comparison.to_dict(),
+        **_common(),
+    )

@@ -1,0 +1,82 @@
+"""Report model -> rich terminal tables."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from profkit.analysis.compare import ComparisonResult
+from profkit.analysis.findings import Finding
+from profkit.analysis.summary import AnalysisResult
+from profkit.report.environment import format_ms, format_pct, format_speedup, format_us
+
+_SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _findings(console: Console, findings: list[Finding], limit: int = 8) -> None:
+    for finding in findings[:limit]:
+        style = _SEVERITY_STYLE[finding.severity]
+        console.print(f"[{style}]{finding.severity.upper():8}[/] {finding.title}", markup=True, highlight=False)
+        console.print(f"         {finding.evidence}", markup=False, highlight=False)
+
+
+def print_analysis(result: AnalysisResult, console: Console) -> None:
+    console.rule(f"profkit analyze: {result.label}", style="dim")
+    if result.view.has_ranges:
+        table = Table(title=f"Stages (pipeline wall time {format_ms(result.view.total_us)})", title_justify="left")
+        table.add_column("stage")
+        table.add_column("wall", justify="right")
+        table.add_column("share", justify="right")
+        if result.gpu:
+            table.add_column("GPU busy", justify="right")
+        for stage in result.view.stages:
+            cells = [stage.stage, format_ms(stage.wall_us), format_pct(stage.share)]
+            if result.gpu:
+                cells.append(format_ms(stage.gpu_busy_us))
+            table.add_row(*cells)
+        console.print(table)
+        stats = result.view.step_stats
+        if stats:
+            console.print(
+                f"Denoise steps: {stats.count}, mean {format_ms(stats.mean)}, median {format_ms(stats.median)}, "
+                f"min {format_ms(stats.min)}, max {format_ms(stats.max)}, std {format_ms(stats.std)}",
+                highlight=False,
+            )
+    else:
+        console.print("No profkit ranges in this trace: stage and step views unavailable.", highlight=False)
+    if result.gpu:
+        gpu = result.gpu
+        console.print(
+            f"GPU: busy {format_ms(gpu.busy_us)} of {format_ms(gpu.window_us)} window "
+            f"({format_pct(gpu.utilization)}), kernel sum {format_ms(gpu.kernel_sum_us)}, "
+            f"{gpu.kernel_count} kernels on {gpu.streams} streams",
+            highlight=False,
+        )
+    breakdown = result.primary
+    title = "Top GPU kernels" if breakdown.kind == "gpu_kernels" else "Top CPU operators (self time)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", overflow="ellipsis", max_width=70, no_wrap=True)
+    table.add_column("category")
+    table.add_column("calls", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("share", justify="right")
+    for row in breakdown.rows[:10]:
+        table.add_row(row.name, row.category, str(row.count), format_us(row.total_us), format_pct(row.share))
+    console.print(table)
+    _findings(console, result.findings)
+
+
+def print_comparison(comparison: ComparisonResult, console: Console) -> None:
+    console.rule(f"profkit compare: {comparison.label_a} vs {comparison.label_b}", style="dim")
+    console.print(comparison.verdict + ".", style="bold", highlight=False, markup=False)
+    table = Table(title="Speedup A/B (above 1: B faster)", title_justify="left")
+    for column in ("", f"A: {comparison.label_a}", f"B: {comparison.label_b}", "speedup"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("total", format_ms(comparison.total.a_us), format_ms(comparison.total.b_us),
+                  format_speedup(comparison.total.speedup))
+    for row in comparison.stages:
+        table.add_row(row.key, format_ms(row.a_us), format_ms(row.b_us), format_speedup(row.speedup))
+    if comparison.step_speedup:
+        table.add_row("median step", "", "", format_speedup(comparison.step_speedup.median))
+    console.print(table)
+    _findings(console, comparison.findings)
