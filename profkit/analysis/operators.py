@@ -201,9 +201,9 @@ def gpu_time(tables: TraceTables) -> GpuTime | None:
         classes is not None) else 0.0
     merged_starts, _ = merge(starts, ends)
     return GpuTime(
-        kernel_count=int(len(kernels)),
+        kernel_count=len(kernels),
         kernel_sum_us=kernel_sum,
-        memop_count=int(len(memops)),
+        memop_count=len(memops),
         memop_sum_us=float(memops["dur"].sum()),
         busy_us=busy,
         window_us=window,

@@ -114,7 +114,7 @@ def build_pipeline_view(tables: TraceTables) -> PipelineView:
         s_starts, s_ends = merge(rows["ts"].to_numpy(), rows["end"].to_numpy())
         wall = float(np.sum(s_ends - s_starts))
         named_total += wall
-        row = StageRow(stage, wall, wall / total if total else 0.0, int(len(rows)))
+        row = StageRow(stage, wall, wall / total if total else 0.0, len(rows))
         if gpu:
             inside = locate(launch_ts, s_starts, s_ends) >= 0
             attributed |= inside
@@ -134,7 +134,7 @@ def build_pipeline_view(tables: TraceTables) -> PipelineView:
     steps = _step_rows(ranges, p_starts, p_ends, work, launch_ts if gpu else None)
     view = PipelineView(
         has_ranges=True,
-        pipeline_calls=int(len(p_starts)) if not pipelines.empty else 0,
+        pipeline_calls=len(p_starts) if not pipelines.empty else 0,
         total_us=total,
         total_source=total_source,
         stages=stage_rows,
@@ -174,7 +174,7 @@ def _step_rows(
             wall_us=float(step["dur"]),
             denoiser_us=float(denoiser["dur"].sum()),
             scheduler_us=float(scheduler["dur"].sum()),
-            denoiser_calls=int(len(denoiser)),
+            denoiser_calls=len(denoiser),
         )
         if launch_ts is not None and len(work):
             inside = (launch_ts >= step["ts"]) & (launch_ts <= step["end"])

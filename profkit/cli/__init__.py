@@ -39,10 +39,10 @@ def main() -> None:
         sys.exit(1)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
+    except Exception as error:
+        # Usage errors (unknown option, missing argument) are click exceptions; typer may vendor its own
+        # click, so recognise them by what they offer rather than by class.
+        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
-            sys.exit(error.exit_code if error.exit_code else EXIT_BAD_INPUT)
+            sys.exit(error.exit_code or EXIT_BAD_INPUT)
         raise

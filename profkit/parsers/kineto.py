@@ -176,6 +176,7 @@ def parse_kineto_document(document: Any, path: Path) -> TraceTables:
         elif cat not in _KNOWN_IGNORED:
             unknown[cat] += 1
 
+    origin = min((min(bucket["ts"]) for bucket in cols.values() if bucket.get("ts")), default=0.0)
     devices = header.get("deviceProperties")
     info = TraceInfo(
         path=path,
@@ -185,6 +186,7 @@ def parse_kineto_document(document: Any, path: Path) -> TraceTables:
         skipped_events=dict(skipped),
         unknown_categories=dict(unknown),
         trace_metadata={k: header[k] for k in ("schemaVersion", "traceName", "distributedInfo") if k in header},
+        time_origin_us=origin,
     )
     if "deviceProperties" not in header:
         info.warnings.append("the trace has no deviceProperties block: GPU model unknown")
@@ -193,12 +195,12 @@ def parse_kineto_document(document: Any, path: Path) -> TraceTables:
         info.warnings.append(f"skipped {sum(skipped.values())} unusable events ({detail})")
     return TraceTables(
         info=info,
-        kernels=build_table("kernels", cols["kernels"]),
-        launches=build_table("launches", cols["launches"]),
-        memops=build_table("memops", cols["memops"]),
-        cpu_ops=build_table("cpu_ops", cols["cpu_ops"]),
-        ranges=build_table("ranges", cols["ranges"]),
-        syncs=build_table("syncs", cols["syncs"]),
+        kernels=build_table("kernels", cols["kernels"], origin),
+        launches=build_table("launches", cols["launches"], origin),
+        memops=build_table("memops", cols["memops"], origin),
+        cpu_ops=build_table("cpu_ops", cols["cpu_ops"], origin),
+        ranges=build_table("ranges", cols["ranges"], origin),
+        syncs=build_table("syncs", cols["syncs"], origin),
     )
 
 

@@ -88,8 +88,12 @@ def empty_table(table: str) -> pd.DataFrame:
     return pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in SCHEMAS[table].items()})
 
 
-def build_table(table: str, columns: dict[str, list[Any]]) -> pd.DataFrame:
-    """A table from column lists, with the declared dtypes and ``end = ts + dur``."""
+def build_table(table: str, columns: dict[str, list[Any]], origin: float = 0.0) -> pd.DataFrame:
+    """A table from column lists, with the declared dtypes, ``ts`` rebased to ``origin`` and ``end = ts + dur``.
+
+    Rebasing keeps sub-nanosecond precision: raw Kineto timestamps (~1e12 us) leave float64 only
+    about a millisecond-thousandth of resolution, enough to skew unions over thousands of kernels.
+    """
     schema = SCHEMAS[table]
     if not columns or not columns.get("ts"):
         return empty_table(table)
@@ -106,6 +110,7 @@ def build_table(table: str, columns: dict[str, list[Any]]) -> pd.DataFrame:
             data[col] = np.asarray(values, dtype=bool)
         else:
             data[col] = pd.array(values, dtype="string")
+    data["ts"] = data["ts"] - origin
     data["end"] = data["ts"] + data["dur"]
     return pd.DataFrame(data)[list(schema)]
 
@@ -123,6 +128,7 @@ class TraceInfo:
     warnings: list[str] = field(default_factory=list)
     not_captured: list[str] = field(default_factory=list)  # tables the capture did not record
     trace_metadata: dict[str, Any] = field(default_factory=dict)
+    time_origin_us: float = 0.0  # raw timestamp that every table's ts is relative to
 
     @property
     def skipped_total(self) -> int:

@@ -1,0 +1,148 @@
+"""Analyses on fixtures with known answers, on real GPU traces, and on the built-in capture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from profkit.analysis import analyze_tables
+from profkit.analysis.intervals import locate, merge, union_length
+from profkit.analysis.operators import cpu_self_times
+from profkit.analysis.taxonomy import classify_kernel, guess_precision, uses_tensor_cores
+from profkit.parsers import load_trace
+from profkit.parsers.kineto import parse_kineto_document
+from profkit.parsers.tables import build_table
+from tests.conftest import corpus_traces
+from tests.tracebuilder import TraceBuilder, diffusion_trace
+
+
+def test_union_never_double_counts_overlaps():
+    starts, ends = np.array([0, 5, 20, 21]), np.array([10, 12, 25, 22])
+    assert union_length(starts, ends) == 12 + 5
+    merged = merge(starts, ends)
+    assert merged[0].tolist() == [0, 20] and merged[1].tolist() == [12, 25]
+    assert locate(np.array([3, 15, 24, 30]), *merge(starts, ends)).tolist() == [0, -1, 1, -1]
+
+
+def test_cpu_self_time_subtracts_direct_children():
+    ops = build_table("cpu_ops", {
+        "name": ["parent", "child", "grandchild", "other_thread"], "cat": ["cpu_op"] * 4,
+        "ts": [0.0, 10.0, 12.0, 0.0], "dur": [100.0, 30.0, 5.0, 50.0], "pid": ["1"] * 4,
+        "tid": ["1", "1", "1", "2"], "external_id": [1, 2, 3, 4],
+    })
+    assert cpu_self_times(ops).tolist() == [70.0, 25.0, 5.0, 50.0]
+
+
+def test_stages_steps_and_gpu_attribution_on_a_gpu_fixture(tmp_path):
+    tables = load_trace(diffusion_trace(steps=4, step_us=1000).write(tmp_path / "t.json"))
+    result = analyze_tables(tables)
+    view = result.view
+    stages = {s.stage: s for s in view.stages}
+    assert view.total_us == pytest.approx(200 + 4000 + 400 + 100)
+    assert stages["denoise"].wall_us == pytest.approx(4000)
+    assert stages["vae"].wall_us == pytest.approx(400)
+    assert stages["text_encoder"].wall_us == pytest.approx(150)
+    assert stages["other"].wall_us == pytest.approx(4700 - 4000 - 400 - 150)
+    assert sum(s.share for s in view.stages) == pytest.approx(1.0)
+    # kernels are attributed by their launch (correlation id), not by when they ran
+    assert stages["denoise"].gpu_busy_us == pytest.approx(4 * 500)
+    assert stages["vae"].gpu_busy_us == pytest.approx(300 + 20)
+    assert stages["text_encoder"].gpu_busy_us == pytest.approx(50)
+    assert view.gpu_unattributed_share == pytest.approx(0.0)
+    assert [s.step for s in view.steps] == [0, 1, 2, 3]
+    assert all(s.gpu_busy_us == pytest.approx(500) for s in view.steps)
+    assert view.step_stats.median == pytest.approx(1000)
+    assert result.gpu.busy_us <= result.gpu.window_us
+    assert result.gpu.busy_us <= result.gpu.kernel_sum_us + result.gpu.memop_sum_us
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_traces(), ids=lambda p: p.name)
+def test_every_corpus_trace_analyzes_and_says_what_is_missing(corpus, path):
+    result = analyze_tables(load_trace(path))
+    rules = {f.rule for f in result.findings}
+    assert "no_profkit_ranges" in rules
+    if result.gpu is None:
+        assert "no_gpu_activity" in rules and result.kernels is None
+        assert result.cpu_ops.rows
+    else:
+        assert result.gpu.busy_us <= result.gpu.window_us + 1e-6
+        assert result.gpu.busy_us <= result.gpu.kernel_sum_us + result.gpu.memop_sum_us + 1e-6
+        assert result.kernels.total_us == pytest.approx(result.gpu.kernel_sum_us + result.gpu.memop_sum_us)
+        assert sum(c.share for c in result.kernels.categories) == pytest.approx(1.0)
+
+
+@pytest.mark.corpus
+def test_real_kernel_names_get_the_right_category(corpus):
+    names = {}
+    for path in corpus_traces():
+        names.update({n: path.name for n in load_trace(path).kernels["name"].unique()})
+    def find(fragment):
+        return next(n for n in names if fragment in n)
+    assert classify_kernel(find("ncclDevKernel") if any("ncclDevKernel" in n for n in names)
+                           else find("nccl"))[0] == "communication"
+    assert classify_kernel(find("triton_poi_fused"))[0] == "triton"
+    assert classify_kernel(find("Cijk_"))[0] == "gemm"  # ROCm rocBLAS/Tensile GEMM
+    assert classify_kernel(find("sgemm"))[0] == "gemm"
+    assert classify_kernel(find("vectorized_elementwise_kernel"))[0] == "elementwise"
+    assert classify_kernel(find("reduce_kernel"))[0] == "reduction"
+    assert guess_precision(find("sgemm")) == "fp32"
+    assert not uses_tensor_cores(find("sgemm"))
+
+
+def test_taxonomy_on_diffusion_kernel_names():
+    cases = {
+        "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::half_t>>": (
+            "attention", "fp16", True),
+        "fmha_cutlassF_f16_aligned_64x64_rf_sm80": ("attention", "fp16", True),
+        "sm80_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc_tilesize128x128x32": (
+            "convolution", "fp16", True),
+        "ampere_sgemm_128x64_nn": ("gemm", "fp32", False),
+        "ampere_s16816gemm_fp16_128x128_ldg8_stages_32x5_tn": ("gemm", "fp16", True),
+        "void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>": ("normalization", "fp32", False),
+        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>": ("softmax", "fp32", False),
+    }
+    for name, (category, precision, tensor_core) in cases.items():
+        assert classify_kernel(name)[0] == category, name
+        assert guess_precision(name) == precision, name
+        assert uses_tensor_cores(name) == tensor_core, name
+
+
+def _rules(builder, run=None):
+    return {f.rule for f in analyze_tables(parse_kineto_document(builder.document(), __import__("pathlib").Path("x")),
+                                           run=run).findings}
+
+
+def test_findings_fire_only_when_their_condition_holds():
+    steady = diffusion_trace(steps=6)
+    assert "first_step_outlier" not in _rules(steady)
+    assert "step_variance" not in _rules(steady)
+    slow_first = diffusion_trace(steps=6, first_step_extra_us=3000)
+    assert {"first_step_outlier", "step_variance"} <= _rules(slow_first)
+    assert "low_gpu_utilization" in _rules(diffusion_trace(steps=6, kernel_fraction=0.2))
+    busy = TraceBuilder().kernel("sgemm", 0, 10, 1000).kernel("sgemm", 5, 1010, 1000)
+    assert "low_gpu_utilization" not in _rules(busy)
+
+
+def test_fp32_matmul_in_a_half_precision_run_is_flagged():
+    fp32_gemm = diffusion_trace(steps=3, kernel_name="ampere_sgemm_128x64_nn")
+    run = {"dtype": "fp16", "device": {"type": "cuda"}}
+    assert "fp32_matmul_in_half_run" in _rules(fp32_gemm, run)
+    assert "fp32_matmul_in_half_run" not in _rules(fp32_gemm, {"dtype": "fp32", "device": {"type": "cuda"}})
+    half_vae = "sm80_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc"
+    assert "fp32_matmul_in_half_run" not in _rules(diffusion_trace(steps=3, vae_kernel=half_vae), run)
+    # an FP32 VAE conv in a half-precision run is exactly what the rule is for
+    assert "fp32_matmul_in_half_run" in _rules(diffusion_trace(steps=3), run)
+
+
+@pytest.mark.slow
+def test_own_capture_analysis(captured):
+    settings, outputs = captured
+    result = outputs.reports[0].result
+    assert result.view.has_ranges and result.gpu is None
+    assert [s.step for s in result.view.steps] == list(range(settings.steps))
+    assert {s.stage for s in result.view.stages} >= {"text_encoder", "denoise", "vae", "other"}
+    assert result.view.total_us > 0 and sum(s.share for s in result.view.stages) == pytest.approx(1.0)
+    assert result.cpu_ops.rows[0].total_us >= result.cpu_ops.rows[-1].total_us
+    fp16 = outputs.reports[1].result
+    assert "half_precision_on_cpu" in {f.rule for f in fp16.findings}
