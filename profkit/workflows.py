@@ -71,8 +71,12 @@ class AnalyzeOutputs:
 
 
 def analyze_path(
-    path: Path, html: Path | None = None, json_path: Path | None = None, write_html: bool = True,
-    write_json_summary: bool = False, force: bool = False,
+    path: Path,
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_html: bool = True,
+    write_json_summary: bool = False,
+    force: bool = False,
 ) -> AnalyzeOutputs:
     source = resolve_input(path)
     base = default_report_base(source.trace)
@@ -110,8 +114,13 @@ def default_compare_base(a: TraceInput, b: TraceInput, folder: Path) -> Path:
 
 
 def compare_paths(
-    path_a: Path, path_b: Path, html: Path | None = None, json_path: Path | None = None,
-    write_json_summary: bool = False, force: bool = False, allow_different_setups: bool = False,
+    path_a: Path,
+    path_b: Path,
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_json_summary: bool = False,
+    force: bool = False,
+    allow_different_setups: bool = False,
     out_dir: Path | None = None,
 ) -> CompareOutputs:
     a, b = resolve_input(path_a), resolve_input(path_b)
@@ -157,8 +166,13 @@ def capture_and_report(
     if len(runs) >= 2:
         first = runs[0]
         for other in runs[1:]:
-            outputs.comparisons.append(compare_paths(
-                first.folder, other.folder, write_json_summary=True, force=settings.force,
-                out_dir=settings.out,
-            ))
+            outputs.comparisons.append(
+                compare_paths(
+                    first.folder,
+                    other.folder,
+                    write_json_summary=True,
+                    force=settings.force,
+                    out_dir=settings.out,
+                )
+            )
     return outputs

@@ -25,11 +25,18 @@ def test_union_never_double_counts_overlaps():
 
 
 def test_cpu_self_time_subtracts_direct_children():
-    ops = build_table("cpu_ops", {
-        "name": ["parent", "child", "grandchild", "other_thread"], "cat": ["cpu_op"] * 4,
-        "ts": [0.0, 10.0, 12.0, 0.0], "dur": [100.0, 30.0, 5.0, 50.0], "pid": ["1"] * 4,
-        "tid": ["1", "1", "1", "2"], "external_id": [1, 2, 3, 4],
-    })
+    ops = build_table(
+        "cpu_ops",
+        {
+            "name": ["parent", "child", "grandchild", "other_thread"],
+            "cat": ["cpu_op"] * 4,
+            "ts": [0.0, 10.0, 12.0, 0.0],
+            "dur": [100.0, 30.0, 5.0, 50.0],
+            "pid": ["1"] * 4,
+            "tid": ["1", "1", "1", "2"],
+            "external_id": [1, 2, 3, 4],
+        },
+    )
     assert cpu_self_times(ops).tolist() == [70.0, 25.0, 5.0, 50.0]
 
 
@@ -77,10 +84,14 @@ def test_real_kernel_names_get_the_right_category(corpus):
     names = {}
     for path in corpus_traces():
         names.update({n: path.name for n in load_trace(path).kernels["name"].unique()})
+
     def find(fragment):
         return next(n for n in names if fragment in n)
-    assert classify_kernel(find("ncclDevKernel") if any("ncclDevKernel" in n for n in names)
-                           else find("nccl"))[0] == "communication"
+
+    assert (
+        classify_kernel(find("ncclDevKernel") if any("ncclDevKernel" in n for n in names) else find("nccl"))[0]
+        == "communication"
+    )
     assert classify_kernel(find("triton_poi_fused"))[0] == "triton"
     assert classify_kernel(find("Cijk_"))[0] == "gemm"  # ROCm rocBLAS/Tensile GEMM
     assert classify_kernel(find("sgemm"))[0] == "gemm"
@@ -92,15 +103,25 @@ def test_real_kernel_names_get_the_right_category(corpus):
 
 def test_taxonomy_on_diffusion_kernel_names():
     cases = {
-        "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::half_t>>": (
-            "attention", "fp16", True),
+        "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 64, 4, false, cutlass::half_t>>": (
+            "attention",
+            "fp16",
+            True,
+        ),
         "fmha_cutlassF_f16_aligned_64x64_rf_sm80": ("attention", "fp16", True),
         "sm80_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc_tilesize128x128x32": (
-            "convolution", "fp16", True),
+            "convolution",
+            "fp16",
+            True,
+        ),
         "ampere_sgemm_128x64_nn": ("gemm", "fp32", False),
         "ampere_s16816gemm_fp16_128x128_ldg8_stages_32x5_tn": ("gemm", "fp16", True),
         "void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>": ("normalization", "fp32", False),
-        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>": ("softmax", "fp32", False),
+        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>": (
+            "softmax",
+            "fp32",
+            False,
+        ),
     }
     for name, (category, precision, tensor_core) in cases.items():
         assert classify_kernel(name)[0] == category, name
@@ -109,8 +130,12 @@ def test_taxonomy_on_diffusion_kernel_names():
 
 
 def _rules(builder, run=None):
-    return {f.rule for f in analyze_tables(parse_kineto_document(builder.document(), __import__("pathlib").Path("x")),
-                                           run=run).findings}
+    return {
+        f.rule
+        for f in analyze_tables(
+            parse_kineto_document(builder.document(), __import__("pathlib").Path("x")), run=run
+        ).findings
+    }
 
 
 def test_findings_fire_only_when_their_condition_holds():

@@ -85,10 +85,17 @@ def test_model_path_that_is_not_a_pipeline_is_one_clear_error(tmp_path):
         run_capture(settings)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"steps": 0}, "--steps"), ({"height": 50}, "multiples of 8"), ({"batch": 0}, "--batch"),
-    ({"dtypes": ("fp64",)}, "unknown dtype"), ({"warmup": -1}, "--warmup"), ({"prompts": ("  ",)}, "no prompt"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"steps": 0}, "--steps"),
+        ({"height": 50}, "multiples of 8"),
+        ({"batch": 0}, "--batch"),
+        ({"dtypes": ("fp64",)}, "unknown dtype"),
+        ({"warmup": -1}, "--warmup"),
+        ({"prompts": ("  ",)}, "no prompt"),
+    ],
+)
 def test_impossible_settings_are_refused(tmp_path, changes, message):
     with pytest.raises(ProfkitError, match=message):
         CaptureSettings(out=tmp_path, **changes).validate()

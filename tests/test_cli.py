@@ -62,9 +62,12 @@ def test_existing_report_is_not_overwritten_without_force(tmp_path):
 
 
 def test_capture_rejects_impossible_settings_with_exit_2(tmp_path):
-    for args, message in ((["--steps", "0"], "--steps"), (["--dtype", "fp8"], "unknown dtype"),
-                          (["--prompts-file", str(tmp_path / "none.txt")], "no such file"),
-                          (["--device", "cuda"], "no CUDA GPU")):
+    for args, message in (
+        (["--steps", "0"], "--steps"),
+        (["--dtype", "fp8"], "unknown dtype"),
+        (["--prompts-file", str(tmp_path / "none.txt")], "no such file"),
+        (["--device", "cuda"], "no CUDA GPU"),
+    ):
         done = run_cli("capture", "--out", str(tmp_path / "runs"), *args)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
@@ -89,8 +92,21 @@ def test_analyze_every_corpus_trace(corpus, path, tmp_path):
 def test_capture_end_to_end_through_the_cli(tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# comment\na red bicycle\n\na blue boat\n")
-    done = run_cli("capture", "--model", "tiny-dit", "--steps", "2", "--warmup", "0", "--batch", "2",
-                   "--prompts-file", str(prompts), "--out", str(tmp_path / "runs"))
+    done = run_cli(
+        "capture",
+        "--model",
+        "tiny-dit",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--batch",
+        "2",
+        "--prompts-file",
+        str(prompts),
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert done.returncode == 0, done.stderr
     run = tmp_path / "runs" / "tiny-dit_fp32_2steps_64x64_b2"
     assert (run / "trace.json.gz").is_file() and (run / "metadata.json").is_file()

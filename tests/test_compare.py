@@ -12,8 +12,12 @@ from tests.tracebuilder import diffusion_trace
 
 
 def test_speedup_per_stage_and_step_and_one_sided_kernels(tmp_path):
-    a = analyze_tables(load_trace(diffusion_trace(steps=4, step_us=2000, kernel_name="ampere_sgemm_128x64_nn")
-                                  .write(tmp_path / "a.json")), label="fp32")
+    a = analyze_tables(
+        load_trace(
+            diffusion_trace(steps=4, step_us=2000, kernel_name="ampere_sgemm_128x64_nn").write(tmp_path / "a.json")
+        ),
+        label="fp32",
+    )
     b = analyze_tables(load_trace(diffusion_trace(steps=4, step_us=1000).write(tmp_path / "b.json")), label="fp16")
     c = compare_results(a, b)
     assert c.total.speedup == pytest.approx(a.total_us / b.total_us)
@@ -60,7 +64,7 @@ def test_runs_from_different_setups_are_refused_unless_forced(captured, tmp_path
     other.mkdir()
     (other / "trace.json.gz").write_bytes(b.trace.read_bytes())
     (other / "metadata.json").write_bytes(orjson.dumps(meta))
-    with pytest.raises(ProfkitError, match="different setups.*device.name"):
+    with pytest.raises(ProfkitError, match=r"different setups.*device\.name"):
         compare_paths(a.folder, other, out_dir=tmp_path)
     forced = compare_paths(a.folder, other, out_dir=tmp_path, allow_different_setups=True)
     assert any(f.rule == "setup_differs" for f in forced.comparison.findings)

@@ -13,9 +13,15 @@ from profkit.parsers.kineto import parse_kineto_document
 from tests.tracebuilder import diffusion_trace
 
 BASE = diffusion_trace(steps=3).document()["traceEvents"]
-odd_values = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-                       st.text(max_size=5), st.lists(st.integers(), max_size=3), st.booleans(),
-                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+odd_values = st.one_of(
+    st.none(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=3),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 keys = st.sampled_from(["ph", "cat", "name", "ts", "dur", "pid", "tid", "args"])
 arg_keys = st.sampled_from(["correlation", "stream", "device", "bytes", "External id", "grid"])
 

@@ -49,8 +49,14 @@ class FakePipeline:
 
     @property
     def components(self):
-        return {"text_encoder": self.text_encoder, "text_encoder_2": self.text_encoder_2, "unet": self.unet,
-                "scheduler": self.scheduler, "vae": self.vae, "safety_checker": None}
+        return {
+            "text_encoder": self.text_encoder,
+            "text_encoder_2": self.text_encoder_2,
+            "unet": self.unet,
+            "scheduler": self.scheduler,
+            "vae": self.vae,
+            "safety_checker": None,
+        }
 
     def __call__(self, steps: int):
         x = torch.ones(2)
@@ -69,12 +75,21 @@ def test_ranges_nest_in_order_with_cfg_calls_and_two_encoders():
         pipe(3)
     expected = [naming.PIPELINE, "profkit/text_encoder/text_encoder", "profkit/text_encoder/text_encoder_2"]
     for step in range(3):
-        expected += [f"profkit/denoise/step_{step:03d}", f"profkit/denoise/step_{step:03d}/unet",
-                     f"profkit/denoise/step_{step:03d}/unet#2", f"profkit/denoise/step_{step:03d}/scheduler"]
+        expected += [
+            f"profkit/denoise/step_{step:03d}",
+            f"profkit/denoise/step_{step:03d}/unet",
+            f"profkit/denoise/step_{step:03d}/unet#2",
+            f"profkit/denoise/step_{step:03d}/scheduler",
+        ]
     expected.append("profkit/vae/decode")
     assert inst.names_opened == expected
-    assert inst.components == {"text_encoder": "text_encoder", "text_encoder_2": "text_encoder",
-                               "unet": "denoiser", "scheduler": "scheduler", "vae": "vae"}
+    assert inst.components == {
+        "text_encoder": "text_encoder",
+        "text_encoder_2": "text_encoder",
+        "unet": "denoiser",
+        "scheduler": "scheduler",
+        "vae": "vae",
+    }
 
 
 def test_step_index_restarts_on_each_pipeline_call():
@@ -153,7 +168,9 @@ def test_builtin_unet_and_dit_pipelines(model, denoiser, encoders):
         pipe("a cat", num_inference_steps=2, height=64, width=64)
     names = inst.names_opened
     assert [n for n in names if n.count("/") == 2 and "/step_" in n] == [
-        "profkit/denoise/step_000", "profkit/denoise/step_001"]
+        "profkit/denoise/step_000",
+        "profkit/denoise/step_001",
+    ]
     assert f"profkit/denoise/step_001/{denoiser}" in names
     assert len({n for n in names if n.startswith("profkit/text_encoder/")}) == encoders
     assert names[-1] == "profkit/vae/decode"

@@ -60,14 +60,17 @@ def test_bad_events_are_skipped_and_counted(tmp_path):
     assert any("skipped 4" in w for w in tables.info.warnings)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"),
-    (b"hello, not json", "not valid JSON"),
-    (b'{"foo": 1}', "no 'traceEvents'"),
-    (b'{"traceEvents": []}', "no duration events"),
-    (b'{"traceEvents": {"a": 1}}', "not an array"),
-    (b"42", "not a Kineto"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"hello, not json", "not valid JSON"),
+        (b'{"foo": 1}', "no 'traceEvents'"),
+        (b'{"traceEvents": []}', "no duration events"),
+        (b'{"traceEvents": {"a": 1}}', "not an array"),
+        (b"42", "not a Kineto"),
+    ],
+)
 def test_unusable_files_raise_one_clear_error(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_bytes(content)

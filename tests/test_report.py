@@ -71,8 +71,16 @@ def test_cpu_op_names_escaped_in_cpu_only_report(tmp_path):
 def test_report_from_own_capture_has_every_section(captured):
     _, outputs = captured
     html = outputs.reports[0].html.read_text(encoding="utf-8")
-    for section in ('id="summary"', 'id="findings"', 'id="stages"', 'id="steps"', 'id="categories"',
-                    'id="top"', 'id="run"', "<svg"):
+    for section in (
+        'id="summary"',
+        'id="findings"',
+        'id="stages"',
+        'id="steps"',
+        'id="categories"',
+        'id="top"',
+        'id="run"',
+        "<svg",
+    ):
         assert section in html
     _assert_offline(html)
     compare_html = outputs.comparisons[0].html.read_text(encoding="utf-8")
@@ -83,17 +91,44 @@ def test_report_from_own_capture_has_every_section(captured):
 @pytest.mark.slow
 def test_non_editable_wheel_install_renders_a_report(tmp_path):
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheel_dir), str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = wheel_dir.glob("profkit-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (target / "profkit" / "templates" / "analysis.html.j2").is_file()
     trace = diffusion_trace(steps=2).write(tmp_path / "t.json")
-    code = ("import sys, profkit, profkit.cli; assert profkit.__file__.startswith(sys.argv[1]), profkit.__file__;"
-            "sys.argv = ['profkit', 'analyze', sys.argv[2], '-q']; profkit.cli.main()")
-    done = subprocess.run([sys.executable, "-c", code, str(target), str(trace)], capture_output=True, text=True,
-                          cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=120)
+    code = (
+        "import sys, profkit, profkit.cli; assert profkit.__file__.startswith(sys.argv[1]), profkit.__file__;"
+        "sys.argv = ['profkit', 'analyze', sys.argv[2], '-q']; profkit.cli.main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target), str(trace)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "t.report.html").is_file()
 

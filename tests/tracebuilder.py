@@ -18,36 +18,93 @@ class TraceBuilder:
         self._correlation = 1000
 
     def range(self, name: str, ts: float, dur: float, gpu: bool = False) -> TraceBuilder:
-        self.events.append({
-            "ph": "X", "cat": "gpu_user_annotation" if gpu else "user_annotation", "name": name,
-            "pid": 0 if gpu else PID, "tid": 7 if gpu else TID, "ts": ts, "dur": dur, "args": {},
-        })
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "gpu_user_annotation" if gpu else "user_annotation",
+                "name": name,
+                "pid": 0 if gpu else PID,
+                "tid": 7 if gpu else TID,
+                "ts": ts,
+                "dur": dur,
+                "args": {},
+            }
+        )
         return self
 
     def cpu_op(self, name: str, ts: float, dur: float) -> TraceBuilder:
-        self.events.append({"ph": "X", "cat": "cpu_op", "name": name, "pid": PID, "tid": TID, "ts": ts,
-                            "dur": dur, "args": {"External id": 1}})
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "cpu_op",
+                "name": name,
+                "pid": PID,
+                "tid": TID,
+                "ts": ts,
+                "dur": dur,
+                "args": {"External id": 1},
+            }
+        )
         return self
 
-    def kernel(self, name: str, launch_ts: float, start: float, dur: float, stream: int = 7,
-               api: str = "cudaLaunchKernel") -> TraceBuilder:
+    def kernel(
+        self, name: str, launch_ts: float, start: float, dur: float, stream: int = 7, api: str = "cudaLaunchKernel"
+    ) -> TraceBuilder:
         self._correlation += 1
         corr = self._correlation
-        self.events.append({"ph": "X", "cat": "cuda_driver" if api.startswith("cu") and not api.startswith(
-            "cuda") else "cuda_runtime", "name": api, "pid": PID, "tid": TID, "ts": launch_ts, "dur": 4.0,
-            "args": {"correlation": corr, "External id": 1}})
-        self.events.append({"ph": "X", "cat": "kernel", "name": name, "pid": 0, "tid": stream, "ts": start,
-                            "dur": dur, "args": {"device": 0, "stream": stream, "correlation": corr,
-                                                 "grid": [1, 1, 1], "block": [128, 1, 1]}})
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "cuda_driver" if api.startswith("cu") and not api.startswith("cuda") else "cuda_runtime",
+                "name": api,
+                "pid": PID,
+                "tid": TID,
+                "ts": launch_ts,
+                "dur": 4.0,
+                "args": {"correlation": corr, "External id": 1},
+            }
+        )
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "kernel",
+                "name": name,
+                "pid": 0,
+                "tid": stream,
+                "ts": start,
+                "dur": dur,
+                "args": {"device": 0, "stream": stream, "correlation": corr, "grid": [1, 1, 1], "block": [128, 1, 1]},
+            }
+        )
         return self
 
     def memcpy(self, name: str, launch_ts: float, start: float, dur: float, nbytes: int = 1024) -> TraceBuilder:
         self._correlation += 1
         corr = self._correlation
-        self.events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaMemcpyAsync", "pid": PID, "tid": TID,
-                            "ts": launch_ts, "dur": 3.0, "args": {"correlation": corr}})
-        self.events.append({"ph": "X", "cat": "gpu_memcpy", "name": name, "pid": 0, "tid": 7, "ts": start,
-                            "dur": dur, "args": {"device": 0, "stream": 7, "correlation": corr, "bytes": nbytes}})
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "cuda_runtime",
+                "name": "cudaMemcpyAsync",
+                "pid": PID,
+                "tid": TID,
+                "ts": launch_ts,
+                "dur": 3.0,
+                "args": {"correlation": corr},
+            }
+        )
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "gpu_memcpy",
+                "name": name,
+                "pid": 0,
+                "tid": 7,
+                "ts": start,
+                "dur": dur,
+                "args": {"device": 0, "stream": 7, "correlation": corr, "bytes": nbytes},
+            }
+        )
         return self
 
     def document(self) -> dict[str, Any]:
@@ -62,9 +119,14 @@ class TraceBuilder:
         return path
 
 
-def diffusion_trace(steps: int = 4, step_us: float = 1000.0, kernel_name: str = "sm90_xmma_gemm_f16f16_f16f32",
-                    first_step_extra_us: float = 0.0, kernel_fraction: float = 0.5,
-                    vae_kernel: str = "void cudnn::cnn::conv2d_grouped_direct_kernel<float>") -> TraceBuilder:
+def diffusion_trace(
+    steps: int = 4,
+    step_us: float = 1000.0,
+    kernel_name: str = "sm90_xmma_gemm_f16f16_f16f32",
+    first_step_extra_us: float = 0.0,
+    kernel_fraction: float = 0.5,
+    vae_kernel: str = "void cudnn::cnn::conv2d_grouped_direct_kernel<float>",
+) -> TraceBuilder:
     """A GPU diffusion pipeline: text encoder, ``steps`` denoise steps with a kernel each, VAE decode."""
     builder = TraceBuilder()
     t = 0.0

@@ -82,8 +82,9 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
     label_a = label_a or a.label
     label_b = label_b or b.label
     both_ranges = a.view.has_ranges and b.view.has_ranges
-    basis = "pipeline wall time" if both_ranges else (
-        "GPU active window" if a.gpu and b.gpu else "CPU operator self time")
+    basis = (
+        "pipeline wall time" if both_ranges else ("GPU active window" if a.gpu and b.gpu else "CPU operator self time")
+    )
     total = DeltaRow("total", a.total_us, b.total_us, _ratio(a.total_us, b.total_us))
     verdict = f"{label_b} is {_how(total.speedup)} {label_a} ({basis})"
 
@@ -92,14 +93,21 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         a_stages = {s.stage: s.wall_us for s in a.view.stages}
         b_stages = {s.stage: s.wall_us for s in b.view.stages}
         for stage in dict.fromkeys([*a_stages, *b_stages]):
-            stages.append(DeltaRow(stage, a_stages.get(stage), b_stages.get(stage),
-                                   _ratio(a_stages.get(stage), b_stages.get(stage))))
+            stages.append(
+                DeltaRow(
+                    stage, a_stages.get(stage), b_stages.get(stage), _ratio(a_stages.get(stage), b_stages.get(stage))
+                )
+            )
 
     a_steps = {(s.call, s.step): s.wall_us for s in a.view.steps}
     b_steps = {(s.call, s.step): s.wall_us for s in b.view.steps}
     steps = [
-        DeltaRow(f"{call}:{step}" if call else str(step), a_steps.get((call, step)), b_steps.get((call, step)),
-                 _ratio(a_steps.get((call, step)), b_steps.get((call, step))))
+        DeltaRow(
+            f"{call}:{step}" if call else str(step),
+            a_steps.get((call, step)),
+            b_steps.get((call, step)),
+            _ratio(a_steps.get((call, step)), b_steps.get((call, step))),
+        )
         for call, step in sorted(set(a_steps) | set(b_steps))
     ]
     step_speedup = summarize([row.speedup for row in steps if row.speedup is not None])
@@ -157,44 +165,71 @@ def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) ->
     speedup = result.total.speedup
     if speedup is not None:
         slower = speedup < 0.98
-        findings.append(Finding(
-            "overall_speedup", "warning" if slower else "info",
-            result.verdict,
-            f"{result.label_a}: {result.total.a_us / 1000:.2f} ms, {result.label_b}: "
-            f"{result.total.b_us / 1000:.2f} ms (speedup {speedup:.2f}x; above 1 means {result.label_b} is faster).",
-            "Keep the faster setting." if not slower else
-            f"{result.label_b} made this run slower: check the notes below for why before adopting it.",
-        ))
+        findings.append(
+            Finding(
+                "overall_speedup",
+                "warning" if slower else "info",
+                result.verdict,
+                f"{result.label_a}: {result.total.a_us / 1000:.2f} ms, {result.label_b}: "
+                f"{result.total.b_us / 1000:.2f} ms (speedup {speedup:.2f}x; above 1: {result.label_b} is faster).",
+                "Keep the faster setting."
+                if not slower
+                else f"{result.label_b} made this run slower: check the notes below for why before adopting it.",
+            )
+        )
     changed = [row for row in result.stages if row.speedup is not None and row.key != "other"]
     if changed:
         biggest = max(changed, key=lambda row: abs((row.a_us or 0) - (row.b_us or 0)))
-        findings.append(Finding(
-            "largest_stage_change", "info",
-            f"The {biggest.key} stage moved the most: {_how(biggest.speedup)} in {result.label_b}",
-            f"{biggest.key}: {(biggest.a_us or 0) / 1000:.2f} ms → {(biggest.b_us or 0) / 1000:.2f} ms.",
-            "Look at its categories below to see which kind of work changed.",
-            biggest.key,
-        ))
+        findings.append(
+            Finding(
+                "largest_stage_change",
+                "info",
+                f"The {biggest.key} stage moved the most: {_how(biggest.speedup)} in {result.label_b}",
+                f"{biggest.key}: {(biggest.a_us or 0) / 1000:.2f} ms → {(biggest.b_us or 0) / 1000:.2f} ms.",
+                "Look at its categories below to see which kind of work changed.",
+                biggest.key,
+            )
+        )
     if result.step_speedup and result.step_speedup.count >= 2:
         s = result.step_speedup
-        findings.append(Finding(
-            "per_step_speedup", "info", f"Per step, {result.label_b} is {_how(s.median)} {result.label_a} (median)",
-            f"Speedup over {s.count} matched steps: median {s.median:.2f}x, min {s.min:.2f}x, max {s.max:.2f}x.",
-            "A wide min-max range means some steps differ (warm-up, variance): capture with --warmup.",
-            "denoise",
-        ))
+        findings.append(
+            Finding(
+                "per_step_speedup",
+                "info",
+                f"Per step, {result.label_b} is {_how(s.median)} {result.label_a} (median)",
+                f"Speedup over {s.count} matched steps: median {s.median:.2f}x, min {s.min:.2f}x, max {s.max:.2f}x.",
+                "A wide min-max range means some steps differ (warm-up, variance): capture with --warmup.",
+                "denoise",
+            )
+        )
     if len(a.view.steps) != len(b.view.steps):
-        findings.append(Finding(
-            "step_count_differs", "warning", "The two runs have different step counts",
-            f"{result.label_a}: {len(a.view.steps)} steps, {result.label_b}: {len(b.view.steps)} steps.",
-            "Compare per-step numbers, not totals, or capture both with the same --steps.",
-        ))
+        findings.append(
+            Finding(
+                "step_count_differs",
+                "warning",
+                "The two runs have different step counts",
+                f"{result.label_a}: {len(a.view.steps)} steps, {result.label_b}: {len(b.view.steps)} steps.",
+                "Compare per-step numbers, not totals, or capture both with the same --steps.",
+            )
+        )
     for difference in result.setup_differences:
-        findings.append(Finding(
-            "setup_differs", "critical", "The runs come from different setups", difference,
-            "Re-capture both on the same machine and software, or treat the comparison as indicative only.",
-        ))
+        findings.append(
+            Finding(
+                "setup_differs",
+                "critical",
+                "The runs come from different setups",
+                difference,
+                "Re-capture both on the same machine and software, or treat the comparison as indicative only.",
+            )
+        )
     for note in result.notes:
-        findings.append(Finding("platform_note", "warning", "Read this before trusting the numbers", note,
-                                "Measure on the hardware you deploy on."))
+        findings.append(
+            Finding(
+                "platform_note",
+                "warning",
+                "Read this before trusting the numbers",
+                note,
+                "Measure on the hardware you deploy on.",
+            )
+        )
     return findings

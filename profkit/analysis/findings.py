@@ -60,11 +60,12 @@ def no_ranges(ctx: Context) -> Finding | None:
     if ctx.view.has_ranges:
         return None
     return Finding(
-        "no_profkit_ranges", "info", "No profkit ranges in this trace",
+        "no_profkit_ranges",
+        "info",
+        "No profkit ranges in this trace",
         "The trace holds no 'profkit/...' ranges, so stage and step views are not available; the "
         "kernel/operator breakdown below covers the whole trace.",
-        "Capture with `profkit capture`, or wrap your pipeline in `profkit.capture.instrument(pipe)` "
-        "while profiling.",
+        "Capture with `profkit capture`, or wrap your pipeline in `profkit.capture.instrument(pipe)` while profiling.",
     )
 
 
@@ -72,7 +73,9 @@ def no_gpu(ctx: Context) -> Finding | None:
     if ctx.gpu is not None:
         return None
     return Finding(
-        "no_gpu_activity", "info", "No GPU activity in the trace",
+        "no_gpu_activity",
+        "info",
+        "No GPU activity in the trace",
         "The trace has no GPU kernels, memcpys or memsets: it was captured on CPU or without CUDA "
         "activities. Operator times below are CPU self times.",
         "Capture on a GPU (`--device cuda`) to see kernels, GPU busy time and launch overhead.",
@@ -85,7 +88,8 @@ def dominant_stage(ctx: Context) -> Finding | None:
         return None
     stats = ctx.view.step_stats
     return Finding(
-        "denoise_dominates" if denoise.share >= 0.5 else "denoise_share", "info",
+        "denoise_dominates" if denoise.share >= 0.5 else "denoise_share",
+        "info",
         f"The denoise loop takes {denoise.share:.0%} of the pipeline",
         f"{stats.count} steps, median {_ms(stats.median)} per step, {_ms(denoise.wall_us)} of "
         f"{_ms(ctx.view.total_us)} in total.",
@@ -99,7 +103,9 @@ def vae_share(ctx: Context) -> Finding | None:
     if vae is None or vae.share < THRESHOLDS["vae_share_warning"]:
         return None
     return Finding(
-        "vae_decode_large", "warning", f"VAE takes {vae.share:.0%} of the pipeline",
+        "vae_decode_large",
+        "warning",
+        f"VAE takes {vae.share:.0%} of the pipeline",
         f"{_ms(vae.wall_us)} of {_ms(ctx.view.total_us)} in VAE decode/encode "
         f"(threshold {THRESHOLDS['vae_share_warning']:.0%}).",
         "Try a tiny/distilled VAE (TAESD), VAE slicing or tiling for large batches, channels_last, or "
@@ -113,7 +119,9 @@ def text_encoder_share(ctx: Context) -> Finding | None:
     if stage is None or stage.share < THRESHOLDS["text_encoder_share_warning"]:
         return None
     return Finding(
-        "text_encoder_large", "warning", f"Text encoding takes {stage.share:.0%} of the pipeline",
+        "text_encoder_large",
+        "warning",
+        f"Text encoding takes {stage.share:.0%} of the pipeline",
         f"{_ms(stage.wall_us)} over {stage.calls} text-encoder calls.",
         "Cache prompt embeddings for repeated prompts (pass prompt_embeds), or run encoders in half precision.",
         "text_encoder",
@@ -125,7 +133,9 @@ def other_share(ctx: Context) -> Finding | None:
     if other is None or not ctx.view.has_ranges or other.share < THRESHOLDS["other_share_warning"]:
         return None
     return Finding(
-        "time_outside_stages", "warning", f"{other.share:.0%} of the pipeline is outside named stages",
+        "time_outside_stages",
+        "warning",
+        f"{other.share:.0%} of the pipeline is outside named stages",
         f"{_ms(other.wall_us)} is spent in the pipeline call but outside text encoding, denoise steps "
         "and VAE: input checks, latent preparation, image post-processing (PIL conversion).",
         "Look at the CPU operators of that time; return latents or tensors (output_type='pt') when the "
@@ -145,7 +155,9 @@ def first_step_outlier(ctx: Context) -> Finding | None:
     if ratio < THRESHOLDS["first_step_outlier_ratio"]:
         return None
     return Finding(
-        "first_step_outlier", "warning", f"Step 0 is {ratio:.1f}x slower than the median step",
+        "first_step_outlier",
+        "warning",
+        f"Step 0 is {ratio:.1f}x slower than the median step",
         f"step 0: {_ms(first)}; median of steps 1-{len(steps) - 1}: {_ms(median_rest)}.",
         "A first-step outlier is warm-up: lazy init, cuDNN/Triton autotuning or torch.compile. "
         "Capture with --warmup N so the recorded call is steady-state.",
@@ -158,7 +170,9 @@ def step_variance(ctx: Context) -> Finding | None:
     if stats is None or stats.count < 3 or stats.cv < THRESHOLDS["step_cv_warning"]:
         return None
     return Finding(
-        "step_variance", "warning", f"Step times vary by {stats.cv:.0%} (coefficient of variation)",
+        "step_variance",
+        "warning",
+        f"Step times vary by {stats.cv:.0%} (coefficient of variation)",
         f"min {_ms(stats.min)}, median {_ms(stats.median)}, max {_ms(stats.max)}, std {_ms(stats.std)}.",
         "Steps of a denoise loop do the same work: variance means interference (other processes, "
         "thermal/clock changes, allocator growth, recompilation). Pin the machine and repeat.",
@@ -171,7 +185,9 @@ def low_gpu_utilization(ctx: Context) -> Finding | None:
     if gpu is None or gpu.utilization >= THRESHOLDS["low_gpu_utilization"]:
         return None
     return Finding(
-        "low_gpu_utilization", "warning", f"The GPU is busy only {gpu.utilization:.0%} of the time",
+        "low_gpu_utilization",
+        "warning",
+        f"The GPU is busy only {gpu.utilization:.0%} of the time",
         f"busy {_ms(gpu.busy_us)} (union over {gpu.streams} streams) of a {_ms(gpu.window_us)} window; "
         f"{gpu.idle_gap_count} idle gaps, the largest {_ms(gpu.largest_gap_us)}; "
         f"{gpu.short_kernel_share:.0%} of kernels are shorter than 10 us.",
@@ -191,7 +207,8 @@ def fp32_in_half_run(ctx: Context) -> Finding | None:
         return None
     names = ", ".join(r.name[:60] for r in fp32[:3])
     return Finding(
-        "fp32_matmul_in_half_run", "warning",
+        "fp32_matmul_in_half_run",
+        "warning",
         f"{share:.0%} of GPU time is FP32 GEMM/conv in a {dtype} run",
         f"Kernels without tensor cores whose names say FP32 (a guess from the name): {names}.",
         "Some module stays in FP32 (often the VAE, an upcast, or a norm): check the component dtypes.",
@@ -215,7 +232,9 @@ def dominant_category(ctx: Context) -> Finding | None:
         "memcpy": "Copies lead: keep tensors on the device and avoid dtype/device round trips.",
     }
     return Finding(
-        "dominant_category", "info", f"{top.category} is {top.share:.0%} of {what}",
+        "dominant_category",
+        "info",
+        f"{top.category} is {top.share:.0%} of {what}",
         f"{top.count} {top.category} events, {_ms(top.total_us)} in total.",
         advice.get(top.category, "Look at the top entries of that category below."),
     )
@@ -226,7 +245,9 @@ def half_precision_on_cpu(ctx: Context) -> Finding | None:
     if run.get("dtype") not in ("fp16", "bf16") or (run.get("device") or {}).get("type") != "cpu":
         return None
     return Finding(
-        "half_precision_on_cpu", "warning", f"{run['dtype']} measured on a CPU",
+        "half_precision_on_cpu",
+        "warning",
+        f"{run['dtype']} measured on a CPU",
         "This CPU has no fast half-precision kernels: fp16/bf16 usually run several times slower than "
         "fp32 here. The numbers are real for this machine, not a prediction for a GPU.",
         "Compare precisions on the GPU you deploy on.",
@@ -238,7 +259,9 @@ def skipped_events(ctx: Context) -> Finding | None:
         return None
     detail = ", ".join(f"{count} {reason}" for reason, count in ctx.info.skipped_events.items())
     return Finding(
-        "skipped_events", "warning", f"{ctx.info.skipped_total} trace events were unusable and skipped",
+        "skipped_events",
+        "warning",
+        f"{ctx.info.skipped_total} trace events were unusable and skipped",
         detail + ". The rest of the analysis uses the remaining events.",
         "Check how the trace was produced; a truncated or hand-edited trace loses events.",
     )

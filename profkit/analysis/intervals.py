@@ -30,9 +30,7 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float(np.sum(merged_ends - merged_starts))
 
 
-def clip(
-    starts: np.ndarray, ends: np.ndarray, window_start: float, window_end: float
-) -> tuple[np.ndarray, np.ndarray]:
+def clip(starts: np.ndarray, ends: np.ndarray, window_start: float, window_end: float) -> tuple[np.ndarray, np.ndarray]:
     clipped_starts = np.clip(starts, window_start, window_end)
     clipped_ends = np.clip(ends, window_start, window_end)
     keep = clipped_ends > clipped_starts

@@ -67,8 +67,9 @@ def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
     if cpu_ops.empty:
         return np.zeros(0)
     self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).copy()
-    order = np.lexsort((-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), cpu_ops["tid"].to_numpy(),
-                        cpu_ops["pid"].to_numpy()))
+    order = np.lexsort(
+        (-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), cpu_ops["tid"].to_numpy(), cpu_ops["pid"].to_numpy())
+    )
     ts = cpu_ops["ts"].to_numpy()
     end = cpu_ops["end"].to_numpy()
     thread = (cpu_ops["pid"].astype(str) + "/" + cpu_ops["tid"].astype(str)).to_numpy()
@@ -117,9 +118,7 @@ def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[
 
 
 def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[CategoryRow]:
-    grouped = frame.groupby("category", observed=True)["time"].agg(["size", "sum"]).sort_values(
-        "sum", ascending=False
-    )
+    grouped = frame.groupby("category", observed=True)["time"].agg(["size", "sum"]).sort_values("sum", ascending=False)
     tc = frame[frame["tensor_core"]].groupby("category")["time"].sum() if with_tc else None
     return [
         CategoryRow(
@@ -164,7 +163,10 @@ def kernel_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
         )
     total = float(frame["time"].sum())
     return Breakdown(
-        "gpu_kernels", _rows(frame, total, limit, True), _categories(frame, total, True), total,
+        "gpu_kernels",
+        _rows(frame, total, limit, True),
+        _categories(frame, total, True),
+        total,
         int(frame["name"].nunique()),
     )
 
@@ -181,7 +183,10 @@ def cpu_op_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
     )
     total = float(frame["time"].sum())
     return Breakdown(
-        "cpu_ops", _rows(frame, total, limit, False), _categories(frame, total, False), total,
+        "cpu_ops",
+        _rows(frame, total, limit, False),
+        _categories(frame, total, False),
+        total,
         int(frame["name"].nunique()),
     )
 
@@ -197,8 +202,11 @@ def gpu_time(tables: TraceTables) -> GpuTime | None:
     idle_gaps = gaps(starts, ends)
     classes = kernel_classes(kernels["name"]) if not kernels.empty else None
     kernel_sum = float(kernels["dur"].sum())
-    tc_time = float(kernels["dur"].to_numpy()[classes["tensor_core"].to_numpy(dtype=bool)].sum()) if (
-        classes is not None) else 0.0
+    tc_time = (
+        float(kernels["dur"].to_numpy()[classes["tensor_core"].to_numpy(dtype=bool)].sum())
+        if (classes is not None)
+        else 0.0
+    )
     merged_starts, _ = merge(starts, ends)
     return GpuTime(
         kernel_count=len(kernels),

@@ -103,8 +103,12 @@ def build_pipeline_view(tables: TraceTables) -> PipelineView:
 
     stage_rows: list[StageRow] = []
     named_total = 0.0
-    stage_kinds = {"text_encoder": ("text_encoder",), "denoise": ("step",), "vae": ("vae",),
-                   "safety_checker": ("safety_checker",)}
+    stage_kinds = {
+        "text_encoder": ("text_encoder",),
+        "denoise": ("step",),
+        "vae": ("vae",),
+        "safety_checker": ("safety_checker",),
+    }
     for stage in naming.STAGES:
         if stage == "other":
             continue

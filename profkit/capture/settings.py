@@ -41,9 +41,7 @@ class CaptureSettings:
         if self.steps < 1:
             raise ProfkitError(f"--steps must be at least 1 (got {self.steps})")
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
-            raise ProfkitError(
-                f"--height/--width must be positive multiples of 8 (got {self.height}x{self.width})"
-            )
+            raise ProfkitError(f"--height/--width must be positive multiples of 8 (got {self.height}x{self.width})")
         if self.batch < 1:
             raise ProfkitError(f"--batch must be at least 1 (got {self.batch})")
         if self.warmup < 0:

@@ -109,9 +109,7 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def capture_one(
-    settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress
-) -> RunRecord:
+def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress) -> RunRecord:
     """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
     import torch
     from torch.profiler import ProfilerActivity, profile

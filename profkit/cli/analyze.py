@@ -18,7 +18,9 @@ EPILOG = (
 
 def analyze(
     trace: Annotated[Path, typer.Argument(help="Trace file (.json, .json.gz) or a profkit capture folder.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report path (default: next to the trace).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML report path (default: next to the trace).")
+    ] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON summary next to the trace.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON summary to this path.")] = None,
     no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
@@ -26,8 +28,12 @@ def analyze(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing report files.")] = False,
 ) -> None:
     outputs = analyze_path(
-        trace, html=out, json_path=json_out, write_html=not no_html,
-        write_json_summary=json_summary or json_out is not None, force=force,
+        trace,
+        html=out,
+        json_path=json_out,
+        write_html=not no_html,
+        write_json_summary=json_summary or json_out is not None,
+        force=force,
     )
     if not quiet:
         print_analysis(outputs.result, console)

@@ -44,8 +44,17 @@ def _parse_dtypes(value: str) -> tuple[str, ...]:
 
 
 def capture(
-    model: Annotated[str, typer.Option("--model", "-m", help=f"Built-in name ({', '.join(BUILTIN_MODELS)}), a diffusers pipeline folder, or a hub id.")] = DEFAULT_MODEL,
-    dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16, bf16, or a comma list (each run with identical settings).")] = "fp32",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help=f"Built-in name ({', '.join(BUILTIN_MODELS)}), a diffusers pipeline folder, or a hub id.",
+        ),
+    ] = DEFAULT_MODEL,
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="fp32, fp16, bf16, or a comma list (each run with identical settings).")
+    ] = "fp32",
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
     height: Annotated[int, typer.Option("--height", help="Image height in pixels (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Image width in pixels (multiple of 8).")] = 64,
@@ -54,8 +63,13 @@ def capture(
     prompts_file: Annotated[Path | None, typer.Option("--prompts-file", help="File with one prompt per line.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed (same for every dtype).")] = 0,
     warmup: Annotated[int, typer.Option("--warmup", help="Un-recorded pipeline calls before the recorded one.")] = 1,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N.")] = "auto",
-    guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="Classifier-free guidance scale (pipeline default if unset).")] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N.")
+    ] = "auto",
+    guidance_scale: Annotated[
+        float | None,
+        typer.Option("--guidance-scale", help="Classifier-free guidance scale (pipeline default if unset)."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run folders.")] = Path("runs"),
     no_analyze: Annotated[bool, typer.Option("--no-analyze", help="Only capture; skip reports.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing run folders and reports.")] = False,
@@ -64,12 +78,28 @@ def capture(
         raise ProfkitError("give --prompt or --prompts-file, not both")
     prompts = read_prompts_file(prompts_file) if prompts_file else (prompt if prompt is not None else DEFAULT_PROMPT,)
     settings = CaptureSettings(
-        model=model, dtypes=_parse_dtypes(dtype), steps=steps, height=height, width=width, batch=batch,
-        prompts=prompts, seed=seed, warmup=warmup, device=device, out=out, force=force,
+        model=model,
+        dtypes=_parse_dtypes(dtype),
+        steps=steps,
+        height=height,
+        width=width,
+        batch=batch,
+        prompts=prompts,
+        seed=seed,
+        warmup=warmup,
+        device=device,
+        out=out,
+        force=force,
         guidance_scale=guidance_scale,
     ).validate()
-    columns = (TextColumn("{task.fields[run]}"), TextColumn("{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.fields[run]}"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=progress_console, transient=False) as progress:
         outputs = capture_and_report(settings, _RichProgress(progress), analyze=not no_analyze)
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):

@@ -19,15 +19,24 @@ EPILOG = (
 def compare(
     a: Annotated[Path, typer.Argument(help="Baseline (A): trace file or capture folder.")],
     b: Annotated[Path, typer.Argument(help="Candidate (B): trace file or capture folder.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report path (default: ./compare_A_vs_B.html).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML report path (default: ./compare_A_vs_B.html).")
+    ] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON comparison.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON comparison to this path.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite outputs; compare runs from different setups.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite outputs; compare runs from different setups.")
+    ] = False,
 ) -> None:
     outputs = compare_paths(
-        a, b, html=out, json_path=json_out, write_json_summary=json_summary or json_out is not None,
-        force=force, allow_different_setups=force,
+        a,
+        b,
+        html=out,
+        json_path=json_out,
+        write_json_summary=json_summary or json_out is not None,
+        force=force,
+        allow_different_setups=force,
     )
     if not quiet:
         print_comparison(outputs.comparison, console)

@@ -72,8 +72,12 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
     table = Table(title="Speedup A/B (above 1: B faster)", title_justify="left")
     for column in ("", f"A: {comparison.label_a}", f"B: {comparison.label_b}", "speedup"):
         table.add_column(column, justify="right" if column else "left")
-    table.add_row("total", format_ms(comparison.total.a_us), format_ms(comparison.total.b_us),
-                  format_speedup(comparison.total.speedup))
+    table.add_row(
+        "total",
+        format_ms(comparison.total.a_us),
+        format_ms(comparison.total.b_us),
+        format_speedup(comparison.total.speedup),
+    )
     for row in comparison.stages:
         table.add_row(row.key, format_ms(row.a_us), format_ms(row.b_us), format_speedup(row.speedup))
     if comparison.step_speedup:
