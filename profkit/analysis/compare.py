@@ -222,7 +222,7 @@ def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) ->
                 "Re-capture both on the same machine and software, or treat the comparison as indicative only.",
             )
         )
-    for note in result.notes:
+    for note in (n for n in result.notes if "slower" in n):  # platform caveats that change the verdict
         findings.append(
             Finding(
                 "platform_note",
