@@ -145,6 +145,7 @@ def test_findings_fire_only_when_their_condition_holds():
     slow_first = diffusion_trace(steps=6, first_step_extra_us=3000)
     assert {"first_step_outlier", "step_variance"} <= _rules(slow_first)
     assert "low_gpu_utilization" in _rules(diffusion_trace(steps=6, kernel_fraction=0.2))
+    assert "low_gpu_utilization" not in _rules(diffusion_trace(steps=6, kernel_fraction=0.9))
     busy = TraceBuilder().kernel("sgemm", 0, 10, 1000).kernel("sgemm", 5, 1010, 1000)
     assert "low_gpu_utilization" not in _rules(busy)
 

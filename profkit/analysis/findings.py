@@ -182,13 +182,23 @@ def step_variance(ctx: Context) -> Finding | None:
 
 def low_gpu_utilization(ctx: Context) -> Finding | None:
     gpu = ctx.gpu
-    if gpu is None or gpu.utilization >= THRESHOLDS["low_gpu_utilization"]:
+    if gpu is None:
+        return None
+    staged = [s.gpu_busy_us for s in ctx.view.stages if s.gpu_busy_us is not None]
+    if ctx.view.has_ranges and staged and ctx.view.total_us > 0:
+        # diffusion runs: how much of the pipeline call the GPU spent working
+        utilization = min(sum(staged) / ctx.view.total_us, 1.0)
+        window = f"the {_ms(ctx.view.total_us)} pipeline call"
+    else:
+        utilization = gpu.utilization
+        window = f"a {_ms(gpu.window_us)} window (first to last GPU activity)"
+    if utilization >= THRESHOLDS["low_gpu_utilization"]:
         return None
     return Finding(
         "low_gpu_utilization",
         "warning",
-        f"The GPU is busy only {gpu.utilization:.0%} of the time",
-        f"busy {_ms(gpu.busy_us)} (union over {gpu.streams} streams) of a {_ms(gpu.window_us)} window; "
+        f"The GPU is busy only {utilization:.0%} of the time",
+        f"busy {_ms(gpu.busy_us)} (union over {gpu.streams} streams) of {window}; "
         f"{gpu.idle_gap_count} idle gaps, the largest {_ms(gpu.largest_gap_us)}; "
         f"{gpu.short_kernel_share:.0%} of kernels are shorter than 10 us.",
         "The host is not feeding the GPU fast enough: use CUDA graphs / torch.compile(mode='reduce-overhead'), "
