@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,6 +113,20 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+@contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Send what native code writes to stdout (Kineto prints ``USDT: profiler_start``) to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress) -> RunRecord:
     """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
     import torch
@@ -133,7 +151,7 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
         if device.startswith("cuda"):
             activities.append(ProfilerActivity.CUDA)
         progress.phase("recording")
-        with profile(activities=activities, record_shapes=True) as profiler:
+        with native_stdout_to_stderr(), profile(activities=activities, record_shapes=True) as profiler:
             started = time.perf_counter()
             output = pipeline(**_call_kwargs(settings, device, settings.seed))
             _synchronize(device)
