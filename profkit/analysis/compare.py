@@ -184,7 +184,8 @@ def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) ->
             Finding(
                 "largest_stage_change",
                 "info",
-                f"The {biggest.key} stage moved the most: {_how(biggest.speedup)} in {result.label_b}",
+                f"The {biggest.key} stage changed the most: {result.label_b} is {_how(biggest.speedup)} "
+                f"{result.label_a} there",
                 f"{biggest.key}: {(biggest.a_us or 0) / 1000:.2f} ms → {(biggest.b_us or 0) / 1000:.2f} ms.",
                 "Look at its categories below to see which kind of work changed.",
                 biggest.key,

@@ -55,11 +55,12 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
     breakdown = result.primary
     title = "Top GPU kernels" if breakdown.kind == "gpu_kernels" else "Top CPU operators (self time)"
     table = Table(title=title, title_justify="left")
-    table.add_column("name", overflow="ellipsis", max_width=70, no_wrap=True)
-    table.add_column("category")
-    table.add_column("calls", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("share", justify="right")
+    # the other columns need about 50 characters; the kernel name gets the rest
+    table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=max(20, console.width - 52))
+    table.add_column("category", no_wrap=True, min_width=13)
+    table.add_column("calls", justify="right", no_wrap=True, min_width=5)
+    table.add_column("time", justify="right", no_wrap=True, min_width=10)
+    table.add_column("share", justify="right", no_wrap=True, min_width=6)
     for row in breakdown.rows[:10]:
         table.add_row(row.name, row.category, str(row.count), format_us(row.total_us), format_pct(row.share))
     console.print(table)
