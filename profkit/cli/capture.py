@@ -32,6 +32,10 @@ class _RichProgress:
             self._progress.update(self._task, description="done")
         self._task = self._progress.add_task("starting", total=total_steps, run=name)
 
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, description="done")
+
     def phase(self, text: str) -> None:
         self._progress.update(self._task, description=text)
 
@@ -101,7 +105,9 @@ def capture(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=progress_console, transient=False) as progress:
-        outputs = capture_and_report(settings, _RichProgress(progress), analyze=not no_analyze)
+        display = _RichProgress(progress)
+        outputs = capture_and_report(settings, display, analyze=not no_analyze)
+        display.finish()
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
         console.print(f"[bold]{run.dtype}[/] run: {run.folder}", highlight=False)
         wrote("  trace", run.trace)
