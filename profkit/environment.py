@@ -118,6 +118,6 @@ def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str
     """Capture settings that differ (the experiment itself: dtype, steps, size ...)."""
     left = {**(a.get("settings") or {}), "dtype": a.get("dtype")}
     right = {**(b.get("settings") or {}), "dtype": b.get("dtype")}
-    ignored = {"dtypes", "out", "force", "extra"}
+    ignored = {"dtypes", "out", "force"}
     keys = sorted((set(left) | set(right)) - ignored)
     return [(key, left.get(key), right.get(key)) for key in keys if left.get(key) != right.get(key)]

@@ -30,13 +30,6 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float(np.sum(merged_ends - merged_starts))
 
 
-def clip(starts: np.ndarray, ends: np.ndarray, window_start: float, window_end: float) -> tuple[np.ndarray, np.ndarray]:
-    clipped_starts = np.clip(starts, window_start, window_end)
-    clipped_ends = np.clip(ends, window_start, window_end)
-    keep = clipped_ends > clipped_starts
-    return clipped_starts[keep], clipped_ends[keep]
-
-
 def locate(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Index of the disjoint interval holding each point (intervals sorted by start), or -1."""
     points = np.asarray(points, dtype=np.float64)

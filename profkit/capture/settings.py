@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ class CaptureSettings:
     out: Path = Path("runs")
     force: bool = False
     guidance_scale: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> CaptureSettings:
         if not self.dtypes:

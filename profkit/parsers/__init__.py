@@ -14,10 +14,6 @@ __all__ = ["SCHEMAS", "TraceInfo", "TraceTables", "load_trace"]
 def load_trace(path: Path) -> TraceTables:
     """Parse a trace file, choosing the parser by its name."""
     path = Path(path)
-    if not path.exists():
-        raise ProfkitError(f"{path}: no such file")
-    if path.is_dir():
-        raise ProfkitError(f"{path}: is a directory; pass a trace file (.json, .json.gz) or a capture folder")
     suffixes = "".join(path.suffixes[-2:]).lower()
     if suffixes.endswith((".sqlite", ".nsys-rep", ".qdrep")):
         raise ProfkitError(f"{path}: Nsight Systems files are not supported yet; use a Kineto .json(.gz)")

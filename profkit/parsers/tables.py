@@ -81,8 +81,6 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 
-TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
-
 
 def empty_table(table: str) -> pd.DataFrame:
     return pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in SCHEMAS[table].items()})
