@@ -12,8 +12,8 @@ import orjson
 from profkit.errors import ProfkitError
 
 
-def read_json(path: Path, what: str = "file") -> Any:
-    """Load ``path`` (``.gz`` or plain); every failure is one clear :class:`ProfkitError`."""
+def read_bytes(path: Path, what: str = "file") -> bytes:
+    """The content of ``path``, gunzipped when it is gzip data; every failure is one clear :class:`ProfkitError`."""
     if not path.exists():
         raise ProfkitError(f"{path}: no such file")
     if path.is_dir():
@@ -29,6 +29,12 @@ def read_json(path: Path, what: str = "file") -> Any:
             raise ProfkitError(f"{path}: the gzip data is truncated or corrupt ({error})") from error
     if not raw.strip():
         raise ProfkitError(f"{path}: the file is empty")
+    return raw
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    """Load ``path`` (``.gz`` or plain) as JSON; every failure is one clear :class:`ProfkitError`."""
+    raw = read_bytes(path, what)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:

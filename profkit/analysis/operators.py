@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from profkit.analysis.intervals import gaps, merge, union_length
-from profkit.analysis.taxonomy import cpu_op_classes, kernel_classes
+from profkit.analysis.intervals import gaps, union_length
+from profkit.analysis.taxonomy import cpu_op_classes
 from profkit.parsers.tables import TraceTables
 
 
@@ -132,35 +132,17 @@ def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[Catego
     ]
 
 
-def kernel_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
-    kernels = tables.kernels
-    classes = kernel_classes(kernels["name"])
+def kernel_breakdown(work: pd.DataFrame, limit: int = 25) -> Breakdown:
+    """Kernels, memcpys and memsets by name and category (rows of the ``gpu_work`` table)."""
     frame = pd.DataFrame(
         {
-            "name": kernels["name"].to_numpy(),
-            "time": kernels["dur"].to_numpy(),
-            "category": classes["category"].to_numpy(),
-            "tensor_core": classes["tensor_core"].to_numpy(dtype=bool),
-            "precision": classes["precision"].to_numpy(),
+            "name": work["name"].to_numpy(),
+            "time": work["dur"].to_numpy(),
+            "category": work["category"].to_numpy(),
+            "tensor_core": work["tensor_core"].to_numpy(dtype=bool),
+            "precision": work["precision"].to_numpy(),
         }
     )
-    memops = tables.memops
-    if not memops.empty:
-        frame = pd.concat(
-            [
-                frame,
-                pd.DataFrame(
-                    {
-                        "name": memops["name"].to_numpy(),
-                        "time": memops["dur"].to_numpy(),
-                        "category": np.where(memops["kind"].to_numpy() == "memset", "memset", "memcpy"),
-                        "tensor_core": False,
-                        "precision": "n/a",
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
     total = float(frame["time"].sum())
     return Breakdown(
         "gpu_kernels",
@@ -171,16 +153,21 @@ def kernel_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
     )
 
 
-def cpu_op_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
+def cpu_op_frame(tables: TraceTables) -> pd.DataFrame:
+    """CPU operators with their self time and category: name, ts, time, category."""
     cpu_ops = tables.cpu_ops
     classes = cpu_op_classes(cpu_ops["name"])
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "name": cpu_ops["name"].to_numpy(),
+            "name": cpu_ops["name"].to_numpy(dtype=object),
+            "ts": cpu_ops["ts"].to_numpy(),
             "time": cpu_self_times(cpu_ops),
-            "category": classes["category"].to_numpy(),
+            "category": classes["category"].to_numpy(dtype=object),
         }
     )
+
+
+def cpu_op_breakdown(frame: pd.DataFrame, limit: int = 25) -> Breakdown:
     total = float(frame["time"].sum())
     return Breakdown(
         "cpu_ops",
@@ -191,36 +178,64 @@ def cpu_op_breakdown(tables: TraceTables, limit: int = 25) -> Breakdown:
     )
 
 
-def gpu_time(tables: TraceTables) -> GpuTime | None:
-    kernels, memops = tables.kernels, tables.memops
-    if kernels.empty and memops.empty:
+@dataclass
+class StageMixRow:
+    stage: str
+    category: str
+    count: int
+    total_us: float
+    tensor_core_us: float | None = None
+
+
+def stage_mix(
+    stages: np.ndarray, categories: np.ndarray, times: np.ndarray, tensor_core: np.ndarray | None = None
+) -> list[StageMixRow]:
+    """Time per (stage, category): how each stage's work splits into kinds of kernels or operators."""
+    if not len(times):
+        return []
+    frame = pd.DataFrame({"stage": stages, "category": categories, "time": times})
+    frame["stage"] = frame["stage"].replace("", "outside pipeline")
+    frame["tc"] = np.where(tensor_core, times, 0.0) if tensor_core is not None else 0.0
+    grouped = frame.groupby(["stage", "category"], sort=False).agg(
+        count=("time", "size"), total_us=("time", "sum"), tc=("tc", "sum")
+    )
+    return [
+        StageMixRow(
+            str(stage),
+            str(category),
+            int(row["count"]),
+            float(row["total_us"]),
+            float(row["tc"]) if tensor_core is not None else None,
+        )
+        for (stage, category), row in grouped.sort_values("total_us", ascending=False).iterrows()
+    ]
+
+
+def gpu_time(work: pd.DataFrame) -> GpuTime | None:
+    """Busy-time truth over the whole trace: union of all kernel/memcpy/memset intervals."""
+    if work.empty:
         return None
-    starts = np.concatenate([kernels["ts"].to_numpy(), memops["ts"].to_numpy()])
-    ends = np.concatenate([kernels["end"].to_numpy(), memops["end"].to_numpy()])
+    starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
+    is_kernel = (work["kind"] == "kernel").to_numpy()
+    durations = work["dur"].to_numpy()
     busy = union_length(starts, ends)
     window = float(ends.max() - starts.min())
     idle_gaps = gaps(starts, ends)
-    classes = kernel_classes(kernels["name"]) if not kernels.empty else None
-    kernel_sum = float(kernels["dur"].sum())
-    tc_time = (
-        float(kernels["dur"].to_numpy()[classes["tensor_core"].to_numpy(dtype=bool)].sum())
-        if (classes is not None)
-        else 0.0
-    )
-    merged_starts, _ = merge(starts, ends)
+    kernel_sum = float(durations[is_kernel].sum())
+    tc_time = float(durations[is_kernel & work["tensor_core"].to_numpy(dtype=bool)].sum())
     return GpuTime(
-        kernel_count=len(kernels),
+        kernel_count=int(is_kernel.sum()),
         kernel_sum_us=kernel_sum,
-        memop_count=len(memops),
-        memop_sum_us=float(memops["dur"].sum()),
+        memop_count=int((~is_kernel).sum()),
+        memop_sum_us=float(durations[~is_kernel].sum()),
         busy_us=busy,
         window_us=window,
         idle_us=max(window - busy, 0.0),
         utilization=busy / window if window > 0 else 1.0,
-        streams=int(pd.concat([kernels["stream"], memops["stream"]]).nunique()),
-        devices=sorted(int(d) for d in pd.concat([kernels["device"], memops["device"]]).unique()),
-        short_kernel_share=float((kernels["dur"] < 10).mean()) if len(kernels) else 0.0,
-        idle_gap_count=int(np.count_nonzero(idle_gaps > 0)) if merged_starts.size else 0,
+        streams=int(work["stream"].nunique()),
+        devices=sorted(int(d) for d in work["device"].unique()),
+        short_kernel_share=float((durations[is_kernel] < 10).mean()) if is_kernel.any() else 0.0,
+        idle_gap_count=int(np.count_nonzero(idle_gaps > 0)),
         largest_gap_us=float(idle_gaps.max()) if idle_gaps.size else 0.0,
         tensor_core_share=tc_time / kernel_sum if kernel_sum else 0.0,
     )

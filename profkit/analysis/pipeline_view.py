@@ -1,8 +1,8 @@
 """Stages and denoise steps from profkit ranges, and GPU work attributed to them.
 
-Wall time comes from the CPU-side ranges. On GPU traces each kernel/memcpy is attributed to the
-stage and step whose CPU range contains its *launch* (joined on the correlation id), which is
-where the work was issued; GPU busy time per stage is the union of the attributed intervals.
+Wall time comes from the CPU-side ranges. On GPU traces each kernel/memcpy is attributed to a stage
+and step by :mod:`profkit.analysis.attribution` (launch correlation, else GPU-side annotation);
+GPU busy time per stage is the union of the attributed intervals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from profkit import naming
-from profkit.analysis.intervals import locate, merge, union_length
+from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows
+from profkit.analysis.intervals import union_length
 from profkit.analysis.stats import Summary, summarize
 from profkit.parsers.tables import TraceTables
 
@@ -26,6 +27,7 @@ class StageRow:
     calls: int
     gpu_busy_us: float | None = None  # union of GPU work launched inside the stage
     gpu_kernel_sum_us: float | None = None
+    gpu_utilization: float | None = None  # GPU busy / stage wall time (work may run after the range ends)
 
 
 @dataclass
@@ -50,138 +52,90 @@ class PipelineView:
     step_stats: Summary | None = None
     steps_per_call: list[int] = field(default_factory=list)
     gpu_unattributed_share: float | None = None  # of GPU busy time not launched inside a stage
+    gpu_attribution: dict[str, int] = field(default_factory=dict)  # method (launch|gpu_annotation|none) -> count
 
 
-def _classified_ranges(tables: TraceTables) -> pd.DataFrame:
-    ranges = tables.ranges
-    cpu = ranges[~ranges["on_gpu"] & ranges["name"].str.startswith(naming.PREFIX, na=False)]
-    if cpu.empty:
-        return cpu.assign(stage=pd.Series(dtype="string"), kind=pd.Series(dtype="string"), step=[])
-    infos = [naming.parse_range_name(name) for name in cpu["name"]]
-    keep = [info is not None for info in infos]
-    cpu = cpu[keep].copy()
-    infos = [info for info in infos if info is not None]
-    cpu["stage"] = [info.stage for info in infos]
-    cpu["kind"] = [info.kind for info in infos]
-    cpu["step"] = [info.step for info in infos]
-    return cpu.sort_values("ts", kind="stable").reset_index(drop=True)
+def _union(work: pd.DataFrame, mask: np.ndarray) -> float:
+    return union_length(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask])
 
 
-def _launch_times(tables: TraceTables) -> tuple[pd.DataFrame, np.ndarray]:
-    """GPU work (kernels + memops) with the timestamp of its launch (NaN when not correlated)."""
-    work = pd.concat(
-        [tables.kernels[["ts", "end", "dur", "correlation"]], tables.memops[["ts", "end", "dur", "correlation"]]],
-        ignore_index=True,
-    )
-    launches = tables.launches
-    launch_ts = pd.Series(np.nan, index=work.index)
-    if not launches.empty and not work.empty:
-        by_correlation = launches[launches["correlation"] >= 0].drop_duplicates("correlation")
-        mapping = pd.Series(by_correlation["ts"].to_numpy(), index=by_correlation["correlation"].to_numpy())
-        launch_ts = work["correlation"].map(mapping)
-    return work, launch_ts.to_numpy(dtype=np.float64)
-
-
-def build_pipeline_view(tables: TraceTables) -> PipelineView:
-    ranges = _classified_ranges(tables)
-    if ranges.empty:
+def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, work: pd.DataFrame) -> PipelineView:
+    """Stage and step wall times from ``windows``; GPU time per stage/step from the attributed ``work``."""
+    if windows is None:
         return PipelineView(has_ranges=False, pipeline_calls=0, total_us=0.0, total_source="none")
-
-    pipelines = ranges[ranges["kind"] == "pipeline"]
-    if not pipelines.empty:
-        p_starts, p_ends = merge(pipelines["ts"].to_numpy(), pipelines["end"].to_numpy())
-        total_source = "pipeline range"
-    else:
-        p_starts = np.array([ranges["ts"].min()])
-        p_ends = np.array([ranges["end"].max()])
-        total_source = "span of profkit ranges"
+    p_starts, p_ends = windows.pipeline
     total = float(np.sum(p_ends - p_starts))
-
-    gpu = tables.has_gpu_activity
-    work, launch_ts = _launch_times(tables) if gpu else (pd.DataFrame(), np.zeros(0))
-    attributed = np.zeros(len(work), dtype=bool)
+    gpu = tables.has_gpu_activity and len(work) > 0
+    stage_of_work = work["stage"].to_numpy() if gpu else np.zeros(0, dtype=object)
 
     stage_rows: list[StageRow] = []
     named_total = 0.0
-    stage_kinds = {
-        "text_encoder": ("text_encoder",),
-        "denoise": ("step",),
-        "vae": ("vae",),
-        "safety_checker": ("safety_checker",),
-    }
     for stage in naming.STAGES:
-        if stage == "other":
+        if stage == "other" or stage not in windows.stages:
             continue
-        rows = ranges[(ranges["stage"] == stage) & ranges["kind"].isin(stage_kinds[stage])]
-        if rows.empty:
-            continue
-        s_starts, s_ends = merge(rows["ts"].to_numpy(), rows["end"].to_numpy())
+        s_starts, s_ends = windows.stages[stage]
         wall = float(np.sum(s_ends - s_starts))
         named_total += wall
-        row = StageRow(stage, wall, wall / total if total else 0.0, len(rows))
+        kinds = STAGE_KINDS[stage]
+        calls = int(((windows.ranges["stage"] == stage) & windows.ranges["kind"].isin(kinds)).sum())
+        row = StageRow(stage, wall, wall / total if total else 0.0, calls)
         if gpu:
-            inside = locate(launch_ts, s_starts, s_ends) >= 0
-            attributed |= inside
-            row.gpu_busy_us = union_length(work["ts"].to_numpy()[inside], work["end"].to_numpy()[inside])
-            row.gpu_kernel_sum_us = float(work["dur"].to_numpy()[inside].sum())
+            _add_gpu(row, work, stage_of_work == stage)
         stage_rows.append(row)
     other = max(total - named_total, 0.0)
     other_row = StageRow("other", other, other / total if total else 0.0, 0)
     if gpu:
-        inside_pipeline = (locate(launch_ts, p_starts, p_ends) >= 0) & ~attributed
-        other_row.gpu_busy_us = union_length(
-            work["ts"].to_numpy()[inside_pipeline], work["end"].to_numpy()[inside_pipeline]
-        )
-        other_row.gpu_kernel_sum_us = float(work["dur"].to_numpy()[inside_pipeline].sum())
+        _add_gpu(other_row, work, stage_of_work == "other")
     stage_rows.append(other_row)
 
-    steps = _step_rows(ranges, p_starts, p_ends, work, launch_ts if gpu else None)
+    steps = _step_rows(windows, work if gpu else None)
     view = PipelineView(
         has_ranges=True,
-        pipeline_calls=len(p_starts) if not pipelines.empty else 0,
+        pipeline_calls=windows.pipeline_calls,
         total_us=total,
-        total_source=total_source,
+        total_source=windows.pipeline_source,
         stages=stage_rows,
         steps=steps,
         step_stats=summarize([s.wall_us for s in steps]),
         steps_per_call=[sum(1 for s in steps if s.call == c) for c in sorted({s.call for s in steps})],
     )
-    if gpu and len(work):
-        all_busy = union_length(work["ts"].to_numpy(), work["end"].to_numpy())
-        attributed_busy = union_length(work["ts"].to_numpy()[attributed], work["end"].to_numpy()[attributed])
-        view.gpu_unattributed_share = 1 - attributed_busy / all_busy if all_busy else 0.0
+    if gpu:
+        all_busy = _union(work, np.ones(len(work), dtype=bool))
+        named = np.isin(stage_of_work, [s for s in windows.stages])
+        view.gpu_unattributed_share = 1 - _union(work, named) / all_busy if all_busy else 0.0
+        by = work["attributed_by"].value_counts()
+        view.gpu_attribution = {str(k): int(v) for k, v in by.items()}
     return view
 
 
-def _step_rows(
-    ranges: pd.DataFrame,
-    p_starts: np.ndarray,
-    p_ends: np.ndarray,
-    work: pd.DataFrame,
-    launch_ts: np.ndarray | None,
-) -> list[StepRow]:
-    step_ranges = ranges[ranges["kind"] == "step"]
-    if step_ranges.empty:
+def _add_gpu(row: StageRow, work: pd.DataFrame, mask: np.ndarray) -> None:
+    row.gpu_busy_us = _union(work, mask)
+    row.gpu_kernel_sum_us = float(work["dur"].to_numpy()[mask].sum())
+    row.gpu_utilization = row.gpu_busy_us / row.wall_us if row.wall_us > 0 else None
+
+
+def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[StepRow]:
+    steps = windows.steps
+    if steps.empty:
         return []
-    calls = locate(step_ranges["ts"].to_numpy(), p_starts, p_ends)
-    children = ranges[ranges["kind"].isin(["denoiser", "scheduler"])]
+    children = windows.ranges[windows.ranges["kind"].isin(["denoiser", "scheduler"])]
     child_starts = children["ts"].to_numpy()
+    step_rows_of_work = work["step_row"].to_numpy() if work is not None else None
     rows = []
-    for (_, step), call in zip(step_ranges.iterrows(), calls, strict=True):
-        in_step = (child_starts >= step["ts"]) & (child_starts < step["end"])
+    for index, step in enumerate(steps.itertuples(index=False)):
+        in_step = (child_starts >= step.ts) & (child_starts < step.end)
         kids = children[in_step]
         denoiser = kids[kids["kind"] == "denoiser"]
         scheduler = kids[kids["kind"] == "scheduler"]
         row = StepRow(
-            call=int(max(call, 0)),
-            step=int(step["step"]),
-            wall_us=float(step["dur"]),
+            call=int(step.call),
+            step=int(step.step),
+            wall_us=float(step.dur),
             denoiser_us=float(denoiser["dur"].sum()),
             scheduler_us=float(scheduler["dur"].sum()),
             denoiser_calls=len(denoiser),
         )
-        if launch_ts is not None and len(work):
-            inside = (launch_ts >= step["ts"]) & (launch_ts <= step["end"])
-            row.gpu_busy_us = union_length(work["ts"].to_numpy()[inside], work["end"].to_numpy()[inside])
+        if step_rows_of_work is not None:
+            row.gpu_busy_us = _union(work, step_rows_of_work == index)
         rows.append(row)
     return rows

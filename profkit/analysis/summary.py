@@ -6,9 +6,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
-from profkit.analysis.operators import Breakdown, GpuTime, cpu_op_breakdown, gpu_time, kernel_breakdown
+from profkit.analysis.operators import (
+    Breakdown,
+    GpuTime,
+    StageMixRow,
+    cpu_op_breakdown,
+    cpu_op_frame,
+    gpu_time,
+    kernel_breakdown,
+    stage_mix,
+)
 from profkit.analysis.pipeline_view import PipelineView, build_pipeline_view
+from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats, host_blocking, idle_gaps, launch_stats
 from profkit.parsers.tables import TraceTables
 
 
@@ -34,6 +47,10 @@ class AnalysisResult:
     cpu_ops: Breakdown
     findings: list[Finding]
     run: dict[str, Any] | None = None  # capture metadata when available
+    gaps: IdleGaps | None = None
+    launches: LaunchStats | None = None
+    blocking: HostBlocking | None = None
+    stage_mix: list[StageMixRow] = field(default_factory=list)  # kernels (GPU) or CPU self time per stage
     label: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -60,12 +77,44 @@ def _device_names(tables: TraceTables) -> list[str]:
 
 
 def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label: str = "") -> AnalysisResult:
-    view = build_pipeline_view(tables)
-    gpu = gpu_time(tables)
-    kernels = kernel_breakdown(tables) if tables.has_gpu_activity else None
-    cpu_ops = cpu_op_breakdown(tables)
+    windows = pipeline_windows(tables)
+    work = gpu_work(tables, windows)
+    view = build_pipeline_view(tables, windows, work)
+    gpu = gpu_time(work)
+    kernels = kernel_breakdown(work) if tables.has_gpu_activity else None
+    cpu_frame = cpu_op_frame(tables)
+    cpu_ops = cpu_op_breakdown(cpu_frame)
+    if gpu is not None:
+        mix = stage_mix(
+            work["stage"].to_numpy(),
+            work["category"].to_numpy(),
+            work["dur"].to_numpy(),
+            work["tensor_core"].to_numpy(dtype=bool),
+        )
+    elif windows is not None:
+        cpu_stages = label_times(cpu_frame["ts"].to_numpy(), windows)[0]
+        mix = stage_mix(cpu_stages, cpu_frame["category"].to_numpy(), cpu_frame["time"].to_numpy())
+    else:
+        mix = []
+    gaps = idle_gaps(tables, work, windows)
+    launches = launch_stats(tables, work)
+    blocking = host_blocking(tables, work, windows) if gpu is not None else None
     info = tables.info
-    findings = evaluate(Context(info, view, gpu, kernels, cpu_ops, run))
+    findings = evaluate(
+        Context(
+            info,
+            view,
+            gpu,
+            kernels,
+            cpu_ops,
+            run,
+            gaps=gaps,
+            launches=launches,
+            blocking=blocking,
+            stage_mix=mix,
+            cpu_op_names=_op_counts(cpu_frame),
+        )
+    )
     trace = TraceSummary(
         path=str(info.path),
         source_format=info.source_format,
@@ -85,4 +134,24 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
         not_captured=list(info.not_captured),
     )
     notes = list((run or {}).get("notes", []))
-    return AnalysisResult(trace, view, gpu, kernels, cpu_ops, findings, run, label or Path(info.path).name, notes)
+    return AnalysisResult(
+        trace,
+        view,
+        gpu,
+        kernels,
+        cpu_ops,
+        findings,
+        run=run,
+        label=label or Path(info.path).name,
+        notes=notes,
+        gaps=gaps,
+        launches=launches,
+        blocking=blocking,
+        stage_mix=mix,
+    )
+
+
+def _op_counts(cpu_frame) -> dict[str, int]:
+    """How often each CPU operator name occurs (rules look for specific operators, e.g. the SDPA math path)."""
+    names, counts = np.unique(cpu_frame["name"].to_numpy(dtype=str), return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist(), strict=True))

@@ -9,9 +9,11 @@ alone and are labelled as guesses in reports.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -69,6 +71,19 @@ PRECISION_RULES: tuple[tuple[str, str], ...] = (
     ("fp32", r"sgemm|float|fp32|f32|scudnn|_sb_|_ss_|<float"),
 )
 
+#: CUDA/HIP runtime and driver API calls, by what they do to the host thread. ``sync`` calls block
+#: the host until the GPU catches up; ``memcpy_sync``/``memset_sync`` are the blocking copy/set calls
+#: (an ``...Async`` copy from pageable memory blocks too: that is read from the copy itself).
+RUNTIME_API_RULES: tuple[Rule, ...] = (
+    Rule("launch", "kernel", r"^(cuda|cu|hip|hipExt|hipModule)LaunchKernel|LaunchCooperativeKernel|^cuLaunch(Grid)?$"),
+    Rule("launch", "graph", r"^(cuda|cu|hip)GraphLaunch"),
+    Rule("sync", "sync", r"^(cuda|cu|hip)(Device|Stream|Event|Ctx)Synchroni[sz]e"),
+    Rule("memcpy_async", "memcpy", r"^(cuda|cu|hip)Memcpy.*Async"),
+    Rule("memset_async", "memset", r"^(cuda|cu|hip)Memset.*Async"),
+    Rule("memcpy_sync", "memcpy", r"^(cuda|cu|hip)Memcpy"),
+    Rule("memset_sync", "memset", r"^(cuda|cu|hip)Memset"),
+)
+
 CPU_OP_RULES: tuple[Rule, ...] = (
     Rule("attention", "sdpa", r"scaled_dot_product|flash_attention|efficient_attention|sdpa|attention"),
     Rule("convolution", "conv", r"conv|mkldnn_convolution"),
@@ -94,6 +109,7 @@ def _compile(rules: tuple[Rule, ...]) -> list[tuple[re.Pattern[str], Rule]]:
 
 _KERNEL_COMPILED = _compile(KERNEL_RULES)
 _CPU_COMPILED = _compile(CPU_OP_RULES)
+_API_COMPILED = [(re.compile(rule.pattern), rule) for rule in RUNTIME_API_RULES]
 _TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN, re.IGNORECASE)
 _PRECISION = [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in PRECISION_RULES]
 
@@ -112,6 +128,13 @@ def classify_cpu_op(name: str) -> tuple[str, str]:
     return "other", "other"
 
 
+def classify_runtime_api(name: str) -> str:
+    for pattern, rule in _API_COMPILED:
+        if pattern.search(name):
+            return rule.category
+    return "other"
+
+
 def uses_tensor_cores(name: str) -> bool:
     return bool(_TENSOR_CORE.search(name))
 
@@ -123,21 +146,30 @@ def guess_precision(name: str) -> str:
     return "unknown"
 
 
+@functools.lru_cache(maxsize=65536)
+def _kernel_class(name: str) -> tuple[str, str, bool, str]:
+    category, subcategory = classify_kernel(name)
+    return category, subcategory, uses_tensor_cores(name), guess_precision(name)
+
+
+def _per_unique(names: pd.Series, classify, columns: list[str]) -> pd.DataFrame:
+    """Apply ``classify`` once per unique name and spread the result back over ``names``."""
+    codes, uniques = pd.factorize(names.astype("string").fillna(""), sort=False)
+    table = pd.DataFrame([classify(str(name)) for name in uniques], columns=columns)
+    if table.empty:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    return table.take(codes).reset_index(drop=True)
+
+
 def kernel_classes(names: pd.Series) -> pd.DataFrame:
     """category, subcategory, tensor_core, precision for each name (classified once per unique name)."""
-    unique = pd.unique(names.astype("string").fillna(""))
-    rows = {}
-    for name in unique:
-        category, subcategory = classify_kernel(name)
-        rows[name] = (category, subcategory, uses_tensor_cores(name), guess_precision(name))
-    table = pd.DataFrame.from_dict(
-        rows, orient="index", columns=["category", "subcategory", "tensor_core", "precision"]
-    )
-    return table.reindex(names.astype("string").fillna("").to_numpy()).reset_index(drop=True)
+    return _per_unique(names, _kernel_class, ["category", "subcategory", "tensor_core", "precision"])
 
 
 def cpu_op_classes(names: pd.Series) -> pd.DataFrame:
-    unique = pd.unique(names.astype("string").fillna(""))
-    rows = {name: classify_cpu_op(name) for name in unique}
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["category", "subcategory"])
-    return table.reindex(names.astype("string").fillna("").to_numpy()).reset_index(drop=True)
+    return _per_unique(names, classify_cpu_op, ["category", "subcategory"])
+
+
+def runtime_api_classes(names: pd.Series) -> np.ndarray:
+    """The :data:`RUNTIME_API_RULES` category of each API call name."""
+    return _per_unique(names, lambda name: (classify_runtime_api(name),), ["kind"])["kind"].to_numpy(dtype=object)

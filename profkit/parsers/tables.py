@@ -44,6 +44,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "name": "string",
         "kind": "string",  # memcpy | memset
         "direction": "string",  # H2D | D2H | D2D | P2P | other | memset
+        "pageable": "bool",  # host side is pageable (not pinned) memory: the copy is synchronous
         "ts": "float64",
         "dur": "float64",
         "end": "float64",
@@ -93,7 +94,7 @@ def build_table(table: str, columns: dict[str, list[Any]], origin: float = 0.0) 
     about a millisecond-thousandth of resolution, enough to skew unions over thousands of kernels.
     """
     schema = SCHEMAS[table]
-    if not columns or not columns.get("ts"):
+    if not columns or len(columns.get("ts", ())) == 0:
         return empty_table(table)
     data: dict[str, Any] = {}
     for col, dtype in schema.items():
@@ -127,6 +128,7 @@ class TraceInfo:
     not_captured: list[str] = field(default_factory=list)  # tables the capture did not record
     trace_metadata: dict[str, Any] = field(default_factory=dict)
     time_origin_us: float = 0.0  # raw timestamp that every table's ts is relative to
+    decoder: str = ""  # how the file was decoded: typed | tolerant (Kineto), sqlite (nsys)
 
     @property
     def skipped_total(self) -> int:

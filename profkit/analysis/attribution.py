@@ -1,0 +1,198 @@
+"""Where each piece of GPU work came from: the profkit stage and denoise step that launched it.
+
+Two sources, in order of trust:
+
+1. **launch**: the kernel's runtime/driver launch call (joined on the correlation id) lies inside a
+   profkit CPU range. This is where the work was *issued*, which stays right even when the GPU runs
+   far behind the host.
+2. **gpu_annotation**: no launch was recorded for it (a trace without runtime events), but the kernel
+   starts inside the GPU-side projection of a profkit range (Kineto's ``gpu_user_annotation``).
+
+Work matching neither is "unattributed" and reported as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from profkit import naming
+from profkit.analysis.intervals import locate, merge
+from profkit.analysis.taxonomy import kernel_classes
+from profkit.parsers.tables import TraceTables
+
+#: range kinds whose union is a stage's wall time (the step ranges cover the denoiser and scheduler).
+STAGE_KINDS: dict[str, tuple[str, ...]] = {
+    "text_encoder": ("text_encoder",),
+    "denoise": ("step",),
+    "vae": ("vae",),
+    "safety_checker": ("safety_checker",),
+}
+OUTSIDE = ""  # stage label of times outside every pipeline call
+
+Intervals = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class PipelineWindows:
+    ranges: pd.DataFrame  # profkit ranges with stage, kind, step columns, sorted by ts
+    pipeline: Intervals  # merged pipeline-call intervals
+    pipeline_source: str  # "pipeline range" | "span of profkit ranges"
+    pipeline_calls: int
+    stages: dict[str, Intervals]  # merged CPU intervals of each named stage
+    steps: pd.DataFrame  # one row per step range: ts, end, dur, step, call
+    gpu_stages: dict[str, Intervals]  # the same from gpu_user_annotation ranges (may be empty)
+    gpu_steps: pd.DataFrame
+
+
+def _classified(ranges: pd.DataFrame) -> pd.DataFrame:
+    named = ranges[ranges["name"].str.startswith(naming.PREFIX, na=False)]
+    infos = [naming.parse_range_name(name) for name in named["name"]]
+    keep = np.array([info is not None for info in infos], dtype=bool)
+    named = named[keep].copy()
+    infos = [info for info in infos if info is not None]
+    named["stage"] = [info.stage for info in infos]
+    named["kind"] = [info.kind for info in infos]
+    named["step"] = [-1 if info.step is None else info.step for info in infos]
+    return named.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _stage_intervals(ranges: pd.DataFrame) -> dict[str, Intervals]:
+    result = {}
+    for stage, kinds in STAGE_KINDS.items():
+        rows = ranges[(ranges["stage"] == stage) & ranges["kind"].isin(kinds)]
+        if not rows.empty:
+            result[stage] = merge(rows["ts"].to_numpy(), rows["end"].to_numpy())
+    return result
+
+
+def _steps(ranges: pd.DataFrame, pipeline: Intervals) -> pd.DataFrame:
+    steps = ranges[ranges["kind"] == "step"][["ts", "end", "dur", "step"]].reset_index(drop=True)
+    steps["call"] = np.maximum(locate(steps["ts"].to_numpy(), *pipeline), 0)
+    return steps
+
+
+def pipeline_windows(tables: TraceTables) -> PipelineWindows | None:
+    """The profkit stage/step intervals of a trace, or ``None`` when it has no profkit ranges."""
+    classified = _classified(tables.ranges)
+    cpu = classified[~classified["on_gpu"]]
+    if cpu.empty:
+        return None
+    gpu = classified[classified["on_gpu"]]
+    calls = cpu[cpu["kind"] == "pipeline"]
+    if not calls.empty:
+        pipeline = merge(calls["ts"].to_numpy(), calls["end"].to_numpy())
+        source = "pipeline range"
+    else:
+        pipeline = (np.array([cpu["ts"].min()]), np.array([cpu["end"].max()]))
+        source = "span of profkit ranges"
+    return PipelineWindows(
+        ranges=cpu.reset_index(drop=True),
+        pipeline=pipeline,
+        pipeline_source=source,
+        pipeline_calls=len(pipeline[0]) if not calls.empty else 0,
+        stages=_stage_intervals(cpu),
+        steps=_steps(cpu, pipeline),
+        gpu_stages=_stage_intervals(gpu),
+        gpu_steps=gpu[gpu["kind"] == "step"][["ts", "end"]].reset_index(drop=True),
+    )
+
+
+def label_times(times: np.ndarray, windows: PipelineWindows, gpu_side: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Stage label and step row (index into ``windows.steps``, -1 for none) of each time point.
+
+    Labels: a stage name, ``"other"`` inside a pipeline call but outside named stages, and
+    :data:`OUTSIDE` outside every call (or, GPU side, outside every annotated stage).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    stages = windows.gpu_stages if gpu_side else windows.stages
+    if gpu_side:
+        labels = np.full(times.size, OUTSIDE, dtype=object)
+    else:
+        labels = np.where(locate(times, *windows.pipeline) >= 0, "other", OUTSIDE).astype(object)
+    for stage, intervals in stages.items():
+        labels[locate(times, *intervals) >= 0] = stage
+    step_table = windows.gpu_steps if gpu_side else windows.steps
+    step_rows = np.full(times.size, -1, dtype=np.int64)
+    if not step_table.empty and not (gpu_side and len(step_table) != len(windows.steps)):
+        order = np.argsort(step_table["ts"].to_numpy(), kind="stable")
+        starts = step_table["ts"].to_numpy()[order]
+        ends = step_table["end"].to_numpy()[order]
+        found = locate(times, starts, ends)  # step ranges do not overlap one another
+        step_rows[found >= 0] = order[found[found >= 0]]
+    return labels, step_rows
+
+
+def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFrame:
+    """Kernels, memcpys and memsets in one table with their category, launch and stage/step.
+
+    Columns: name, kind (kernel|memcpy|memset), category, subcategory, tensor_core, precision, ts, end,
+    dur, stream, device, bytes, pageable, launch_ts, launch_dur, stage, step_row, attributed_by.
+    """
+    kernels, memops = tables.kernels, tables.memops
+    classes = kernel_classes(kernels["name"])
+    kernel_part = pd.DataFrame(
+        {
+            "name": kernels["name"].to_numpy(dtype=object),
+            "kind": "kernel",
+            "category": classes["category"].to_numpy(dtype=object),
+            "subcategory": classes["subcategory"].to_numpy(dtype=object),
+            "tensor_core": classes["tensor_core"].to_numpy(dtype=bool),
+            "precision": classes["precision"].to_numpy(dtype=object),
+            "bytes": np.nan,
+            "pageable": False,
+        }
+    )
+    memop_part = pd.DataFrame(
+        {
+            "name": memops["name"].to_numpy(dtype=object),
+            "kind": memops["kind"].to_numpy(dtype=object),
+            "category": memops["kind"].to_numpy(dtype=object),
+            "subcategory": memops["direction"].to_numpy(dtype=object),
+            "tensor_core": False,
+            "precision": "n/a",
+            "bytes": memops["bytes"].to_numpy(dtype=np.float64),
+            "pageable": memops["pageable"].to_numpy(dtype=bool),
+        }
+    )
+    timing = ["ts", "end", "dur", "stream", "device", "correlation"]
+    kernel_part[timing] = kernels[timing].to_numpy(dtype=np.float64) if len(kernels) else np.empty((0, len(timing)))
+    memop_part[timing] = memops[timing].to_numpy(dtype=np.float64) if len(memops) else np.empty((0, len(timing)))
+    parts = [part for part in (kernel_part, memop_part) if len(part)]
+    work = pd.concat(parts, ignore_index=True) if parts else kernel_part
+
+    launches = tables.launches
+    launch_ts = np.full(len(work), np.nan)
+    launch_dur = np.full(len(work), np.nan)
+    if len(launches) and len(work):
+        correlated = launches[launches["correlation"] >= 0].drop_duplicates("correlation")
+        index = pd.Index(correlated["correlation"].to_numpy(dtype=np.int64))
+        position = index.get_indexer(work["correlation"].to_numpy(dtype=np.int64))
+        found = (position >= 0) & (work["correlation"].to_numpy() >= 0)
+        launch_ts[found] = correlated["ts"].to_numpy()[position[found]]
+        launch_dur[found] = correlated["dur"].to_numpy()[position[found]]
+    work["launch_ts"] = launch_ts
+    work["launch_dur"] = launch_dur
+
+    stage = np.full(len(work), OUTSIDE, dtype=object)
+    step_row = np.full(len(work), -1, dtype=np.int64)
+    attributed_by = np.full(len(work), "none", dtype=object)
+    if windows is not None and len(work):
+        has_launch = np.isfinite(launch_ts)
+        labels, rows = label_times(np.where(has_launch, launch_ts, np.nan), windows)
+        stage[has_launch] = labels[has_launch]
+        step_row[has_launch] = rows[has_launch]
+        attributed_by[has_launch & (stage != OUTSIDE)] = "launch"
+        if windows.gpu_stages:
+            no_launch = ~has_launch
+            gpu_labels, gpu_rows = label_times(work["ts"].to_numpy(), windows, gpu_side=True)
+            take = no_launch & (gpu_labels != OUTSIDE)
+            stage[take] = gpu_labels[take]
+            step_row[take] = gpu_rows[take]
+            attributed_by[take] = "gpu_annotation"
+    work["stage"] = stage
+    work["step_row"] = step_row
+    work["attributed_by"] = attributed_by
+    return work

@@ -1,0 +1,326 @@
+"""The GPU timeline: idle gaps and why they happen, launch latency, and host-blocking API calls.
+
+Idle gaps are the holes between merged busy intervals (kernels, memcpys and memsets over all
+streams). Each gap gets a **cause** from the work that ends it:
+
+* ``after_sync``: a host synchronization (``cudaStreamSynchronize``, a blocking ``cudaMemcpy``, a copy
+  to pageable memory...) was waiting when the GPU went idle and returned inside the gap: the host
+  drained the queue, then had to issue new work;
+* ``host``: the next work was launched after the GPU went idle (less :data:`LAUNCH_SLACK_US`): the
+  GPU waited on the host, i.e. the loop is launch- or CPU-bound;
+* ``queued``: the next work was already launched but started late (stream/event dependencies,
+  scheduling);
+* ``unknown``: no launch was recorded for the next work.
+
+and a **where** from the stage/step of the work on both sides: inside a step, between steps,
+inside another stage, between stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
+from profkit.analysis.intervals import union_length
+from profkit.analysis.taxonomy import runtime_api_classes
+from profkit.parsers.tables import TraceTables
+
+LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting
+SYNC_SLACK_US = 5.0  # clock skew allowed between a sync call's return and the GPU going idle
+SHORT_KERNEL_US = 10.0
+STARVATION_GAP_US = 1000.0  # an idle gap this long inside a pipeline call is GPU starvation
+LARGEST_GAPS = 10
+
+CAUSE_LABELS = {
+    "host": "waiting on the host (launch-bound)",
+    "after_sync": "after a host synchronization",
+    "queued": "work queued but not started (dependencies)",
+    "unknown": "no launch recorded",
+}
+
+
+@dataclass
+class GapClass:
+    key: str
+    label: str
+    count: int
+    total_us: float
+    share: float  # of all idle time in the window
+    largest_us: float
+
+
+@dataclass
+class GapRow:
+    start_us: float  # from the trace start
+    length_us: float
+    cause: str
+    where: str
+    stage_before: str
+    stage_after: str
+    step_after: int | None  # denoise step number of the work that ends the gap
+
+
+@dataclass
+class IdleGaps:
+    scope: str  # what the window covers
+    window_us: float
+    busy_us: float
+    idle_us: float
+    utilization: float
+    count: int
+    by_cause: list[GapClass] = field(default_factory=list)
+    by_where: list[GapClass] = field(default_factory=list)
+    largest: list[GapRow] = field(default_factory=list)
+    starvation_threshold_us: float = STARVATION_GAP_US
+    starvation_count: int = 0
+    starvation_us: float = 0.0
+    loop_window_us: float = 0.0  # first to last GPU work of the denoise stage
+    loop_busy_us: float = 0.0
+    loop_idle_by_cause: dict[str, float] = field(default_factory=dict)  # idle between denoise work, by cause
+
+
+@dataclass
+class LaunchStats:
+    kernels: int
+    kernels_with_launch: int
+    delay_p50_us: float | None  # kernel start - launch call start
+    delay_p90_us: float | None
+    delay_p99_us: float | None
+    delay_max_us: float | None
+    launch_call_p50_us: float | None  # host time spent inside the launch call
+    short_kernel_share: float
+    short_kernel_threshold_us: float = SHORT_KERNEL_US
+    graph_launches: int = 0
+    median_kernel_us: float | None = None
+
+
+@dataclass
+class ApiCall:
+    kind: str  # sync | memcpy_sync | memset_sync | pageable_copy
+    name: str
+    count: int
+    total_us: float  # host time inside the calls
+    by_stage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class HostBlocking:
+    calls: list[ApiCall]  # host-blocking API calls, by name
+    pageable_copies: int
+    pageable_bytes: float
+    pageable_us: float  # GPU time of those copies
+    d2h_copies: int
+    steps: int  # denoise steps in the trace
+    steps_with_sync: int  # steps whose CPU range holds a host-blocking call
+    steps_with_d2h: int  # steps that launched a device-to-host copy
+    sync_us_per_step: float | None  # median host time blocked per step
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def launch_stats(tables: TraceTables, work: pd.DataFrame) -> LaunchStats | None:
+    kernels = work[work["kind"] == "kernel"]
+    if kernels.empty:
+        return None
+    launched = kernels[np.isfinite(kernels["launch_ts"].to_numpy())]
+    delay = (launched["ts"] - launched["launch_ts"]).to_numpy()
+    launch_calls = tables.launches
+    kinds = runtime_api_classes(launch_calls["name"]) if len(launch_calls) else np.zeros(0, dtype=object)
+    launch_durations = launch_calls["dur"].to_numpy()[kinds == "launch"] if len(launch_calls) else np.zeros(0)
+    graph = int(np.count_nonzero(launch_calls["name"].str.contains("GraphLaunch", na=False))) if len(kinds) else 0
+    return LaunchStats(
+        kernels=len(kernels),
+        kernels_with_launch=len(launched),
+        delay_p50_us=_percentile(delay, 50),
+        delay_p90_us=_percentile(delay, 90),
+        delay_p99_us=_percentile(delay, 99),
+        delay_max_us=float(delay.max()) if delay.size else None,
+        launch_call_p50_us=_percentile(launch_durations, 50),
+        short_kernel_share=float((kernels["dur"] < SHORT_KERNEL_US).mean()),
+        graph_launches=graph,
+        median_kernel_us=float(kernels["dur"].median()),
+    )
+
+
+def _blocking_calls(tables: TraceTables, work: pd.DataFrame) -> pd.DataFrame:
+    """Host API calls that block until the GPU is done: syncs, blocking copies, copies to/from pageable memory."""
+    calls = tables.launches
+    if calls.empty:
+        return calls.assign(kind=pd.Series(dtype=object))
+    kinds = runtime_api_classes(calls["name"])
+    pageable_corr = work.loc[work["pageable"].to_numpy(dtype=bool), "correlation"].to_numpy()
+    pageable = np.isin(calls["correlation"].to_numpy(), pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
+    kinds = np.where(pageable, "pageable_copy", kinds)
+    blocking = np.isin(kinds, ["sync", "memcpy_sync", "memset_sync", "pageable_copy"])
+    return calls[blocking].assign(kind=kinds[blocking])
+
+
+def host_blocking(tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None) -> HostBlocking:
+    blocking = _blocking_calls(tables, work)
+    stages = (
+        label_times(blocking["ts"].to_numpy(), windows)
+        if windows is not None
+        else (np.full(len(blocking), OUTSIDE, dtype=object), np.full(len(blocking), -1))
+    )
+    blocking = blocking.assign(stage=stages[0], step_row=stages[1])
+    calls = []
+    for (kind, name), group in blocking.groupby(["kind", "name"], sort=False, observed=True):
+        by_stage = group["stage"].replace(OUTSIDE, "outside pipeline").value_counts()
+        calls.append(
+            ApiCall(
+                str(kind),
+                str(name),
+                len(group),
+                float(group["dur"].sum()),
+                {str(k): int(v) for k, v in by_stage.items()},
+            )
+        )
+    calls.sort(key=lambda call: -call.total_us)
+    copies = work[work["pageable"].to_numpy(dtype=bool)]
+    d2h = work[(work["kind"] == "memcpy") & (work["subcategory"] == "D2H")]
+    steps = 0 if windows is None else len(windows.steps)
+    sync_rows = blocking["step_row"].to_numpy()
+    per_step = blocking[sync_rows >= 0].groupby("step_row")["dur"].sum()
+    return HostBlocking(
+        calls=calls,
+        pageable_copies=len(copies),
+        pageable_bytes=float(np.nansum(copies["bytes"].to_numpy())),
+        pageable_us=float(copies["dur"].sum()),
+        d2h_copies=len(d2h),
+        steps=steps,
+        steps_with_sync=len(np.unique(sync_rows[sync_rows >= 0])),
+        steps_with_d2h=len(np.unique(d2h["step_row"].to_numpy()[d2h["step_row"].to_numpy() >= 0])),
+        sync_us_per_step=float(np.median(per_step.reindex(range(steps), fill_value=0.0))) if steps else None,
+    )
+
+
+def _blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merged busy blocks with, for each, the index of the item that starts it and of the one that ends it."""
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    running = np.maximum.accumulate(e)
+    new_block = np.empty(s.size, dtype=bool)
+    new_block[0] = True
+    new_block[1:] = s[1:] > running[:-1]
+    first = np.flatnonzero(new_block)
+    last = np.append(first[1:] - 1, s.size - 1)
+    position = np.arange(s.size)
+    holder = np.maximum.accumulate(np.where(e >= running, position, 0))  # item holding the running end
+    return s[first], running[last], order[first], order[holder[last]]
+
+
+def _where(stage_before: str, stage_after: str, step_before: int, step_after: int) -> str:
+    if step_before >= 0 and step_before == step_after:
+        return "inside a denoise step"
+    if stage_before == stage_after == "denoise":
+        return "between denoise steps"
+    if stage_before == stage_after and stage_before != OUTSIDE:
+        return f"inside {stage_before}"
+    if OUTSIDE in (stage_before, stage_after):
+        return "outside pipeline calls"
+    return "between stages"
+
+
+def idle_gaps(
+    tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None, blocking: pd.DataFrame | None = None
+) -> IdleGaps | None:
+    if work.empty:
+        return None
+    if windows is not None:
+        in_pipeline = work["stage"].to_numpy() != OUTSIDE
+        scoped = work[in_pipeline] if in_pipeline.any() else work
+        scope = "GPU work launched inside pipeline calls" if in_pipeline.any() else "whole trace"
+    else:
+        scoped, scope = work, "whole trace"
+    starts, ends = scoped["ts"].to_numpy(), scoped["end"].to_numpy()
+    block_starts, block_ends, first_item, last_item = _blocks(starts, ends)
+    window = float(block_ends.max() - block_starts.min())
+    busy = float(np.sum(block_ends - block_starts))
+    gap_start, gap_end = block_ends[:-1], block_starts[1:]
+    lengths = gap_end - gap_start
+    next_item, prev_item = first_item[1:], last_item[:-1]
+    next_launch = scoped["launch_ts"].to_numpy()[next_item]
+
+    cause = np.where(np.isnan(next_launch), "unknown", "queued").astype(object)
+    cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
+    if blocking is None:
+        blocking = _blocking_calls(tables, work)
+    if len(blocking) and lengths.size:
+        order = np.argsort(blocking["end"].to_numpy(), kind="stable")
+        sync_end = blocking["end"].to_numpy()[order]
+        sync_start = blocking["ts"].to_numpy()[order]
+        candidate = np.searchsorted(sync_end, gap_end, side="right") - 1
+        ok = candidate >= 0
+        c = np.where(ok, candidate, 0)
+        after_sync = ok & (sync_end[c] >= gap_start - SYNC_SLACK_US) & (sync_start[c] <= gap_start + SYNC_SLACK_US)
+        cause[after_sync] = "after_sync"
+
+    stage = scoped["stage"].to_numpy()
+    step_row = scoped["step_row"].to_numpy()
+    where = np.array(
+        [
+            _where(stage[p], stage[n], step_row[p], step_row[n]) if windows is not None else "trace"
+            for p, n in zip(prev_item, next_item, strict=True)
+        ],
+        dtype=object,
+    )
+    idle = float(lengths.sum())
+    result = IdleGaps(
+        scope=scope,
+        window_us=window,
+        busy_us=busy,
+        idle_us=idle,
+        utilization=busy / window if window > 0 else 1.0,
+        count=int(lengths.size),
+        by_cause=_classes(cause, lengths, idle, CAUSE_LABELS),
+        by_where=_classes(where, lengths, idle, None),
+    )
+    denoise = stage == "denoise"
+    if denoise.any():
+        loop_starts, loop_ends = starts[denoise], ends[denoise]
+        result.loop_window_us = float(loop_ends.max() - loop_starts.min())
+        result.loop_busy_us = union_length(loop_starts, loop_ends)
+        in_loop = (stage[prev_item] == "denoise") & (stage[next_item] == "denoise")
+        for key in np.unique(cause[in_loop]):
+            result.loop_idle_by_cause[str(key)] = float(lengths[in_loop & (cause == key)].sum())
+    starving = lengths >= STARVATION_GAP_US
+    result.starvation_count = int(np.count_nonzero(starving))
+    result.starvation_us = float(lengths[starving].sum())
+    step_numbers = windows.steps["step"].to_numpy() if windows is not None else np.zeros(0, dtype=np.int64)
+    for index in np.argsort(-lengths, kind="stable")[:LARGEST_GAPS]:
+        after_row = int(step_row[next_item[index]])
+        result.largest.append(
+            GapRow(
+                start_us=float(gap_start[index]),
+                length_us=float(lengths[index]),
+                cause=str(cause[index]),
+                where=str(where[index]),
+                stage_before=str(stage[prev_item[index]]) or "outside",
+                stage_after=str(stage[next_item[index]]) or "outside",
+                step_after=int(step_numbers[after_row]) if after_row >= 0 else None,
+            )
+        )
+    return result
+
+
+def _classes(keys: np.ndarray, lengths: np.ndarray, idle: float, labels: dict[str, str] | None) -> list[GapClass]:
+    if not lengths.size:
+        return []
+    frame = pd.DataFrame({"key": keys, "length": lengths})
+    grouped = frame.groupby("key")["length"].agg(["size", "sum", "max"]).sort_values("sum", ascending=False)
+    return [
+        GapClass(
+            key=str(key),
+            label=(labels or {}).get(str(key), str(key)),
+            count=int(row["size"]),
+            total_us=float(row["sum"]),
+            share=float(row["sum"]) / idle if idle else 0.0,
+            largest_us=float(row["max"]),
+        )
+        for key, row in grouped.iterrows()
+    ]
