@@ -77,6 +77,36 @@ def test_every_corpus_trace_analyzes_and_says_what_is_missing(corpus, path):
         assert result.gpu.busy_us <= result.gpu.kernel_sum_us + result.gpu.memop_sum_us + 1e-6
         assert result.kernels.total_us == pytest.approx(result.gpu.kernel_sum_us + result.gpu.memop_sum_us)
         assert sum(c.share for c in result.kernels.categories) == pytest.approx(1.0)
+        gaps = result.gaps
+        # no profkit ranges: the gap window is the whole trace and agrees with the GPU time view
+        assert gaps.busy_us == pytest.approx(result.gpu.busy_us)
+        assert gaps.busy_us + gaps.idle_us == pytest.approx(gaps.window_us)
+        assert sum(c.total_us for c in gaps.by_cause) == pytest.approx(gaps.idle_us)
+        assert sum(c.count for c in gaps.by_cause) == gaps.count
+        assert result.view.gpu_attribution == {} and result.launches.kernels == result.gpu.kernel_count
+
+
+def _raw_events(path):
+    import gzip
+
+    import orjson
+
+    return orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["a100_alexnet.json.gz", "a100_80gb_training_rank0.json.gz"])
+def test_host_blocking_calls_match_a_plain_count_of_the_raw_trace(corpus, name):
+    path = corpus / name
+    events = _raw_events(path)
+    syncs = sum(1 for e in events if e.get("cat") == "cuda_runtime" and "Synchronize" in e.get("name", ""))
+    pageable = sum(1 for e in events if e.get("cat") == "gpu_memcpy" and "Pageable" in e.get("name", ""))
+    result = analyze_tables(load_trace(path))
+    blocking = result.blocking
+    assert sum(c.count for c in blocking.calls if c.kind == "sync") == syncs
+    assert blocking.pageable_copies == pageable > 0
+    rules = {f.rule for f in result.findings}
+    assert {"pageable_memcpy", "host_sync_calls"} <= rules
 
 
 @pytest.mark.corpus

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import orjson
+import pandas as pd
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from profkit.analysis import analyze_tables
 from profkit.errors import ProfkitError
-from profkit.parsers.kineto import parse_kineto_document
-from tests.tracebuilder import diffusion_trace
+from profkit.parsers.kineto import parse_kineto_bytes, parse_kineto_document
+from tests.tracebuilder import diffusion_trace, launch_bound_trace
 
 BASE = diffusion_trace(steps=3).document()["traceEvents"]
 odd_values = st.one_of(
@@ -56,3 +58,33 @@ def test_mutated_traces_analyze_or_fail_cleanly(document):
     result = analyze_tables(tables)
     if result.gpu is not None:
         assert result.gpu.busy_us <= result.gpu.window_us + 1e-6
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_traces(), st.one_of(st.none(), st.integers(0, 4000)))
+def test_mutated_trace_files_take_either_decoder_and_analyze_or_fail_cleanly(document, cut):
+    """Through the bytes entry point: the typed decoder, its tolerant fallback, and truncated files."""
+    try:
+        raw = orjson.dumps(document)
+    except TypeError:  # an integer JSON cannot hold: not a file anyone can write
+        assume(False)
+    if cut is not None:
+        raw = raw[:cut]
+    try:
+        tables = parse_kineto_bytes(raw, Path("fuzz.json"))
+    except ProfkitError:
+        return
+    assert tables.info.decoder in ("typed", "tolerant")
+    result = analyze_tables(tables)
+    if result.gaps is not None:
+        assert result.gaps.busy_us <= result.gaps.window_us + 1e-6
+
+
+def test_typed_and_tolerant_decoders_agree():
+    document = launch_bound_trace(steps=3).document()
+    raw = orjson.dumps(document)
+    typed = parse_kineto_bytes(raw, Path("t.json"))
+    tolerant = parse_kineto_document(orjson.loads(raw), Path("t.json"))
+    assert typed.info.decoder == "typed" and tolerant.info.decoder == "tolerant"
+    for table in ("kernels", "launches", "memops", "cpu_ops", "ranges", "syncs"):
+        pd.testing.assert_frame_equal(getattr(typed, table), getattr(tolerant, table))

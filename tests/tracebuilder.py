@@ -47,11 +47,49 @@ class TraceBuilder:
         )
         return self
 
+    def api(self, name: str, ts: float, dur: float) -> TraceBuilder:
+        """A runtime API call with no GPU work (a synchronization, an event query...)."""
+        self._correlation += 1
+        self.events.append(
+            {
+                "ph": "X",
+                "cat": "cuda_runtime",
+                "name": name,
+                "pid": PID,
+                "tid": TID,
+                "ts": ts,
+                "dur": dur,
+                "args": {"correlation": self._correlation},
+            }
+        )
+        return self
+
     def kernel(
-        self, name: str, launch_ts: float, start: float, dur: float, stream: int = 7, api: str = "cudaLaunchKernel"
+        self,
+        name: str,
+        launch_ts: float | None,
+        start: float,
+        dur: float,
+        stream: int = 7,
+        api: str = "cudaLaunchKernel",
     ) -> TraceBuilder:
+        """A kernel and (unless ``launch_ts`` is None) the launch call that issued it."""
         self._correlation += 1
         corr = self._correlation
+        if launch_ts is None:
+            self.events.append(
+                {
+                    "ph": "X",
+                    "cat": "kernel",
+                    "name": name,
+                    "pid": 0,
+                    "tid": stream,
+                    "ts": start,
+                    "dur": dur,
+                    "args": {"device": 0, "stream": stream, "correlation": corr},
+                }
+            )
+            return self
         self.events.append(
             {
                 "ph": "X",
@@ -78,7 +116,9 @@ class TraceBuilder:
         )
         return self
 
-    def memcpy(self, name: str, launch_ts: float, start: float, dur: float, nbytes: int = 1024) -> TraceBuilder:
+    def memcpy(
+        self, name: str, launch_ts: float, start: float, dur: float, nbytes: int = 1024, launch_dur: float = 3.0
+    ) -> TraceBuilder:
         self._correlation += 1
         corr = self._correlation
         self.events.append(
@@ -89,7 +129,7 @@ class TraceBuilder:
                 "pid": PID,
                 "tid": TID,
                 "ts": launch_ts,
-                "dur": 3.0,
+                "dur": launch_dur,
                 "args": {"correlation": corr},
             }
         )
@@ -145,4 +185,56 @@ def diffusion_trace(
     builder.range("profkit/vae/decode", t, 400)
     builder.kernel(vae_kernel, t + 5, t + 10, 300)
     builder.memcpy("Memcpy DtoH (Device -> Pageable)", t + 320, t + 330, 20)
+    return builder
+
+
+GEMM_F16 = "sm90_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1"
+SOFTMAX = "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, c10::Half, float, c10::Half>"
+FLASH = "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4, false, false, cutlass::half_t>>"
+ELEMENTWISE = "void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::Half>>"
+
+
+def launch_bound_trace(
+    steps: int = 5,
+    kernels_per_step: int = 12,
+    kernel_us: float = 5.0,
+    host_gap_us: float = 20.0,
+    sync_each_step: bool = True,
+    attention: str = "softmax",  # softmax (unfused) | flash | none
+    launches: bool = True,
+    gpu_annotations: bool = False,
+) -> TraceBuilder:
+    """A denoise loop of many short kernels launched slower than they run (launch-bound).
+
+    With ``sync_each_step`` every step ends with a pageable device-to-host copy and a
+    ``cudaStreamSynchronize`` (as a scheduler calling ``.item()`` would).
+    """
+    builder = TraceBuilder()
+    names = [GEMM_F16, ELEMENTWISE]
+    if attention == "softmax":
+        names.append(SOFTMAX)
+    elif attention == "flash":
+        names.append(FLASH)
+    step_us = 20 + kernels_per_step * host_gap_us + 60
+    total = 100 + steps * step_us + 100
+    builder.range("profkit/pipeline", 0, total)
+    builder.range("profkit/text_encoder/text_encoder", 5, 80)
+    builder.kernel(GEMM_F16, 10 if launches else None, 20, 50)
+    t = 100.0
+    for step in range(steps):
+        builder.range(f"profkit/denoise/step_{step:03d}", t, step_us)
+        builder.range(f"profkit/denoise/step_{step:03d}/unet", t + 1, step_us - 40)
+        if gpu_annotations:
+            builder.range(f"profkit/denoise/step_{step:03d}", t + 10, step_us - 5, gpu=True)
+        for k in range(kernels_per_step):
+            launch = t + 10 + k * host_gap_us
+            builder.kernel(names[k % len(names)], launch if launches else None, launch + 5, kernel_us)
+        if sync_each_step:
+            end = t + step_us
+            builder.memcpy("Memcpy DtoH (Device -> Pageable)", end - 30, end - 25, 2, nbytes=4, launch_dur=6)
+            builder.api("cudaStreamSynchronize", end - 24, 4)
+        builder.range(f"profkit/denoise/step_{step:03d}/scheduler", t + step_us - 35, 30)
+        t += step_us
+    builder.range("profkit/vae/decode", t, 90)
+    builder.kernel("void cudnn::cnn::conv2d_grouped_direct_kernel<__half>", t + 5 if launches else None, t + 10, 60)
     return builder

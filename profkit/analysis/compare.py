@@ -32,6 +32,21 @@ class MixRow:
 
 
 @dataclass
+class AlignedRow:
+    """The same stage and kind of work on both sides (kernel names differ between, e.g., FP32 and FP16)."""
+
+    stage: str
+    category: str
+    a_us: float
+    b_us: float
+    speedup: float | None
+    a_count: int
+    b_count: int
+    a_tensor_core: float | None  # share of the row's time on tensor cores
+    b_tensor_core: float | None
+
+
+@dataclass
 class OneSided:
     name: str
     category: str
@@ -53,6 +68,8 @@ class ComparisonResult:
     only_in_a: list[OneSided]
     only_in_b: list[OneSided]
     tensor_core_share: tuple[float | None, float | None]
+    aligned: list[AlignedRow]  # by stage and category
+    aligned_kind: str  # what the aligned times are: GPU kernel time | CPU operator self time
     setting_differences: list[tuple[str, Any, Any]]
     setup_differences: list[str]
     findings: list[Finding] = field(default_factory=list)
@@ -137,6 +154,7 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
     only_a = [OneSided(r.name, r.category, r.total_us) for n, r in names_a.items() if n not in names_b]
     only_b = [OneSided(r.name, r.category, r.total_us) for n, r in names_b.items() if n not in names_a]
 
+    aligned, aligned_kind = _align(a, b)
     run_a, run_b = a.run or {}, b.run or {}
     result = ComparisonResult(
         label_a=label_a,
@@ -152,12 +170,49 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         only_in_a=only_a[:15],
         only_in_b=only_b[:15],
         tensor_core_share=(a.gpu.tensor_core_share if a.gpu else None, b.gpu.tensor_core_share if b.gpu else None),
+        aligned=aligned,
+        aligned_kind=aligned_kind,
         setting_differences=settings_differences(run_a, run_b) if run_a and run_b else [],
         setup_differences=setup_differences(run_a, run_b) if run_a and run_b else [],
         notes=list(dict.fromkeys([*a.notes, *b.notes])),
     )
     result.findings = _findings(result, a, b)
     return result
+
+
+def _align(a: AnalysisResult, b: AnalysisResult) -> tuple[list[AlignedRow], str]:
+    """Stage x category time of both sides, matched on (stage, category), largest first."""
+    if (a.gpu is None) != (b.gpu is None):
+        return [], "not comparable (one side has GPU kernels, the other only CPU operators)"
+    kind = "GPU kernel and copy time" if a.gpu is not None else "CPU operator self time"
+    rows_a = {(m.stage, m.category): m for m in a.stage_mix}
+    rows_b = {(m.stage, m.category): m for m in b.stage_mix}
+    aligned = []
+    for key in dict.fromkeys([*rows_a, *rows_b]):
+        ma, mb = rows_a.get(key), rows_b.get(key)
+        a_us = ma.total_us if ma else 0.0
+        b_us = mb.total_us if mb else 0.0
+
+        def tc(row) -> float | None:
+            if row is None or row.tensor_core_us is None or not row.total_us:
+                return None
+            return row.tensor_core_us / row.total_us
+
+        aligned.append(
+            AlignedRow(
+                key[0],
+                key[1],
+                a_us,
+                b_us,
+                _ratio(a_us, b_us) if a_us else None,
+                ma.count if ma else 0,
+                mb.count if mb else 0,
+                tc(ma),
+                tc(mb),
+            )
+        )
+    aligned.sort(key=lambda row: -(row.a_us + row.b_us))
+    return aligned, kind
 
 
 def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) -> list[Finding]:

@@ -71,6 +71,13 @@ def _ms(us: float) -> str:
     return f"{us / 1000:.2f} ms"
 
 
+def _bytes(count: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f} {unit}"
+    return f"{count:.0f} B"
+
+
 def _stage(ctx: Context, name: str):
     return next((s for s in ctx.view.stages if s.stage == name), None)
 
@@ -216,7 +223,10 @@ def low_gpu_utilization(ctx: Context) -> Finding | None:
     low_stages = [
         f"{s.stage} {s.gpu_utilization:.0%}"
         for s in ctx.view.stages
-        if s.gpu_utilization is not None and s.wall_us > 0 and s.gpu_utilization < THRESHOLDS["low_gpu_utilization"]
+        if s.stage != "other"
+        and s.gpu_utilization is not None
+        and s.wall_us > 0
+        and s.gpu_utilization < THRESHOLDS["low_gpu_utilization"]
     ]
     per_stage = f" GPU busy per stage wall time: {', '.join(low_stages)}." if low_stages else ""
     return Finding(
@@ -373,7 +383,7 @@ def pageable_copies(ctx: Context) -> Finding | None:
         "warning",
         f"{blocking.pageable_copies} copies use pageable host memory",
         f"{blocking.pageable_copies} memcpys between the GPU and pageable (not pinned) host memory, "
-        f"{blocking.pageable_bytes / 1e6:.2f} MB, {_ms(blocking.pageable_us)} of GPU copy time (by stage: {stages}). "
+        f"{_bytes(blocking.pageable_bytes)}, {_ms(blocking.pageable_us)} of GPU copy time (by stage: {stages}). "
         "The driver stages them through a pinned buffer and the calls block the host, even the Async ones.",
         "Pin the host buffers (tensor.pin_memory(), DataLoader(pin_memory=True)) and copy with non_blocking=True, "
         "or keep the data on the GPU.",

@@ -86,19 +86,28 @@ _HEADER_KEYS = ("schemaVersion", "traceName", "distributedInfo")
 # ---------------------------------------------------------------- tolerant coercion
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
+    """An int64 from a JSON value, or None (bools, non-numbers and out-of-range numbers)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
+        value = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value, 0)
+            value = int(value, 0)
         except ValueError:
             return None
+    if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
+        return value
     return None
+
+
+def _i64(value: int | None) -> int:
+    """-1 for a missing id, and for one outside int64 (JSON allows any size)."""
+    return value if value is not None and _INT64_MIN <= value <= _INT64_MAX else -1
 
 
 def _float(value: Any) -> float | None:
@@ -178,8 +187,6 @@ def _memcpy_direction(name: str) -> str:
 
 def _id_or(value: int | str | None, fallback: int | str | None) -> int:
     for candidate in (value, fallback):
-        if isinstance(candidate, int):
-            return candidate
         if (converted := _int(candidate)) is not None:
             return converted
     return -1
@@ -237,8 +244,8 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
         cols |= {
             "device": [_id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)],
             "stream": [_id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)],
-            "correlation": [-1 if a.correlation is None else a.correlation for a in args],
-            "external_id": [-1 if a.external_id is None else a.external_id for a in args],
+            "correlation": [_i64(a.correlation) for a in args],
+            "external_id": [_i64(a.external_id) for a in args],
             "grid": [_grid(a.grid) for a in args],
             "block": [_grid(a.block) for a in args],
             "registers": [a.registers for a in args],
@@ -254,15 +261,15 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
             "pageable": ["Pageable" in n for n in names],
             "device": [_id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)],
             "stream": [_id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)],
-            "correlation": [-1 if a.correlation is None else a.correlation for a in args],
+            "correlation": [_i64(a.correlation) for a in args],
             "bytes": [a.bytes for a in args],
         }
     elif table == "launches":
         cols |= {
             "pid": [str(e.pid) for e in events],
             "tid": [str(e.tid) for e in events],
-            "correlation": [-1 if a.correlation is None else a.correlation for a in args],
-            "external_id": [-1 if a.external_id is None else a.external_id for a in args],
+            "correlation": [_i64(a.correlation) for a in args],
+            "external_id": [_i64(a.external_id) for a in args],
             "api": ["driver" if (e.cat or "").lower() == "cuda_driver" else "runtime" for e in events],
         }
     elif table == "cpu_ops":
@@ -270,7 +277,7 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
             "cat": [e.cat for e in events],
             "pid": [str(e.pid) for e in events],
             "tid": [str(e.tid) for e in events],
-            "external_id": [-1 if a.external_id is None else a.external_id for a in args],
+            "external_id": [_i64(a.external_id) for a in args],
         }
     elif table == "ranges":
         cols |= {

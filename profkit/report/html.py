@@ -8,6 +8,7 @@ from typing import Any
 from profkit import __version__
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.summary import AnalysisResult
+from profkit.analysis.timeline import CAUSE_LABELS
 from profkit.report.charts import step_chart
 from profkit.report.environment import render
 
@@ -44,6 +45,7 @@ def analysis_html(result: AnalysisResult) -> str:
         total_label=_total_label(result),
         stage_colors=STAGE_COLORS,
         step_chart=chart,
+        cause_labels=CAUSE_LABELS,
         data=result.to_dict(),
         **_common(),
     )

@@ -29,10 +29,11 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
         table.add_column("share", justify="right")
         if result.gpu:
             table.add_column("GPU busy", justify="right")
+            table.add_column("busy/wall", justify="right")
         for stage in result.view.stages:
             cells = [stage.stage, format_ms(stage.wall_us), format_pct(stage.share)]
             if result.gpu:
-                cells.append(format_ms(stage.gpu_busy_us))
+                cells += [format_ms(stage.gpu_busy_us), format_pct(stage.gpu_utilization)]
             table.add_row(*cells)
         console.print(table)
         stats = result.view.step_stats
@@ -50,6 +51,18 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
             f"GPU: busy {format_ms(gpu.busy_us)} of {format_ms(gpu.window_us)} window "
             f"({format_pct(gpu.utilization)}), kernel sum {format_ms(gpu.kernel_sum_us)}, "
             f"{gpu.kernel_count} kernels on {gpu.streams} streams",
+            highlight=False,
+        )
+    if result.gaps and result.gaps.count:
+        causes = ", ".join(f"{c.label} {format_ms(c.total_us)} ({format_pct(c.share)})" for c in result.gaps.by_cause)
+        console.print(
+            f"GPU idle {format_ms(result.gaps.idle_us)} in {result.gaps.count} gaps: {causes}", highlight=False
+        )
+    if result.launches and result.launches.delay_p50_us is not None:
+        launches = result.launches
+        console.print(
+            f"Launch-to-start delay P50 {format_us(launches.delay_p50_us)}, P99 {format_us(launches.delay_p99_us)}; "
+            f"{format_pct(launches.short_kernel_share)} of kernels under {launches.short_kernel_threshold_us:.0f} µs",
             highlight=False,
         )
     breakdown = result.primary
