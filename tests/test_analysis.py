@@ -202,3 +202,51 @@ def test_own_capture_analysis(captured):
     assert result.cpu_ops.rows[0].total_us >= result.cpu_ops.rows[-1].total_us
     fp16 = outputs.reports[1].result
     assert "half_precision_on_cpu" in {f.rule for f in fp16.findings}
+
+
+def _self_times_reference(cpu_ops):
+    """Plain per-op definition: duration minus the overlap of every direct child (slow, obviously right).
+
+    An op is inside another when it starts within it and comes later in (start, longest first, file order).
+    """
+    ops = list(cpu_ops.itertuples(index=False))
+    result = []
+    for i, op in enumerate(ops):
+        inside = [
+            j
+            for j, other in enumerate(ops)
+            if j != i
+            and (other.pid, other.tid) == (op.pid, op.tid)
+            and op.ts <= other.ts < op.end
+            and (other.ts, -other.dur, j) > (op.ts, -op.dur, i)
+        ]
+        # direct children: inside ops not inside another inside op
+        direct = [
+            j
+            for j in inside
+            if not any(
+                k != j
+                and ops[k].ts <= ops[j].ts < ops[k].end
+                and (ops[j].ts, -ops[j].dur, j) > (ops[k].ts, -ops[k].dur, k)
+                for k in inside
+            )
+        ]
+        result.append(max(op.dur - sum(min(ops[j].end, op.end) - ops[j].ts for j in direct), 0.0))
+    return np.array(result)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["a100_alexnet.json.gz", "mi250_rocm_minitoy.json.gz", "a100_triton.json.gz"])
+def test_cpu_self_times_match_the_plain_definition_on_real_traces(corpus, name):
+    cpu_ops = load_trace(corpus / name).cpu_ops
+    np.testing.assert_allclose(cpu_self_times(cpu_ops), _self_times_reference(cpu_ops))
+
+
+def test_taxonomy_patterns_are_lower_case_so_lowercased_names_match_case_insensitively():
+    from profkit.analysis import taxonomy
+
+    patterns = [rule.pattern for rule in (*taxonomy.KERNEL_RULES, *taxonomy.CPU_OP_RULES)]
+    patterns += [taxonomy.TENSOR_CORE_PATTERN, *(pattern for _, pattern in taxonomy.PRECISION_RULES)]
+    assert all(pattern == pattern.lower() for pattern in patterns)
+    assert classify_kernel("VOLTA_SGEMM_128X64_NN") == classify_kernel("volta_sgemm_128x64_nn") == ("gemm", "gemm")
+    assert guess_precision("Kernel<FLOAT>") == "fp32" and uses_tensor_cores("SM90_XMMA_GEMM")

@@ -313,6 +313,8 @@ def skipped_events(ctx: Context) -> Finding | None:
 
 
 def _stage_counts(by_stage: dict[str, int]) -> str:
+    if not by_stage:
+        return "no stage ranges in the trace"
     return ", ".join(f"{stage} {count}" for stage, count in sorted(by_stage.items(), key=lambda kv: -kv[1]))
 
 

@@ -66,25 +66,26 @@ def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
     """Self time of each CPU op: its duration minus that of its direct children on the same thread."""
     if cpu_ops.empty:
         return np.zeros(0)
-    self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).copy()
-    order = np.lexsort(
-        (-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), cpu_ops["tid"].to_numpy(), cpu_ops["pid"].to_numpy())
-    )
-    ts = cpu_ops["ts"].to_numpy()
-    end = cpu_ops["end"].to_numpy()
-    thread = (cpu_ops["pid"].astype(str) + "/" + cpu_ops["tid"].astype(str)).to_numpy()
+    self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).tolist()
+    thread_codes = pd.factorize(cpu_ops["pid"].astype(str) + "/" + cpu_ops["tid"].astype(str))[0]
+    order = np.lexsort((-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), thread_codes)).tolist()
+    ts = cpu_ops["ts"].to_numpy().tolist()  # plain floats: indexing numpy scalars one by one is slow
+    end = cpu_ops["end"].to_numpy().tolist()
+    thread = thread_codes.tolist()
     stack: list[int] = []
-    current_thread = None
+    current_thread = -1
     for index in order:
         if thread[index] != current_thread:
             stack.clear()
             current_thread = thread[index]
-        while stack and ts[index] >= end[stack[-1]]:
+        start = ts[index]
+        while stack and start >= end[stack[-1]]:
             stack.pop()
         if stack:
-            self_time[stack[-1]] -= min(end[index], end[stack[-1]]) - ts[index]
+            parent = stack[-1]
+            self_time[parent] -= min(end[index], end[parent]) - start
         stack.append(index)
-    return np.maximum(self_time, 0.0)
+    return np.maximum(np.asarray(self_time), 0.0)
 
 
 def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[OpRow]:

@@ -6,8 +6,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
 from profkit.analysis.operators import (
@@ -21,7 +19,16 @@ from profkit.analysis.operators import (
     stage_mix,
 )
 from profkit.analysis.pipeline_view import PipelineView, build_pipeline_view
-from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats, host_blocking, idle_gaps, launch_stats
+from profkit.analysis.taxonomy import runtime_api_classes
+from profkit.analysis.timeline import (
+    HostBlocking,
+    IdleGaps,
+    LaunchStats,
+    blocking_calls,
+    host_blocking,
+    idle_gaps,
+    launch_stats,
+)
 from profkit.parsers.tables import TraceTables
 
 
@@ -96,9 +103,11 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
         mix = stage_mix(cpu_stages, cpu_frame["category"].to_numpy(), cpu_frame["time"].to_numpy())
     else:
         mix = []
-    gaps = idle_gaps(tables, work, windows)
-    launches = launch_stats(tables, work)
-    blocking = host_blocking(tables, work, windows) if gpu is not None else None
+    api_kinds = runtime_api_classes(tables.launches["name"])
+    host_calls = blocking_calls(tables, work, api_kinds)
+    gaps = idle_gaps(tables, work, windows, host_calls)
+    launches = launch_stats(tables, work, api_kinds)
+    blocking = host_blocking(tables, work, windows, host_calls) if gpu is not None else None
     info = tables.info
     findings = evaluate(
         Context(
@@ -153,5 +162,5 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
 
 def _op_counts(cpu_frame) -> dict[str, int]:
     """How often each CPU operator name occurs (rules look for specific operators, e.g. the SDPA math path)."""
-    names, counts = np.unique(cpu_frame["name"].to_numpy(dtype=str), return_counts=True)
-    return dict(zip(names.tolist(), counts.tolist(), strict=True))
+    counts = cpu_frame["name"].value_counts(sort=False)
+    return {str(name): int(count) for name, count in counts.items()}

@@ -103,18 +103,24 @@ CPU_OP_RULES: tuple[Rule, ...] = (
 )
 
 
+# Matching is case-insensitive: names are lower-cased once and the patterns (all lower case, no
+# upper-case escapes) are compiled without re.IGNORECASE, which is several times slower on long
+# templated kernel names.
+
+
 def _compile(rules: tuple[Rule, ...]) -> list[tuple[re.Pattern[str], Rule]]:
-    return [(re.compile(rule.pattern, re.IGNORECASE), rule) for rule in rules]
+    return [(re.compile(rule.pattern), rule) for rule in rules]
 
 
 _KERNEL_COMPILED = _compile(KERNEL_RULES)
 _CPU_COMPILED = _compile(CPU_OP_RULES)
 _API_COMPILED = [(re.compile(rule.pattern), rule) for rule in RUNTIME_API_RULES]
-_TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN, re.IGNORECASE)
-_PRECISION = [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in PRECISION_RULES]
+_TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN)
+_PRECISION = [(label, re.compile(pattern)) for label, pattern in PRECISION_RULES]
 
 
 def classify_kernel(name: str) -> tuple[str, str]:
+    name = name.lower()
     for pattern, rule in _KERNEL_COMPILED:
         if pattern.search(name):
             return rule.category, rule.subcategory
@@ -122,6 +128,7 @@ def classify_kernel(name: str) -> tuple[str, str]:
 
 
 def classify_cpu_op(name: str) -> tuple[str, str]:
+    name = name.lower()
     for pattern, rule in _CPU_COMPILED:
         if pattern.search(name):
             return rule.category, rule.subcategory
@@ -136,10 +143,11 @@ def classify_runtime_api(name: str) -> str:
 
 
 def uses_tensor_cores(name: str) -> bool:
-    return bool(_TENSOR_CORE.search(name))
+    return bool(_TENSOR_CORE.search(name.lower()))
 
 
 def guess_precision(name: str) -> str:
+    name = name.lower()
     for label, pattern in _PRECISION:
         if pattern.search(name):
             return label

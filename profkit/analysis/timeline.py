@@ -123,16 +123,17 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if values.size else None
 
 
-def launch_stats(tables: TraceTables, work: pd.DataFrame) -> LaunchStats | None:
+def launch_stats(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray | None = None) -> LaunchStats | None:
     kernels = work[work["kind"] == "kernel"]
     if kernels.empty:
         return None
     launched = kernels[np.isfinite(kernels["launch_ts"].to_numpy())]
     delay = (launched["ts"] - launched["launch_ts"]).to_numpy()
     launch_calls = tables.launches
-    kinds = runtime_api_classes(launch_calls["name"]) if len(launch_calls) else np.zeros(0, dtype=object)
-    launch_durations = launch_calls["dur"].to_numpy()[kinds == "launch"] if len(launch_calls) else np.zeros(0)
-    graph = int(np.count_nonzero(launch_calls["name"].str.contains("GraphLaunch", na=False))) if len(kinds) else 0
+    kinds = runtime_api_classes(launch_calls["name"]) if api_kinds is None else api_kinds
+    is_launch = kinds == "launch"
+    launch_durations = launch_calls["dur"].to_numpy()[is_launch]
+    graph = int(launch_calls["name"][is_launch].str.contains("GraphLaunch", na=False).sum()) if is_launch.any() else 0
     return LaunchStats(
         kernels=len(kernels),
         kernels_with_launch=len(launched),
@@ -147,12 +148,12 @@ def launch_stats(tables: TraceTables, work: pd.DataFrame) -> LaunchStats | None:
     )
 
 
-def _blocking_calls(tables: TraceTables, work: pd.DataFrame) -> pd.DataFrame:
+def blocking_calls(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray | None = None) -> pd.DataFrame:
     """Host API calls that block until the GPU is done: syncs, blocking copies, copies to/from pageable memory."""
     calls = tables.launches
     if calls.empty:
         return calls.assign(kind=pd.Series(dtype=object))
-    kinds = runtime_api_classes(calls["name"])
+    kinds = runtime_api_classes(calls["name"]) if api_kinds is None else api_kinds
     pageable_corr = work.loc[work["pageable"].to_numpy(dtype=bool), "correlation"].to_numpy()
     pageable = np.isin(calls["correlation"].to_numpy(), pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
     kinds = np.where(pageable, "pageable_copy", kinds)
@@ -160,8 +161,11 @@ def _blocking_calls(tables: TraceTables, work: pd.DataFrame) -> pd.DataFrame:
     return calls[blocking].assign(kind=kinds[blocking])
 
 
-def host_blocking(tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None) -> HostBlocking:
-    blocking = _blocking_calls(tables, work)
+def host_blocking(
+    tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None, blocking: pd.DataFrame | None = None
+) -> HostBlocking:
+    if blocking is None:
+        blocking = blocking_calls(tables, work)
     stages = (
         label_times(blocking["ts"].to_numpy(), windows)
         if windows is not None
@@ -170,7 +174,8 @@ def host_blocking(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
     blocking = blocking.assign(stage=stages[0], step_row=stages[1])
     calls = []
     for (kind, name), group in blocking.groupby(["kind", "name"], sort=False, observed=True):
-        by_stage = group["stage"].replace(OUTSIDE, "outside pipeline").value_counts()
+        # without profkit ranges there are no stages to count by
+        by_stage = group["stage"].replace(OUTSIDE, "outside pipeline").value_counts() if windows else {}
         calls.append(
             ApiCall(
                 str(kind),
@@ -249,7 +254,7 @@ def idle_gaps(
     cause = np.where(np.isnan(next_launch), "unknown", "queued").astype(object)
     cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
     if blocking is None:
-        blocking = _blocking_calls(tables, work)
+        blocking = blocking_calls(tables, work)
     if len(blocking) and lengths.size:
         order = np.argsort(blocking["end"].to_numpy(), kind="stable")
         sync_end = blocking["end"].to_numpy()[order]

@@ -12,6 +12,7 @@ Decoding takes one of two paths that end in the same event structs:
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
 from pathlib import Path
@@ -103,11 +104,6 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
         return value
     return None
-
-
-def _i64(value: int | None) -> int:
-    """-1 for a missing id, and for one outside int64 (JSON allows any size)."""
-    return value if value is not None and _INT64_MIN <= value <= _INT64_MAX else -1
 
 
 def _float(value: Any) -> float | None:
@@ -242,10 +238,20 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
     cols: dict[str, Any] = {"name": names, "ts": ts, "dur": dur}
     if table == "kernels":
         cols |= {
-            "device": [_id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)],
-            "stream": [_id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)],
-            "correlation": [_i64(a.correlation) for a in args],
-            "external_id": [_i64(a.external_id) for a in args],
+            "device": [
+                a.device if type(a.device) is int else _id_or(a.device, e.pid)
+                for e, a in zip(events, args, strict=True)
+            ],
+            "stream": [
+                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
+                for e, a in zip(events, args, strict=True)
+            ],
+            "correlation": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
+            ],
+            "external_id": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
+            ],
             "grid": [_grid(a.grid) for a in args],
             "block": [_grid(a.block) for a in args],
             "registers": [a.registers for a in args],
@@ -259,36 +265,56 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
                 _memcpy_direction(n) if k == "memcpy" else "memset" for n, k in zip(names, kinds, strict=True)
             ],
             "pageable": ["Pageable" in n for n in names],
-            "device": [_id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)],
-            "stream": [_id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)],
-            "correlation": [_i64(a.correlation) for a in args],
+            "device": [
+                a.device if type(a.device) is int else _id_or(a.device, e.pid)
+                for e, a in zip(events, args, strict=True)
+            ],
+            "stream": [
+                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
+                for e, a in zip(events, args, strict=True)
+            ],
+            "correlation": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
+            ],
             "bytes": [a.bytes for a in args],
         }
     elif table == "launches":
         cols |= {
-            "pid": [str(e.pid) for e in events],
-            "tid": [str(e.tid) for e in events],
-            "correlation": [_i64(a.correlation) for a in args],
-            "external_id": [_i64(a.external_id) for a in args],
+            "pid": list(map(str, (e.pid for e in events))),
+            "tid": list(map(str, (e.tid for e in events))),
+            "correlation": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
+            ],
+            "external_id": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
+            ],
             "api": ["driver" if (e.cat or "").lower() == "cuda_driver" else "runtime" for e in events],
         }
     elif table == "cpu_ops":
         cols |= {
             "cat": [e.cat for e in events],
-            "pid": [str(e.pid) for e in events],
-            "tid": [str(e.tid) for e in events],
-            "external_id": [_i64(a.external_id) for a in args],
+            "pid": list(map(str, (e.pid for e in events))),
+            "tid": list(map(str, (e.tid for e in events))),
+            "external_id": [
+                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
+            ],
         }
     elif table == "ranges":
         cols |= {
-            "pid": [str(e.pid) for e in events],
-            "tid": [str(e.tid) for e in events],
+            "pid": list(map(str, (e.pid for e in events))),
+            "tid": list(map(str, (e.tid for e in events))),
             "on_gpu": [(e.cat or "").lower() == "gpu_user_annotation" for e in events],
         }
     elif table == "syncs":
         cols |= {
-            "device": [_id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)],
-            "stream": [_id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)],
+            "device": [
+                a.device if type(a.device) is int else _id_or(a.device, e.pid)
+                for e, a in zip(events, args, strict=True)
+            ],
+            "stream": [
+                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
+                for e, a in zip(events, args, strict=True)
+            ],
         }
     return cols
 
@@ -352,4 +378,12 @@ def parse_kineto_bytes(raw: bytes, path: Path) -> TraceTables:
 
 
 def load_kineto(path: Path) -> TraceTables:
-    return parse_kineto_bytes(read_bytes(path, "Kineto trace (.json or .json.gz)"), path)
+    raw = read_bytes(path, "Kineto trace (.json or .json.gz)")
+    # millions of small objects are created and none is garbage: cycle collection would only rescan them
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return parse_kineto_bytes(raw, path)
+    finally:
+        if collecting:
+            gc.enable()

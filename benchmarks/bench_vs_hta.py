@@ -1,0 +1,156 @@
+"""profkit analyze vs Holistic Trace Analysis on the same trace, in one run: time and peak memory.
+
+Each measurement runs in a fresh child process so that peak RSS is that tool's alone:
+
+* profkit: ``profkit.workflows.analyze_path`` (parse, every analysis, HTML report and JSON summary);
+* HTA: ``TraceAnalysis(trace_dir=...)`` + ``get_gpu_kernel_breakdown()`` + ``get_temporal_breakdown()``.
+
+"work" is the time from the first line of tool code to the last (library imports excluded, as an
+interactive user pays them once); "process" is the child's whole wall time, interpreter start and
+imports included. Peak memory is the child's maximum RSS. Runs alternate (profkit, HTA, profkit...)
+and the median of ``--repeat`` runs is reported.
+
+    python benchmarks/bench_vs_hta.py                      # largest corpus trace, HTA from .venv-hta
+    python benchmarks/bench_vs_hta.py --setup-hta          # create .venv-hta first (pip, PyPI)
+    python benchmarks/bench_vs_hta.py --trace big.json --no-hta   # profkit alone on a large trace
+
+Exit status 1 with ``--check`` when the targets (work time ratio >= 5, lower peak memory) are missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("PROFKIT_CORPUS", ROOT.parent / "shared" / "corpus" / "kineto"))
+HTA_VENV = ROOT / ".venv-hta"
+HTA_SPEC = "holistictraceanalysis==0.5.0"
+
+_MEASURE = """
+import json, resource, sys, time
+started = time.perf_counter()
+{imports}
+imported = time.perf_counter()
+{work}
+done = time.perf_counter()
+print("PROFKIT_BENCH " + json.dumps({{"import_s": imported - started, "work_s": done - imported,
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+PROFKIT_CHILD = _MEASURE.format(
+    imports="from pathlib import Path\nfrom profkit.workflows import analyze_path",
+    work="analyze_path(Path(sys.argv[1]), html=Path(sys.argv[2]) / 'r.html', json_path=Path(sys.argv[2]) / 'r.json',"
+    " write_json_summary=True, force=True)",
+)
+HTA_CHILD = _MEASURE.format(
+    imports="from hta.trace_analysis import TraceAnalysis",
+    work="analyzer = TraceAnalysis(trace_dir=sys.argv[1])\n"
+    "analyzer.get_gpu_kernel_breakdown(visualize=False)\n"
+    "analyzer.get_temporal_breakdown(visualize=False)",
+)
+
+
+def run_child(python: str, code: str, *args: str) -> dict[str, float]:
+    started = time.perf_counter()
+    completed = subprocess.run([python, "-c", code, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("PROFKIT_BENCH ")]
+    if completed.returncode != 0 or not lines:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
+        raise SystemExit(f"bench: child failed ({python}): {' | '.join(tail)}")
+    result = json.loads(lines[-1].removeprefix("PROFKIT_BENCH "))
+    result["process_s"] = wall
+    return result
+
+
+def setup_hta() -> str:
+    python = HTA_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(HTA_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", HTA_SPEC], check=True)
+    return str(python)
+
+
+def find_hta_python(explicit: str | None) -> str | None:
+    candidates = [explicit] if explicit else [str(HTA_VENV / "bin" / "python"), sys.executable]
+    for python in candidates:
+        if python and Path(python).exists():
+            probe = subprocess.run([python, "-c", "import hta.trace_analysis"], capture_output=True)
+            if probe.returncode == 0:
+                return python
+    return None
+
+
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trace", type=Path, default=CORPUS / "a100_80gb_training_rank0.json.gz")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--hta-python", help="a Python with holistictraceanalysis installed")
+    parser.add_argument("--setup-hta", action="store_true", help=f"create {HTA_VENV.name} with {HTA_SPEC}")
+    parser.add_argument("--no-hta", action="store_true", help="measure profkit only")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the targets are missed")
+    options = parser.parse_args()
+    if not options.trace.is_file():
+        print(f"bench: {options.trace}: no such trace (set PROFKIT_CORPUS or pass --trace)", file=sys.stderr)
+        return 2
+    hta_python = None
+    if not options.no_hta:
+        hta_python = setup_hta() if options.setup_hta else find_hta_python(options.hta_python)
+        if hta_python is None:
+            print(
+                f"bench: HTA is not installed; run with --setup-hta (creates {HTA_VENV.name}) or --no-hta",
+                file=sys.stderr,
+            )
+            return 2
+
+    size_mb = options.trace.stat().st_size / 1e6
+    print(f"trace: {options.trace} ({size_mb:.1f} MB on disk), {options.repeat} runs each, alternating")
+    profkit_runs, hta_runs = [], []
+    with tempfile.TemporaryDirectory(prefix="profkit-bench-") as scratch:
+        out = Path(scratch) / "out"
+        out.mkdir()
+        hta_dir = Path(scratch) / "hta"
+        hta_dir.mkdir()
+        if hta_python:
+            shutil.copy(options.trace, hta_dir / options.trace.name)
+        for _ in range(options.repeat):
+            profkit_runs.append(run_child(sys.executable, PROFKIT_CHILD, str(options.trace), str(out)))
+            if hta_python:
+                hta_runs.append(run_child(hta_python, HTA_CHILD, str(hta_dir)))
+
+    rows = [("profkit analyze", profkit_runs)] + ([("HTA", hta_runs)] if hta_runs else [])
+    print(f"{'tool':<16}{'work (s)':>10}{'imports (s)':>13}{'process (s)':>13}{'peak RSS (MB)':>15}")
+    for name, runs in rows:
+        print(
+            f"{name:<16}{median(runs, 'work_s'):>10.3f}{median(runs, 'import_s'):>13.3f}"
+            f"{median(runs, 'process_s'):>13.3f}{median(runs, 'peak_rss_mb'):>15.1f}"
+        )
+    if not hta_runs:
+        return 0
+    work_ratio = median(hta_runs, "work_s") / median(profkit_runs, "work_s")
+    process_ratio = median(hta_runs, "process_s") / median(profkit_runs, "process_s")
+    memory_ratio = median(hta_runs, "peak_rss_mb") / median(profkit_runs, "peak_rss_mb")
+    print(
+        f"profkit is {work_ratio:.1f}x faster (work), {process_ratio:.1f}x faster (whole process, "
+        f"imports and interpreter start included); HTA uses {memory_ratio:.2f}x profkit's peak memory"
+    )
+    met = work_ratio >= 5 and memory_ratio > 1
+    print(f"targets (work >= 5x faster, lower peak memory): {'met' if met else 'MISSED'}")
+    return 1 if options.check and not met else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
