@@ -24,7 +24,7 @@ def _gunzip(data: bytes, path: Path) -> bytes:
             inflater = inflate_lib.decompressobj(wbits=31)
             parts.append(inflater.decompress(data))
             if not inflater.eof:
-                raise ProfkitError(f"{path}: the gzip data is truncated (unexpected end of file)")
+                raise ProfkitError(f"{path}: the gzip data is truncated or corrupt (unexpected end of file)")
             data = inflater.unused_data
     except (zlib.error, inflate_lib.error) as error:
         raise ProfkitError(f"{path}: the gzip data is truncated or corrupt ({error})") from error
