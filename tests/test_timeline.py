@@ -196,6 +196,14 @@ def test_compare_aligns_different_kernel_names_by_stage_and_category() -> None:
     assert (gemm.a_tensor_core, gemm.b_tensor_core) == (0.0, 1.0)
     assert (gemm.a_count, gemm.b_count) == (4, 4)
     assert comparison.tensor_core_share[1] > comparison.tensor_core_share[0]
+    # the GPU work got 2x faster, the (host-side) wall time did not: that is said, per stage too
+    findings = {f.rule: f for f in comparison.findings}
+    assert findings["gpu_vs_wall_speedup"].severity == "warning"
+    assert "largest_stage_change" not in findings  # no stage's wall time changed
+    denoise_gpu = next(row for row in comparison.stage_gpu if row.key == "denoise")
+    assert denoise_gpu.speedup == pytest.approx(2.5)
+    same = compare_results(a, analyze(diffusion_trace(kernel_name="volta_sgemm_128x64_nn")))
+    assert {f.rule: f for f in same.findings}["gpu_vs_wall_speedup"].severity == "info"
 
 
 def test_compare_refuses_to_align_gpu_with_cpu_only() -> None:

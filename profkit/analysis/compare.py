@@ -68,6 +68,8 @@ class ComparisonResult:
     only_in_a: list[OneSided]
     only_in_b: list[OneSided]
     tensor_core_share: tuple[float | None, float | None]
+    gpu_busy: DeltaRow | None  # GPU busy time (union) of each side, when both have GPU activity
+    stage_gpu: list[DeltaRow]  # GPU busy time launched by each stage
     aligned: list[AlignedRow]  # by stage and category
     aligned_kind: str  # what the aligned times are: GPU kernel time | CPU operator self time
     setting_differences: list[tuple[str, Any, Any]]
@@ -155,6 +157,16 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
     only_b = [OneSided(r.name, r.category, r.total_us) for n, r in names_b.items() if n not in names_a]
 
     aligned, aligned_kind = _align(a, b)
+    gpu_busy = None
+    stage_gpu: list[DeltaRow] = []
+    if a.gpu is not None and b.gpu is not None:
+        gpu_busy = DeltaRow("GPU busy", a.gpu.busy_us, b.gpu.busy_us, _ratio(a.gpu.busy_us, b.gpu.busy_us))
+        gpu_a = {s.stage: s.gpu_busy_us for s in a.view.stages if s.gpu_busy_us is not None}
+        gpu_b = {s.stage: s.gpu_busy_us for s in b.view.stages if s.gpu_busy_us is not None}
+        stage_gpu = [
+            DeltaRow(stage, gpu_a.get(stage), gpu_b.get(stage), _ratio(gpu_a.get(stage), gpu_b.get(stage)))
+            for stage in dict.fromkeys([*gpu_a, *gpu_b])
+        ]
     run_a, run_b = a.run or {}, b.run or {}
     result = ComparisonResult(
         label_a=label_a,
@@ -170,6 +182,8 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         only_in_a=only_a[:15],
         only_in_b=only_b[:15],
         tensor_core_share=(a.gpu.tensor_core_share if a.gpu else None, b.gpu.tensor_core_share if b.gpu else None),
+        gpu_busy=gpu_busy,
+        stage_gpu=stage_gpu,
         aligned=aligned,
         aligned_kind=aligned_kind,
         setting_differences=settings_differences(run_a, run_b) if run_a and run_b else [],
@@ -232,7 +246,26 @@ def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) ->
                 else f"{result.label_b} made this run slower: check the notes below for why before adopting it.",
             )
         )
-    changed = [row for row in result.stages if row.speedup is not None and row.key != "other"]
+    gpu = result.gpu_busy
+    if gpu is not None and gpu.speedup is not None and speedup is not None:
+        host_bound = gpu.speedup > 1.1 and speedup < gpu.speedup / 1.25
+        findings.append(
+            Finding(
+                "gpu_vs_wall_speedup",
+                "warning" if host_bound else "info",
+                f"GPU busy time: {result.label_b} is {_how(gpu.speedup)} {result.label_a}"
+                + (f", but wall time only {speedup:.2f}x" if host_bound else ""),
+                f"GPU busy (union of kernels and copies) {gpu.a_us / 1000:.2f} ms → {gpu.b_us / 1000:.2f} ms; "
+                f"{result.total_basis} {result.total.a_us / 1000:.2f} ms → {result.total.b_us / 1000:.2f} ms.",
+                "The GPU work got faster but the host did not keep up: the run is now launch/CPU-bound. Look at "
+                "the idle-gap causes of B; CUDA graphs or torch.compile turn the GPU gain into wall time."
+                if host_bound
+                else "GPU and wall time moved together.",
+            )
+        )
+    changed = [
+        row for row in result.stages if row.speedup is not None and row.key != "other" and abs(row.speedup - 1) >= 0.02
+    ]
     if changed:
         biggest = max(changed, key=lambda row: abs((row.a_us or 0) - (row.b_us or 0)))
         findings.append(
