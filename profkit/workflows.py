@@ -27,25 +27,39 @@ class TraceInput:
     label: str
 
 
+def _metadata_of(folder: Path) -> dict[str, Any] | None:
+    path = folder / METADATA_FILE
+    if not path.is_file():
+        return None
+    metadata = read_json(path, "metadata file")
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _trace_named_in(metadata: dict[str, Any] | None) -> str:
+    files = (metadata or {}).get("files")
+    name = files.get("trace") if isinstance(files, dict) else None
+    return name if isinstance(name, str) and name else TRACE_FILE
+
+
 def resolve_input(path: Path) -> TraceInput:
-    """A trace file, or a capture folder holding ``trace.json.gz`` and ``metadata.json``."""
+    """A trace file, or a capture folder holding its trace (``trace.json.gz`` or an nsys ``.sqlite``) and metadata."""
     path = Path(path)
     if path.is_dir():
-        trace = path / TRACE_FILE
+        metadata = _metadata_of(path)
+        trace = path / _trace_named_in(metadata)
         if not trace.is_file():
-            raise ProfkitError(f"{path}: is a directory without a {TRACE_FILE}; pass a trace file or capture folder")
+            raise ProfkitError(f"{path}: is a directory without a {trace.name}; pass a trace file or capture folder")
     else:
         trace = path
-    metadata = None
-    metadata_path = trace.parent / METADATA_FILE
-    if metadata_path.is_file() and trace.name == TRACE_FILE:
-        metadata = read_json(metadata_path, "metadata file")
-        if not isinstance(metadata, dict):
-            metadata = None
+        metadata = _metadata_of(trace.parent) if trace.parent.is_dir() else None
+        if metadata is not None and trace.name != _trace_named_in(metadata):
+            metadata = None  # a metadata.json that describes another file
     if metadata:
         label = f"{metadata.get('model', '?')} {metadata.get('dtype', '?')}"
+        if (metadata.get("profiler") or {}).get("tool") == "nsys":
+            label += " (nsys)"
     else:
-        label = trace.name.removesuffix(".gz").removesuffix(".json")
+        label = default_report_base(trace).name
     return TraceInput(trace, metadata, label)
 
 
@@ -56,7 +70,7 @@ def analyze_input(source: TraceInput) -> AnalysisResult:
 def default_report_base(trace: Path) -> Path:
     """``run/trace.json.gz`` -> ``run/trace`` (reports go next to their input)."""
     name = trace.name
-    for suffix in (".json.gz", ".json", ".gz"):
+    for suffix in (".json.gz", ".json", ".gz", ".sqlite", ".nsys-rep", ".qdrep"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break

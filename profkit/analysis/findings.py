@@ -98,6 +98,16 @@ def no_ranges(ctx: Context) -> Finding | None:
 def no_gpu(ctx: Context) -> Finding | None:
     if ctx.gpu is not None:
         return None
+    if any(entry.startswith("GPU kernels") for entry in ctx.info.not_captured):
+        return Finding(
+            "no_gpu_activity",
+            "info",
+            "GPU activity was not captured",
+            "The Nsight Systems report has no CUDA kernel table: CUDA was not traced (a capture without "
+            "--trace=cuda, or on a machine without a GPU). The stage and step views come from NVTX ranges; "
+            "the CPU view lists OS runtime calls.",
+            "Capture on a GPU with `profkit capture --nsys --device cuda` to see kernels, copies and GPU idle time.",
+        )
     return Finding(
         "no_gpu_activity",
         "info",

@@ -157,7 +157,7 @@ def kernel_breakdown(work: pd.DataFrame, limit: int = 25) -> Breakdown:
 def cpu_op_frame(tables: TraceTables) -> pd.DataFrame:
     """CPU operators with their self time and category: name, ts, time, category."""
     cpu_ops = tables.cpu_ops
-    classes = cpu_op_classes(cpu_ops["name"])
+    classes = cpu_op_classes(cpu_ops["name"], cpu_ops["cat"])
     return pd.DataFrame(
         {
             "name": cpu_ops["name"].to_numpy(dtype=object),

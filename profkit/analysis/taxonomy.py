@@ -84,6 +84,25 @@ RUNTIME_API_RULES: tuple[Rule, ...] = (
     Rule("memset_sync", "memset", r"^(cuda|cu|hip)Memset"),
 )
 
+#: OS runtime calls (Nsight Systems' OSRT_API), which stand in for CPU operators in nsys captures.
+OSRT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "os: file I/O",
+        "io",
+        r"^(read|write|pread|pwrite|open|close|fread|fwrite|fopen|fclose|lseek|stat|fstat|"
+        r"readv|writev|fsync|openat|lstat|access|getdents)",
+    ),
+    Rule("os: memory", "memory", r"^(mmap|munmap|mprotect|mremap|madvise|brk|sbrk|shm)"),
+    Rule(
+        "os: wait/sync",
+        "sync",
+        r"^(pthread_|sem_|futex|sched_yield|nanosleep|usleep|sleep|poll|ppoll|select|"
+        r"pselect|epoll|waitpid|wait)",
+    ),
+    Rule("os: process", "process", r"^(fork|clone|exec|pthread_create|posix_spawn|kill|ioctl)"),
+    Rule("os: other", "other", r"."),
+)
+
 CPU_OP_RULES: tuple[Rule, ...] = (
     Rule("attention", "sdpa", r"scaled_dot_product|flash_attention|efficient_attention|sdpa|attention"),
     Rule("convolution", "conv", r"conv|mkldnn_convolution"),
@@ -114,6 +133,7 @@ def _compile(rules: tuple[Rule, ...]) -> list[tuple[re.Pattern[str], Rule]]:
 
 _KERNEL_COMPILED = _compile(KERNEL_RULES)
 _CPU_COMPILED = _compile(CPU_OP_RULES)
+_OSRT_COMPILED = _compile(OSRT_RULES)
 _API_COMPILED = [(re.compile(rule.pattern), rule) for rule in RUNTIME_API_RULES]
 _TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN)
 _PRECISION = [(label, re.compile(pattern)) for label, pattern in PRECISION_RULES]
@@ -133,6 +153,14 @@ def classify_cpu_op(name: str) -> tuple[str, str]:
         if pattern.search(name):
             return rule.category, rule.subcategory
     return "other", "other"
+
+
+def classify_osrt(name: str) -> tuple[str, str]:
+    name = name.lower()
+    for pattern, rule in _OSRT_COMPILED:
+        if pattern.search(name):
+            return rule.category, rule.subcategory
+    return "os: other", "other"
 
 
 def classify_runtime_api(name: str) -> str:
@@ -174,8 +202,15 @@ def kernel_classes(names: pd.Series) -> pd.DataFrame:
     return _per_unique(names, _kernel_class, ["category", "subcategory", "tensor_core", "precision"])
 
 
-def cpu_op_classes(names: pd.Series) -> pd.DataFrame:
-    return _per_unique(names, classify_cpu_op, ["category", "subcategory"])
+def cpu_op_classes(names: pd.Series, cats: pd.Series | None = None) -> pd.DataFrame:
+    """Categories of CPU operators; rows whose ``cat`` is ``osrt`` (nsys OS runtime calls) use :data:`OSRT_RULES`."""
+    classes = _per_unique(names, classify_cpu_op, ["category", "subcategory"])
+    if cats is not None and len(classes):
+        osrt = (cats.astype("string") == "osrt").fillna(False).to_numpy(dtype=bool)
+        if osrt.any():
+            os_classes = _per_unique(names[osrt], classify_osrt, ["category", "subcategory"])
+            classes.loc[osrt, ["category", "subcategory"]] = os_classes.to_numpy()
+    return classes
 
 
 def runtime_api_classes(names: pd.Series) -> np.ndarray:

@@ -28,6 +28,9 @@ class CaptureSettings:
     out: Path = Path("runs")
     force: bool = False
     guidance_scale: float | None = None
+    nsys: bool = False  # capture under Nsight Systems instead of torch.profiler
+    nsys_path: str | None = None
+    nsys_args: tuple[str, ...] = ()
 
     def validate(self) -> CaptureSettings:
         if not self.dtypes:
@@ -63,6 +66,7 @@ class CaptureSettings:
         data["out"] = str(self.out)
         data["dtypes"] = list(self.dtypes)
         data["prompts"] = list(self.prompts)
+        data["nsys_args"] = list(self.nsys_args)
         return data
 
 

@@ -90,7 +90,7 @@ def platform_notes(device: str, dtype: str) -> list[str]:
     return notes
 
 
-def _call_kwargs(settings: CaptureSettings, device: str, seed: int) -> dict[str, Any]:
+def call_kwargs(settings: CaptureSettings, device: str, seed: int) -> dict[str, Any]:
     import torch
 
     generator_device = "cpu" if device == "cpu" else device
@@ -106,7 +106,7 @@ def _call_kwargs(settings: CaptureSettings, device: str, seed: int) -> dict[str,
     return kwargs
 
 
-def _synchronize(device: str) -> None:
+def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         import torch
 
@@ -127,6 +127,50 @@ def native_stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def save_images(output: Any, folder: Path) -> list[Path]:
+    images = []
+    for index, image in enumerate(getattr(output, "images", []) or []):
+        if hasattr(image, "save"):
+            path = folder / IMAGES_DIR / f"image_{index:03d}.png"
+            path.parent.mkdir(exist_ok=True)
+            image.save(path)
+            images.append(path)
+    return images
+
+
+def run_metadata(
+    settings: CaptureSettings,
+    dtype: str,
+    device: str,
+    loaded: Any,
+    pipeline: Any,
+    components: dict[str, str],
+    timing: dict[str, Any],
+    profiler: dict[str, Any],
+    files: dict[str, Any],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The metadata.json of a run: versions, device, settings, switches, timings, files."""
+    return {
+        **document_header("profkit.capture"),
+        "environment": environment(),
+        "device": device_info(device),
+        "dtype": dtype,
+        "model": settings.model,
+        "model_source": loaded.source,
+        "pipeline_class": type(pipeline).__name__,
+        "components": components,
+        "settings": {key: value for key, value in settings.as_dict().items() if key != "dtypes"},
+        "seed": settings.seed,
+        "precision": precision_settings(),
+        "attention_processors": attention_processors(pipeline),
+        "timing_seconds": timing,
+        "profiler": profiler,
+        "files": files,
+        "notes": notes,
+    }
+
+
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress) -> RunRecord:
     """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
     import torch
@@ -144,8 +188,8 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
         for index in range(settings.warmup):
             progress.phase(f"warm-up {index + 1}/{settings.warmup}")
             started = time.perf_counter()
-            pipeline(**_call_kwargs(settings, device, settings.seed))
-            _synchronize(device)
+            pipeline(**call_kwargs(settings, device, settings.seed))
+            synchronize(device)
             warmup_seconds.append(time.perf_counter() - started)
         activities = [ProfilerActivity.CPU]
         if device.startswith("cuda"):
@@ -153,42 +197,30 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
         progress.phase("recording")
         with native_stdout_to_stderr(), profile(activities=activities, record_shapes=True) as profiler:
             started = time.perf_counter()
-            output = pipeline(**_call_kwargs(settings, device, settings.seed))
-            _synchronize(device)
+            output = pipeline(**call_kwargs(settings, device, settings.seed))
+            synchronize(device)
             recorded_seconds = time.perf_counter() - started
         progress.phase("writing trace")
         trace_path = folder / TRACE_FILE
         profiler.export_chrome_trace(str(trace_path))
-    images = []
-    for index, image in enumerate(getattr(output, "images", []) or []):
-        if hasattr(image, "save"):
-            path = folder / IMAGES_DIR / f"image_{index:03d}.png"
-            path.parent.mkdir(exist_ok=True)
-            image.save(path)
-            images.append(path)
+    images = save_images(output, folder)
     notes = platform_notes(device, dtype)
-    metadata = {
-        **document_header("profkit.capture"),
-        "environment": environment(),
-        "device": device_info(device),
-        "dtype": dtype,
-        "model": settings.model,
-        "model_source": loaded.source,
-        "pipeline_class": type(pipeline).__name__,
-        "components": instrumentation.components,
-        "settings": {key: value for key, value in settings.as_dict().items() if key != "dtypes"},
-        "seed": settings.seed,
-        "precision": precision_settings(),
-        "attention_processors": attention_processors(pipeline),
-        "timing_seconds": {
+    metadata = run_metadata(
+        settings,
+        dtype,
+        device,
+        loaded,
+        pipeline,
+        instrumentation.components,
+        timing={
             "load": loaded.load_seconds,
             "warmup_calls": warmup_seconds,
             "recorded_call_under_profiler": recorded_seconds,
         },
-        "profiler": {"tool": "torch.profiler", "torch_version": torch.__version__, "record_shapes": True},
-        "files": {"trace": TRACE_FILE, "images": [str(p.relative_to(folder)) for p in images]},
-        "notes": notes,
-    }
+        profiler={"tool": "torch.profiler", "torch_version": torch.__version__, "record_shapes": True},
+        files={"trace": TRACE_FILE, "images": [str(p.relative_to(folder)) for p in images]},
+        notes=notes,
+    )
     metadata_path = write_json(folder / METADATA_FILE, metadata)
     return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
 
@@ -202,10 +234,19 @@ def run_capture(settings: CaptureSettings, progress: CaptureProgress | None = No
         if folder.exists() and not settings.force:
             raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
     progress = progress or _NoProgress()
+    tool = None
+    if settings.nsys:
+        from profkit.capture.nsys_capture import capture_one_nsys
+        from profkit.nsys_tool import find_nsys
+
+        tool = find_nsys(settings.nsys_path)
     records = []
     for dtype in settings.dtypes:
         try:
-            records.append(capture_one(settings, dtype, device, progress))
+            if tool is not None:
+                records.append(capture_one_nsys(settings, dtype, device, progress, tool, list(settings.nsys_args)))
+            else:
+                records.append(capture_one(settings, dtype, device, progress))
         except ProfkitError:
             raise
         except Exception as error:  # a crash inside the model: keep what earlier runs wrote

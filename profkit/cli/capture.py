@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,8 @@ from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 from profkit.workflows import capture_and_report
 
 HELP = (
-    "Run a diffusers pipeline under torch.profiler with profkit's ranges; write trace, metadata, images "
-    "and reports. Built-in models (offline): " + ", ".join(BUILTIN_MODELS) + "."
+    "Run a diffusers pipeline under torch.profiler (or Nsight Systems with --nsys) with profkit's ranges; "
+    "write trace, metadata, images and reports. Built-in models (offline): " + ", ".join(BUILTIN_MODELS) + "."
 )
 EPILOG = (
     "Example: profkit capture --dtype fp32,fp16 --steps 10 --out runs  "
@@ -77,6 +78,17 @@ def capture(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run folders.")] = Path("runs"),
     no_analyze: Annotated[bool, typer.Option("--no-analyze", help="Only capture; skip reports.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing run folders and reports.")] = False,
+    nsys: Annotated[
+        bool,
+        typer.Option("--nsys", help="Capture under Nsight Systems (NVTX, CUDA, OS runtime) instead of torch.profiler."),
+    ] = False,
+    nsys_path: Annotated[
+        str | None,
+        typer.Option("--nsys-path", help="The nsys binary or its install folder (default: PATH, usual places)."),
+    ] = None,
+    nsys_args: Annotated[
+        str | None, typer.Option("--nsys-args", help='Extra flags for `nsys profile`, e.g. "--gpu-metrics-device=0".')
+    ] = None,
 ) -> None:
     if prompt is not None and prompts_file is not None:
         raise ProfkitError("give --prompt or --prompts-file, not both")
@@ -95,7 +107,12 @@ def capture(
         out=out,
         force=force,
         guidance_scale=guidance_scale,
+        nsys=nsys,
+        nsys_path=nsys_path,
+        nsys_args=tuple(shlex.split(nsys_args)) if nsys_args else (),
     ).validate()
+    if (nsys_path or nsys_args) and not nsys:
+        raise ProfkitError("--nsys-path and --nsys-args only apply with --nsys")
     columns = (
         TextColumn("{task.fields[run]}"),
         TextColumn("{task.description}"),

@@ -1,0 +1,140 @@
+"""Capture under Nsight Systems: the pipeline runs in a child process under ``nsys profile``.
+
+The child (:mod:`profkit.capture.nsys_child`) loads the pipeline, runs the warm-up calls without
+instrumentation, then one call with profkit's NVTX ranges (no torch.profiler). The parent turns what
+nsys left into ``<run>.nsys-rep`` (importing a ``.qdstrm`` with ``QdstrmImporter`` where this nsys
+does not) and exports ``<run>.sqlite``, which :mod:`profkit.parsers.nsys` reads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from profkit.capture.settings import CaptureSettings
+from profkit.capture.torch_capture import CaptureProgress, RunRecord, prepare_run_folder, run_folder
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.jsonio import read_json, write_json
+from profkit.nsys_tool import NsysTool, export_sqlite, finish_report
+
+REQUEST_FILE = "nsys-request.json"
+STEP_MARKER = "@@profkit-step"
+
+
+def count_profkit_ranges(sqlite_path: Path) -> int:
+    with sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "NVTX_EVENTS" not in tables:
+            return 0
+        return connection.execute(
+            "SELECT count(*) FROM NVTX_EVENTS e LEFT JOIN StringIds s ON e.textId = s.id "
+            "WHERE e.eventType IN (59, 60) AND coalesce(e.text, s.value) LIKE 'profkit/%'"
+        ).fetchone()[0]
+
+
+def _nvtx_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nvtx")
+    except Exception:
+        return "not installed"
+
+
+_SHORT_OPTIONS = {"-t": "--trace", "-s": "--sample", "-o": "--output", "-f": "--force-overwrite"}
+
+
+def _option_names(args: list[str]) -> set[str]:
+    names = set()
+    for arg in args:
+        if arg.startswith("-"):
+            name = arg.split("=", 1)[0]
+            names.add(_SHORT_OPTIONS.get(name, name))
+    return names
+
+
+def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_args: list[str]) -> list[str]:
+    """``nsys profile`` with profkit's defaults; an option given in ``extra_args`` replaces its default."""
+    given = _option_names(extra_args)
+    if "--output" in given:
+        raise ProfkitError("--nsys-args cannot set --output/-o: profkit names the report after the run (use --out)")
+    cuda = device.startswith("cuda")
+    defaults = {
+        "--trace": "cuda,nvtx,osrt" if cuda else "nvtx,osrt",
+        "--sample": "none",
+        "--cpuctxsw": "none",
+        "--force-overwrite": "true",
+    }
+    if cuda:
+        defaults["--cuda-graph-trace"] = "node"
+    command = [str(tool.nsys), "profile"]
+    command += [f"{name}={value}" for name, value in defaults.items() if name not in given]
+    command += ["-o", str(base), *extra_args]
+    return [*command, sys.executable, "-m", "profkit.capture.nsys_child", str(request)]
+
+
+def capture_one_nsys(
+    settings: CaptureSettings,
+    dtype: str,
+    device: str,
+    progress: CaptureProgress,
+    tool: NsysTool,
+    extra_args: list[str],
+) -> RunRecord:
+    folder = run_folder(settings, dtype)
+    prepare_run_folder(folder, settings.force)
+    base = folder / folder.name
+    request = write_json(
+        folder / REQUEST_FILE,
+        {
+            "settings": settings.as_dict(),
+            "dtype": dtype,
+            "device": device,
+            "folder": str(folder),
+            "nsys": {"path": str(tool.nsys), "version": tool.version(), "args": extra_args},
+        },
+    )
+    progress.start_run(folder.name, settings.steps)
+    progress.phase(f"warm-up ×{settings.warmup} + recording under nsys")
+    command = nsys_command(tool, base, request, device, extra_args)
+    try:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    except OSError as error:
+        raise ProfkitError(f"cannot run {tool.nsys} ({error.strerror or error})", EXIT_RUN_FAILED) from error
+    output: list[str] = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith(STEP_MARKER):
+            progress.step()
+        else:
+            output.append(line.rstrip())
+    errors = child.stderr.read() if child.stderr else ""
+    child.wait()
+    failure = next(
+        (line for line in reversed((errors + "\n".join(output)).splitlines()) if "profkit: error:" in line), None
+    )
+    if child.returncode != 0 or failure:
+        detail = failure or " | ".join([line for line in errors.strip().splitlines() if line.strip()][-3:])
+        raise ProfkitError(f"the capture under nsys failed (exit {child.returncode}): {detail}", EXIT_RUN_FAILED)
+    progress.phase("importing and exporting the nsys report")
+    report = finish_report(tool, base)
+    sqlite_path = export_sqlite(tool, report, base.with_name(base.name + ".sqlite"))
+    ranges = count_profkit_ranges(sqlite_path)
+    if ranges == 0:
+        raise ProfkitError(
+            f"nsys recorded no profkit ranges in {report.name}. Likely cause: python nvtx {_nvtx_version()} emits "
+            "ranges that older nsys drops silently (nsys 2022.4 needs nvtx 0.2.10 or 0.2.11: "
+            "pip install 'nvtx>=0.2.10,<0.2.12'), or --nsys-args turned NVTX tracing off",
+            EXIT_RUN_FAILED,
+        )
+    metadata_path = folder / "metadata.json"
+    metadata = read_json(metadata_path, "metadata file")
+    metadata["files"]["trace"] = sqlite_path.name
+    metadata["files"]["nsys_report"] = report.name
+    metadata["profiler"]["profkit_ranges_recorded"] = ranges
+    write_json(metadata_path, metadata)
+    (folder / REQUEST_FILE).unlink(missing_ok=True)
+    images = sorted((folder / "images").glob("*.png"))
+    return RunRecord(dtype, folder, sqlite_path, metadata_path, images, list(metadata.get("notes", [])))

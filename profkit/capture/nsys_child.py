@@ -1,0 +1,90 @@
+"""The process that ``nsys profile`` runs: load, warm up (not instrumented), record one call with NVTX.
+
+Usage (by :mod:`profkit.capture.nsys_capture` only): ``python -m profkit.capture.nsys_child REQUEST.json``.
+Prints one :data:`~profkit.capture.nsys_capture.STEP_MARKER` line per recorded step; failures are one
+``profkit: error:`` line and exit status 3.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from profkit.capture.instrument import instrument
+from profkit.capture.nsys_capture import STEP_MARKER
+from profkit.capture.settings import CaptureSettings
+from profkit.capture.torch_capture import call_kwargs, platform_notes, run_metadata, save_images, synchronize
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.jsonio import read_json, write_json
+from profkit.pipelines.loading import load_pipeline
+
+
+def settings_from(data: dict) -> CaptureSettings:
+    return CaptureSettings(
+        **{
+            **data,
+            "dtypes": tuple(data["dtypes"]),
+            "prompts": tuple(data["prompts"]),
+            "nsys_args": tuple(data.get("nsys_args", ())),
+            "out": Path(data["out"]),
+        }
+    )
+
+
+def record(request_path: Path) -> None:
+    request = read_json(request_path, "capture request")
+    settings = settings_from(request["settings"])
+    dtype, device, folder = request["dtype"], request["device"], Path(request["folder"])
+    loaded = load_pipeline(settings.model, dtype, device)
+    pipeline = loaded.pipeline
+    warmup_seconds = []
+    for _ in range(settings.warmup):  # outside the instrumentation: no profkit ranges in the report
+        started = time.perf_counter()
+        pipeline(**call_kwargs(settings, device, settings.seed))
+        synchronize(device)
+        warmup_seconds.append(time.perf_counter() - started)
+
+    def step(_number: int) -> None:
+        print(STEP_MARKER, flush=True)
+
+    with instrument(pipeline, on_step=step, use_torch=False) as instrumentation:
+        started = time.perf_counter()
+        output = pipeline(**call_kwargs(settings, device, settings.seed))
+        synchronize(device)
+        recorded_seconds = time.perf_counter() - started
+    images = save_images(output, folder)
+    nsys = request["nsys"]
+    metadata = run_metadata(
+        settings,
+        dtype,
+        device,
+        loaded,
+        pipeline,
+        instrumentation.components,
+        timing={
+            "load": loaded.load_seconds,
+            "warmup_calls": warmup_seconds,
+            "recorded_call_under_nsys": recorded_seconds,
+        },
+        profiler={"tool": "nsys", "nsys_version": nsys["version"], "nsys_args": nsys["args"]},
+        files={"images": [str(p.relative_to(folder)) for p in images]},
+        notes=platform_notes(device, dtype),
+    )
+    write_json(folder / "metadata.json", metadata)
+
+
+def main() -> int:
+    try:
+        record(Path(sys.argv[1]))
+    except ProfkitError as error:
+        print(f"profkit: error: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+    except Exception as error:
+        print(f"profkit: error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return EXIT_RUN_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
