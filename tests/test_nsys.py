@@ -254,3 +254,50 @@ def test_analyze_and_compare_accept_nsys_run_folders(nsys_and_torch_runs, tmp_pa
     result = run_cli("compare", str(torch.runs[0].folder), str(folder), "-o", str(tmp_path / "c.html"))
     assert result.returncode == 0, result.stderr
     assert "(nsys)" in (tmp_path / "c.html").read_text()
+
+
+def test_nsys_command_defaults_and_overrides(tmp_path: Path) -> None:
+    from profkit.capture.nsys_capture import nsys_command
+    from profkit.nsys_tool import NsysTool
+
+    tool = NsysTool(Path("/opt/nsys/bin/nsys"), None)
+    gpu = nsys_command(tool, tmp_path / "run", tmp_path / "req.json", "cuda:0", [])
+    assert "--trace=cuda,nvtx,osrt" in gpu and "--cuda-graph-trace=node" in gpu
+    assert gpu[-3:] == ["-m", "profkit.capture.nsys_child", str(tmp_path / "req.json")]
+    cpu = nsys_command(tool, tmp_path / "run", tmp_path / "req.json", "cpu", ["-t", "nvtx", "--stats=true"])
+    assert not any(arg.startswith("--trace=") for arg in cpu) and "--cuda-graph-trace=node" not in cpu
+    assert cpu[cpu.index("-t") + 1] == "nvtx" and "--stats=true" in cpu
+    with pytest.raises(ProfkitError, match="cannot set --output"):
+        nsys_command(tool, tmp_path / "run", tmp_path / "req.json", "cpu", ["-o", "elsewhere"])
+
+
+@pytest.mark.slow
+def test_a_capture_that_recorded_no_profkit_ranges_is_an_error(tmp_path: Path) -> None:
+    needs_nsys()
+    result = run_cli(
+        "capture",
+        "--nsys",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        "--nsys-args=--trace=osrt",
+    )
+    assert result.returncode == 3
+    assert "recorded no profkit ranges" in result.stderr and "nvtx" in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1:]) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_analyze_an_nsys_rep_exports_it_first(nsys_and_torch_runs, tmp_path: Path) -> None:
+    run = nsys_and_torch_runs[0][0].runs[0]
+    report = tmp_path / "copy.nsys-rep"
+    shutil.copy(run.folder / f"{run.folder.name}.nsys-rep", report)
+    result = run_cli("analyze", str(report), "--json")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "copy.sqlite").exists() and (tmp_path / "copy.summary.json").exists()
+    assert "denoise" in result.stdout

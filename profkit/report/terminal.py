@@ -45,6 +45,8 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
             )
     else:
         console.print("No profkit ranges in this trace: stage and step views unavailable.", highlight=False)
+    if result.trace.not_captured:
+        console.print(f"Not captured: {', '.join(result.trace.not_captured)}", highlight=False, markup=False)
     if result.gpu:
         gpu = result.gpu
         console.print(
