@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -192,34 +193,43 @@ def test_capture_without_nsys_is_one_line_with_the_install_hint(tmp_path: Path) 
 # ---------------------------------------------------------------- real captures
 
 
+@dataclass
+class CapturedRun:
+    folder: Path
+    result: object  # AnalysisResult
+
+
 @pytest.fixture(scope="module")
 def nsys_and_torch_runs(tmp_path_factory: pytest.TempPathFactory):
     """The built-in pipeline, same settings, captured under nsys and under torch.profiler, alternating twice.
 
-    Alternating (nsys, torch, nsys, torch) keeps a burst of load on a shared 2-core machine from
-    landing on one side only.
+    Both go through `profkit capture` in a fresh process, so neither side runs in a process that earlier
+    tests have already warmed up (allocator, oneDNN primitive caches). Alternating (nsys, torch, nsys,
+    torch) keeps a burst of load on a shared 2-core machine from landing on one side only.
     """
     needs_nsys()
-    from profkit.capture import CaptureSettings
-    from profkit.workflows import capture_and_report
+    from profkit.workflows import analyze_input, resolve_input
 
     out = tmp_path_factory.mktemp("nsys")
-    common = {"steps": 6, "warmup": 1, "seed": 3, "device": "cpu"}
-    nsys, torch = [], []
+    common = ["--steps", "6", "--warmup", "2", "--seed", "3", "--device", "cpu", "--no-analyze"]
+    runs: dict[str, list[CapturedRun]] = {"nsys": [], "torch": []}
     for round_index in range(2):
-        nsys.append(capture_and_report(CaptureSettings(out=out / f"nsys{round_index}", nsys=True, **common)))
-        torch.append(capture_and_report(CaptureSettings(out=out / f"torch{round_index}", **common)))
-    return nsys, torch
+        for kind in ("nsys", "torch"):
+            target = out / f"{kind}{round_index}"
+            completed = run_cli("capture", *common, "--out", str(target), *(["--nsys"] if kind == "nsys" else []))
+            assert completed.returncode == 0, completed.stderr
+            folder = next(target.iterdir())
+            runs[kind].append(CapturedRun(folder, analyze_input(resolve_input(folder))))
+    return runs["nsys"], runs["torch"]
 
 
 @pytest.mark.slow
 def test_real_nsys_capture_has_stage_ranges_and_one_range_per_step(nsys_and_torch_runs) -> None:
-    nsys = nsys_and_torch_runs[0][0]
-    run = nsys.runs[0]
-    assert run.trace.suffix == ".sqlite" and run.trace.exists()
+    run = nsys_and_torch_runs[0][0]
+    assert (run.folder / f"{run.folder.name}.sqlite").exists()
     assert (run.folder / f"{run.folder.name}.nsys-rep").exists()
     assert not list(run.folder.glob("*.qdstrm"))
-    result = nsys.reports[0].result
+    result = run.result
     assert result.trace.source_format == "nsys"
     assert {s.stage for s in result.view.stages} >= {"text_encoder", "denoise", "vae"}
     assert [s.step for s in result.view.steps] == list(range(6))
@@ -230,8 +240,8 @@ def test_real_nsys_capture_has_stage_ranges_and_one_range_per_step(nsys_and_torc
 @pytest.mark.slow
 def test_nsys_and_torch_profiler_agree_on_stages_and_step_times(nsys_and_torch_runs) -> None:
     nsys_runs, torch_runs = nsys_and_torch_runs
-    nsys = [outputs.reports[0].result for outputs in nsys_runs]
-    torch = [outputs.reports[0].result for outputs in torch_runs]
+    nsys = [run.result for run in nsys_runs]
+    torch = [run.result for run in torch_runs]
     for a, b in zip(nsys, torch, strict=True):
         assert [s.stage for s in a.view.stages] == [s.stage for s in b.view.stages]
         assert len(a.view.steps) == len(b.view.steps) == 6
@@ -246,12 +256,12 @@ def test_nsys_and_torch_profiler_agree_on_stages_and_step_times(nsys_and_torch_r
 @pytest.mark.slow
 def test_analyze_and_compare_accept_nsys_run_folders(nsys_and_torch_runs, tmp_path: Path) -> None:
     nsys, torch = nsys_and_torch_runs[0][0], nsys_and_torch_runs[1][0]
-    folder = nsys.runs[0].folder
+    folder = nsys.folder
     result = run_cli("analyze", str(folder), "--json", "--force")
     assert result.returncode == 0, result.stderr
     summary = folder / f"{folder.name}.summary.json"
     assert summary.exists()
-    result = run_cli("compare", str(torch.runs[0].folder), str(folder), "-o", str(tmp_path / "c.html"))
+    result = run_cli("compare", str(torch.folder), str(folder), "-o", str(tmp_path / "c.html"))
     assert result.returncode == 0, result.stderr
     assert "(nsys)" in (tmp_path / "c.html").read_text()
 
@@ -294,7 +304,7 @@ def test_a_capture_that_recorded_no_profkit_ranges_is_an_error(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_analyze_an_nsys_rep_exports_it_first(nsys_and_torch_runs, tmp_path: Path) -> None:
-    run = nsys_and_torch_runs[0][0].runs[0]
+    run = nsys_and_torch_runs[0][0]
     report = tmp_path / "copy.nsys-rep"
     shutil.copy(run.folder / f"{run.folder.name}.nsys-rep", report)
     result = run_cli("analyze", str(report), "--json")

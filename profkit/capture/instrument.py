@@ -30,8 +30,9 @@ _MISSING = object()
 class _RangeStack:
     """Open/close ranges as NVTX push/pop and torch record_function, strictly nested."""
 
-    def __init__(self, use_nvtx: bool, use_torch: bool) -> None:
+    def __init__(self, use_nvtx: bool, use_torch: bool, on_range: Callable[[str, bool], None] | None = None) -> None:
         self._open: list[tuple[str, Any]] = []
+        self._on_range = on_range  # called with (name, True) after a range opens, (name, False) before it closes
         self._nvtx = None
         if use_nvtx:
             try:
@@ -58,9 +59,13 @@ class _RangeStack:
             self._nvtx.push_range(name, domain=naming.NVTX_DOMAIN)
         self._open.append((name, record))
         self.names_opened.append(name)
+        if self._on_range is not None:
+            self._on_range(name, True)
 
     def pop(self) -> None:
-        _name, record = self._open.pop()
+        name, record = self._open.pop()
+        if self._on_range is not None:
+            self._on_range(name, False)
         if self._nvtx is not None:
             self._nvtx.pop_range(domain=naming.NVTX_DOMAIN)
         if record is not None:
@@ -95,6 +100,7 @@ class Instrumentation:
     on_step: Callable[[int], None] | None = None
     use_nvtx: bool = True
     use_torch: bool = True
+    on_range: Callable[[str, bool], None] | None = None
     components: dict[str, str] = field(default_factory=dict)  # attr -> role
     _patches: list[tuple[Any, str, Any]] = field(default_factory=list)
     _original_class: type | None = None
@@ -110,7 +116,7 @@ class Instrumentation:
         pipe = self.pipeline
         if getattr(type(pipe), "_profkit_instrumented", False):
             raise ProfkitError("this pipeline is already instrumented by profkit")
-        self._ranges = _RangeStack(self.use_nvtx, self.use_torch)
+        self._ranges = _RangeStack(self.use_nvtx, self.use_torch, self.on_range)
         components = getattr(pipe, "components", {}) or {}
         for attr, component in components.items():
             if component is None:
@@ -251,6 +257,10 @@ def instrument(
     on_step: Callable[[int], None] | None = None,
     use_nvtx: bool = True,
     use_torch: bool = True,
+    on_range: Callable[[str, bool], None] | None = None,
 ) -> Instrumentation:
-    """Return an :class:`Instrumentation` context manager for ``pipeline`` (see module docs)."""
-    return Instrumentation(pipeline, on_step=on_step, use_nvtx=use_nvtx, use_torch=use_torch)
+    """Return an :class:`Instrumentation` context manager for ``pipeline`` (see module docs).
+
+    ``on_range(name, opened)`` is called as each profkit range opens and closes (benchmark timers).
+    """
+    return Instrumentation(pipeline, on_step=on_step, use_nvtx=use_nvtx, use_torch=use_torch, on_range=on_range)
