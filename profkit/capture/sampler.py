@@ -77,10 +77,8 @@ class Sampler:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._nvml is not None:
-            try:
+            with contextlib.suppress(Exception):  # shutting NVML down is best effort
                 self._nvml.nvmlShutdown()
-            except Exception:
-                pass
 
     def _run(self) -> None:
         period = 1.0 / self.samples.hz
