@@ -7,13 +7,14 @@ import sys
 import typer
 
 from profkit.cli import analyze as _analyze
+from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
 from profkit.errors import EXIT_BAD_INPUT, ProfkitError
 
 app = typer.Typer(
     name="profkit",
-    help="Where the time goes in diffusion-model inference: capture, analyze, compare.",
+    help="Where the time goes in diffusion-model inference: capture, analyze, compare, bench.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,6 +23,8 @@ app = typer.Typer(
 app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_capture.capture)
 app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_analyze.analyze)
 app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_compare.compare)
+app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_bench.bench_command)
+app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_bench.check_command)
 
 
 def main() -> None:

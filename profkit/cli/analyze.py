@@ -9,7 +9,10 @@ from profkit.cli.output import console, wrote
 from profkit.report.terminal import print_analysis
 from profkit.workflows import analyze_path
 
-HELP = "Analyze a Kineto trace (.json/.json.gz) or a capture folder: stages, steps, kernels, findings."
+HELP = (
+    "Analyze a Kineto trace (.json/.json.gz), an Nsight Systems export (.sqlite, .nsys-rep) or a capture folder: "
+    "stages, steps, kernels, idle time, findings."
+)
 EPILOG = (
     "Example: profkit analyze runs/tiny-sd_fp32_10steps_64x64_b1/trace.json.gz --json  "
     "(writes trace.report.html and trace.summary.json next to the trace)"
@@ -17,7 +20,9 @@ EPILOG = (
 
 
 def analyze(
-    trace: Annotated[Path, typer.Argument(help="Trace file (.json, .json.gz) or a profkit capture folder.")],
+    trace: Annotated[
+        Path, typer.Argument(help="Trace file (.json, .json.gz, .sqlite, .nsys-rep) or a profkit capture folder.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="HTML report path (default: next to the trace).")
     ] = None,

@@ -100,3 +100,52 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
         table.add_row("median step", "", "", format_speedup(comparison.step_speedup.median))
     console.print(table)
     _findings(console, comparison.findings)
+
+
+def print_bench(summary, console: Console) -> None:
+    """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
+    console.rule(f"profkit bench ({summary.status}, {summary.device})", style="dim")
+    table = Table(title="End-to-end latency (ms), throughput, cost", title_justify="left")
+    table.add_column("config", no_wrap=True, min_width=8)
+    for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for config in summary.configs:
+        stats = config.metrics.get("e2e_ms")
+        if stats is None:
+            cells = [config.name, "0", "n/a", "n/a", "n/a", "n/a"]
+        else:
+            cells = [
+                config.name,
+                str(stats.count),
+                f"{stats.p50:.1f}",
+                f"{stats.p90:.1f}",
+                f"{stats.p99:.1f}",
+                format_pct(stats.cv),
+            ]
+        cells += [
+            f"{config.images_per_s:.2f}" if config.images_per_s else "n/a",
+            f"{config.cost.usd_per_1000_images:.4f}" if config.cost else "-",
+        ]
+        table.add_row(*cells)
+    console.print(table)
+    for line in summary.saturation.values():
+        console.print(line, highlight=False, markup=False)
+    for warning in summary.warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False)
+    if summary.changes:
+        changes = Table(title="Against the baseline (median, Mann-Whitney U)", title_justify="left")
+        for column in ("config", "metric", "baseline", "now", "change", "p", "verdict"):
+            changes.add_column(column, justify="left" if column in ("config", "metric", "verdict") else "right")
+        for change in summary.changes:
+            verdict = "REGRESSION" if change.regressed else ("significant" if change.significant else "noise")
+            p_value = f"{change.p_value:.3g}" if change.p_value is not None else "n/a"
+            changes.add_row(
+                change.config,
+                change.metric,
+                f"{change.baseline_median:.2f}",
+                f"{change.current_median:.2f}",
+                f"{change.change:+.1%}",
+                p_value,
+                verdict,
+            )
+        console.print(changes)

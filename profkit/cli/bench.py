@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from profkit.bench_workflow import EXIT_REGRESSION, BenchOutputs, CostOptions, GateOptions, bench, check
+from profkit.capture.settings import DEFAULT_PROMPT, read_prompts_file
+from profkit.cli.output import console, progress_console, wrote
+from profkit.errors import ProfkitError
+from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
+from profkit.report.terminal import print_bench
+
+HELP = (
+    "Benchmark a diffusers pipeline: latency (end to end, denoise loop, per step, per stage) with P50/P90/P95/P99 "
+    "and a CI of the median, throughput per batch, memory, utilization and cost; optionally gate against a baseline."
+)
+EPILOG = (
+    "Example: profkit bench --dtype fp32,fp16 --batch 1,2,4 --warmup 2 --trials 20 --instance aws-g5.xlarge "
+    "--baseline old/bench.json --fail-if-slower 5"
+)
+CHECK_HELP = "Compare a stored benchmark result with a baseline result; exit 4 when a metric regressed."
+CHECK_EPILOG = "Example: profkit check bench/new/bench.json --baseline bench/old/bench.json --fail-if-slower 5"
+
+
+def _ints(value: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError as error:
+        raise ProfkitError(f"{option} takes integers separated by commas (got {value!r})") from error
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = None
+
+    def start(self, total_calls: int) -> None:
+        self._task = self._progress.add_task("starting", total=total_calls)
+
+    def advance(self, text: str) -> None:
+        self._progress.update(self._task, description=text, advance=1)
+
+
+def _report(outputs: BenchOutputs, fail_if_slower: float | None) -> None:
+    print_bench(outputs.summary, console)
+    for what, path in outputs.files.items():
+        wrote(
+            {"json": "result", "trials_csv": "trials CSV", "stats_csv": "statistics CSV"}.get(what, "HTML report"), path
+        )
+    if outputs.result.get("status") == "interrupted":
+        console.print("interrupted: the partial results above were written", markup=False)
+        raise typer.Exit(130)
+    if fail_if_slower is not None and outputs.regressed:
+        names = ", ".join(f"{c.config} {c.metric} {c.change:+.1%}" for c in outputs.summary.regressions)
+        raise ProfkitError(f"slower than the baseline by more than {fail_if_slower:g}%: {names}", EXIT_REGRESSION)
+
+
+def bench_command(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"Built-in ({', '.join(BUILTIN_MODELS)}) or a folder.")
+    ] = DEFAULT_MODEL,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16, bf16 or a comma list.")] = "fp32",
+    batch: Annotated[str, typer.Option("--batch", help="Batch size or a comma list (a throughput sweep).")] = "1",
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
+    height: Annotated[int, typer.Option("--height", help="Image height (multiple of 8).")] = 64,
+    width: Annotated[int, typer.Option("--width", help="Image width (multiple of 8).")] = 64,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt.")] = None,
+    prompts_file: Annotated[Path | None, typer.Option("--prompts-file", help="One prompt per line.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
+    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up calls per configuration (excluded).")] = 1,
+    trials: Annotated[int, typer.Option("--trials", help="Measured calls per configuration.")] = 10,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Seconds: start no new round after this (--trials caps).")
+    ] = None,
+    guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
+    price_per_hour: Annotated[
+        float | None, typer.Option("--price-per-hour", help="USD per hour of the machine.")
+    ] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help="An instance of the price table.")] = None,
+    price_table: Annotated[Path | None, typer.Option("--price-table", help="Your own price table (JSON).")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="A previous bench.json to compare with.")] = None,
+    fail_if_slower: Annotated[
+        float | None, typer.Option("--fail-if-slower", help="Exit 4 when a metric is this many % slower (significant).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: bench/<run name>).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite outputs; compare with a baseline of another setup.")
+    ] = False,
+) -> None:
+    from profkit.capture.bench_runner import BenchSettings
+
+    if prompt is not None and prompts_file is not None:
+        raise ProfkitError("give --prompt or --prompts-file, not both")
+    prompts = read_prompts_file(prompts_file) if prompts_file else (prompt if prompt is not None else DEFAULT_PROMPT,)
+    settings = BenchSettings(
+        model=model,
+        dtypes=tuple(part.strip().lower() for part in dtype.split(",") if part.strip()),
+        batches=_ints(batch, "--batch"),
+        steps=steps,
+        height=height,
+        width=width,
+        prompts=prompts,
+        seed=seed,
+        device=device,
+        warmup=warmup,
+        trials=trials,
+        time_budget_s=time_budget,
+        guidance_scale=guidance_scale,
+    ).validate()
+    if fail_if_slower is not None and baseline is None:
+        raise ProfkitError("--fail-if-slower needs --baseline")
+    cost = CostOptions(price_per_hour, instance, price_table)
+    gate = GateOptions(baseline, fail_if_slower, force)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("calls"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=progress_console, transient=False) as progress:
+        outputs = bench(settings, out, cost, gate, force, _RichProgress(progress))
+    _report(outputs, fail_if_slower)
+
+
+def check_command(
+    result: Annotated[Path, typer.Argument(help="The new bench.json.")],
+    baseline: Annotated[Path, typer.Option("--baseline", help="The bench.json to compare with.")],
+    fail_if_slower: Annotated[
+        float | None, typer.Option("--fail-if-slower", help="Exit 4 when a metric is this many % slower (significant).")
+    ] = None,
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per hour.")] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help="An instance of the price table.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write an HTML report here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Compare across setups; overwrite --out.")] = False,
+) -> None:
+    outputs = check(
+        result, CostOptions(price_per_hour, instance), GateOptions(baseline, fail_if_slower, force), out, force
+    )
+    _report(outputs, fail_if_slower)
