@@ -149,6 +149,10 @@ def bench(
                 + [t["error"] for c in result["configs"] for t in c["trials"] if t.get("error")]
             )
         )
+        if run.status == "interrupted":
+            raise ProfkitError(
+                f"interrupted before any trial finished; what was recorded is in {out / RESULT_FILE}", 130
+            )
         raise ProfkitError(f"no trial succeeded ({reasons or run.status}); raw results in {out / RESULT_FILE}", 3)
     summary, _ = summarize(result, cost, gate)
     return BenchOutputs(result, summary, write_outputs(out, result, summary, force))

@@ -240,3 +240,118 @@ def test_bench_cli_end_to_end_and_no_silent_overwrite(tmp_path: Path) -> None:
     assert "$/1k img" in first.stdout
     again = run_cli(*args)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_line_writes_partial_results(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "interrupted"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "profkit",
+            "bench",
+            "--steps",
+            "2",
+            "--trials",
+            "100000",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    time.sleep(12)  # loading and warm-up take a few seconds; then trials run
+    child.send_signal(signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    assert "interrupted" in stdout
+    document = load_result(out / "bench.json")
+    assert document["status"] == "interrupted"
+    assert 0 < len(document["order"]) < 100000
+    assert (out / "bench.html").exists()
+
+
+# ---------------------------------------------------------------- GPU paths with stand-ins (no GPU here)
+
+
+def test_cuda_event_timer_turns_event_pairs_into_durations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA path times ranges with torch.cuda.Event pairs; a fake clock stands in for the GPU."""
+    import torch
+
+    from profkit.capture.bench_runner import Trial, _fill, _RangeTimer
+
+    clock = {"now": 0.0}
+
+    class FakeEvent:
+        def __init__(self, enable_timing: bool = False) -> None:
+            assert enable_timing
+            self.at = None
+
+        def record(self) -> None:
+            self.at = clock["now"]
+
+        def elapsed_time(self, end: FakeEvent) -> float:  # milliseconds, as CUDA events report
+            return end.at - self.at
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    timer = _RangeTimer(cuda=True)
+    for name, opened, at in [
+        ("profkit/pipeline", True, 0.0),
+        ("profkit/text_encoder/text_encoder", True, 1.0),
+        ("profkit/text_encoder/text_encoder", False, 3.0),
+        ("profkit/denoise/step_000", True, 5.0),
+        ("profkit/denoise/step_000", False, 15.0),
+        ("profkit/denoise/step_001", True, 15.0),
+        ("profkit/denoise/step_001", False, 27.0),
+        ("profkit/vae/decode", True, 30.0),
+        ("profkit/vae/decode", False, 34.5),
+        ("profkit/pipeline", False, 40.0),
+    ]:
+        clock["now"] = at
+        timer(name, opened)
+    trial = Trial("fp16 b1", 0, 0, ok=True)
+    _fill(trial, timer)
+    assert trial.steps_ms == [10.0, 12.0]
+    assert trial.inference_ms == 22.0
+    assert trial.stage_ms == {"text_encoder": 2.0, "vae": 4.5}
+    assert trial.range_timer == "cuda events"
+
+
+def test_nvml_sampler_records_gpu_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import time
+    import types
+
+    from profkit.capture.sampler import Sampler
+
+    fake = types.ModuleType("pynvml")
+    fake.NVML_CLOCK_SM = 1
+    fake.nvmlInit = lambda: None
+    fake.nvmlShutdown = lambda: None
+    fake.nvmlDeviceGetHandleByIndex = lambda index: f"gpu{index}"
+    fake.nvmlDeviceGetName = lambda handle: b"NVIDIA H100 80GB HBM3"
+    fake.nvmlDeviceGetUtilizationRates = lambda handle: types.SimpleNamespace(gpu=87)
+    fake.nvmlDeviceGetMemoryInfo = lambda handle: types.SimpleNamespace(used=3 * 2**30)
+    fake.nvmlDeviceGetPowerUsage = lambda handle: 350_000  # milliwatts
+    fake.nvmlDeviceGetClockInfo = lambda handle, kind: 1980
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    with Sampler("cuda:0", hz=50) as sampler:
+        sampler.label = "fp16 b1"
+        time.sleep(0.3)
+    samples = sampler.samples
+    assert samples.gpu_source == "NVML device 0 (NVIDIA H100 80GB HBM3)"
+    assert len(samples.gpu_util) == len(samples.t) >= 10  # >= 10 Hz over 0.3 s at 50 Hz
+    assert set(samples.gpu_util) == {87.0} and set(samples.gpu_power_w) == {350.0}
+    assert set(samples.gpu_mem_mb) == {3072.0} and set(samples.gpu_sm_clock_mhz) == {1980.0}
+    assert "fp16 b1" in samples.label

@@ -30,7 +30,9 @@ app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_bench.
 def main() -> None:
     """Entry point: run the app; a :class:`ProfkitError` becomes one line on stderr and its exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a typer.Exit inside a command comes back as its exit code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ProfkitError as error:
         print(f"profkit: error: {error.message}", file=sys.stderr)
         sys.exit(error.exit_code)
