@@ -355,3 +355,16 @@ def test_nvml_sampler_records_gpu_series(monkeypatch: pytest.MonkeyPatch) -> Non
     assert set(samples.gpu_util) == {87.0} and set(samples.gpu_power_w) == {350.0}
     assert set(samples.gpu_mem_mb) == {3072.0} and set(samples.gpu_sm_clock_mhz) == {1980.0}
     assert "fp16 b1" in samples.label
+
+
+def test_check_refuses_files_that_are_not_bench_results(small_run, tmp_path: Path) -> None:
+    out, _ = small_run
+    trace = tmp_path / "trace.json"
+    trace.write_text('{"traceEvents": []}')
+    for args, message in (
+        ([str(tmp_path / "missing.json"), "--baseline", str(out / "bench.json")], "no such file"),
+        ([str(trace), "--baseline", str(out / "bench.json")], "not a profkit benchmark result"),
+        ([str(out / "bench.json"), "--baseline", str(trace)], "not a profkit benchmark result"),
+    ):
+        result = run_cli("check", *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ from tests.conftest import corpus_traces, run_cli
 from tests.tracebuilder import diffusion_trace
 
 
-@pytest.mark.parametrize("command", ["capture", "analyze", "compare"])
+@pytest.mark.parametrize("command", ["capture", "analyze", "compare", "bench", "check"])
 def test_help_has_an_example(command):
     done = run_cli(command, "--help")
     assert done.returncode == 0
@@ -20,7 +20,7 @@ def test_help_has_an_example(command):
 def test_top_level_help_lists_commands():
     done = run_cli("--help")
     assert done.returncode == 0
-    for command in ("capture", "analyze", "compare"):
+    for command in ("capture", "analyze", "compare", "bench", "check"):
         assert command in done.stdout
 
 
