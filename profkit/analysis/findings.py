@@ -13,7 +13,7 @@ from typing import Any
 
 from profkit.analysis.operators import Breakdown, GpuTime, StageMixRow
 from profkit.analysis.pipeline_view import PipelineView
-from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats
+from profkit.analysis.timeline import CAUSE_SHORT, HostBlocking, IdleGaps, LaunchStats
 from profkit.parsers.tables import TraceInfo
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -351,7 +351,7 @@ def host_sync_calls(ctx: Context) -> Finding | None:
         f"{detail}. {_ms(total)} of host time blocked ({share:.1%} of the analysed window); while the host "
         "waits, it queues no new work, so the GPU drains and idles after each one.",
         "Find what forces the sync (tensor.item(), .cpu(), .tolist(), printing a CUDA tensor, torch.cuda.synchronize() "
-        "in the loop, data-dependent shapes) and move it out of the denoise loop.",
+        "in the loop, data-dependent shapes) and move it out of the hot loop (in a diffusion run: the denoise loop).",
         _top_stage(calls),
     )
 
@@ -412,7 +412,9 @@ def gpu_starvation(ctx: Context) -> Finding | None:
     if share < THRESHOLDS["starvation_share_warning"]:
         return None
     listed = "; ".join(
-        f"{_ms(g.length_us)} at {_ms(g.start_us)} ({g.where}, {g.cause.replace('_', ' ')})"
+        f"{_ms(g.length_us)} at {_ms(g.start_us)} ("
+        + (f"{g.where}, " if g.where != "trace" else "")
+        + f"{CAUSE_SHORT.get(g.cause, g.cause)})"
         for g in gaps.largest[:3]
         if g.length_us >= gaps.starvation_threshold_us
     )

@@ -42,6 +42,14 @@ CAUSE_LABELS = {
 }
 
 
+CAUSE_SHORT = {
+    "host": "waiting on the host",
+    "after_sync": "after a sync",
+    "queued": "queued behind dependencies",
+    "unknown": "no launch recorded",
+}
+
+
 @dataclass
 class GapClass:
     key: str

@@ -36,6 +36,14 @@ def _total_label(result: AnalysisResult) -> str:
     return "CPU operator self time (no profkit ranges)"
 
 
+def device_label(names: list[str]) -> str:
+    """``["A100", "A100", "H100"]`` -> ``"2× A100, H100"``."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{count}× {name}" if count > 1 else name for name, count in counts.items())
+
+
 def analysis_html(result: AnalysisResult) -> str:
     chart = step_chart([[s.wall_us for s in result.view.steps]], [result.label]) if result.view.steps else None
     return render(
@@ -46,6 +54,7 @@ def analysis_html(result: AnalysisResult) -> str:
         stage_colors=STAGE_COLORS,
         step_chart=chart,
         cause_labels=CAUSE_LABELS,
+        device_label=device_label(result.trace.devices),
         data=result.to_dict(),
         **_common(),
     )
