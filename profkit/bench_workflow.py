@@ -70,8 +70,48 @@ def load_result(path: Path, what: str = "benchmark result") -> dict[str, Any]:
         raise ProfkitError(
             f"{path}: result schema version {document.get('schema_version')}, this profkit reads {SCHEMA_VERSION}"
         )
-    if not isinstance(document.get("configs"), list):
+    return _normalized(document, Path(path))
+
+
+_DEFAULTS: dict[str, Any] = {
+    "environment": {},
+    "device_info": {},
+    "device": "unknown",
+    "settings": {},
+    "status": "unknown",
+    "duration_s": 0.0,
+    "peak_rss_mb": 0.0,
+    "order": [],
+    "samples": {},
+}
+
+
+def _normalized(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Check the structure the summaries rely on; fill optional parts a hand-made or older file may lack."""
+    configs = document.get("configs")
+    if not isinstance(configs, list) or not configs:
         raise ProfkitError(f"{path}: the result has no configurations")
+    for key, default in _DEFAULTS.items():
+        if not isinstance(document.get(key), type(default)):
+            document[key] = type(default)(default)
+    for index, config in enumerate(configs):
+        valid = (
+            isinstance(config, dict)
+            and isinstance(config.get("name"), str)
+            and isinstance(config.get("dtype"), str)
+            and isinstance(config.get("batch"), int)
+            and isinstance(config.get("trials"), list)
+            and all(isinstance(t, dict) and isinstance(t.get("ok"), bool) for t in config["trials"])
+        )
+        if not valid:
+            raise ProfkitError(f"{path}: configuration {index} is malformed (needs name, dtype, batch, trials)")
+        for trial in config["trials"]:
+            if trial["ok"] and not isinstance(trial.get("e2e_ms"), (int, float)):
+                raise ProfkitError(f"{path}: a successful trial of {config['name']} has no e2e_ms")
+            trial.setdefault("round", 0)
+            trial.setdefault("order", 0)
+            trial.setdefault("steps_ms", [])
+            trial.setdefault("stage_ms", {})
     return document
 
 

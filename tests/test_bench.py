@@ -361,7 +361,10 @@ def test_check_refuses_files_that_are_not_bench_results(small_run, tmp_path: Pat
     out, _ = small_run
     trace = tmp_path / "trace.json"
     trace.write_text('{"traceEvents": []}')
+    malformed = tmp_path / "malformed.json"
+    malformed.write_bytes(orjson.dumps({"kind": "profkit.bench", "schema_version": 1, "configs": [{"name": 1}]}))
     for args, message in (
+        ([str(malformed), "--baseline", str(out / "bench.json")], "configuration 0 is malformed"),
         ([str(tmp_path / "missing.json"), "--baseline", str(out / "bench.json")], "no such file"),
         ([str(trace), "--baseline", str(out / "bench.json")], "not a profkit benchmark result"),
         ([str(out / "bench.json"), "--baseline", str(trace)], "not a profkit benchmark result"),
