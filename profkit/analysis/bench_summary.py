@@ -156,7 +156,9 @@ def _mean(values: list[float]) -> float | None:
     return float(data.mean()) if data.size else None
 
 
-def _config_summary(config: dict[str, Any], samples: dict[str, Any], price) -> ConfigSummary:
+def _config_summary(
+    config: dict[str, Any], samples: dict[str, Any], price: tuple[str, float, str] | None
+) -> ConfigSummary:
     samples_by_metric = metric_samples(config)
     metrics = {name: describe(values) for name, values in samples_by_metric.items()}
     trials = _ok_trials(config)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
 from profkit.analysis.operators import (
@@ -160,7 +162,7 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
     )
 
 
-def _op_counts(cpu_frame) -> dict[str, int]:
+def _op_counts(cpu_frame: pd.DataFrame) -> dict[str, int]:
     """How often each CPU operator name occurs (rules look for specific operators, e.g. the SDPA math path)."""
     counts = cpu_frame["name"].value_counts(sort=False)
     return {str(name): int(count) for name, count in counts.items()}

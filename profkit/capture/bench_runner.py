@@ -244,7 +244,13 @@ def run_bench(
     )
 
 
-def _load_all(settings, device, configs, load, sampler) -> dict[str, Any]:
+def _load_all(
+    settings: BenchSettings,
+    device: str,
+    configs: list[ConfigRun],
+    load: Callable[[str, str, str], LoadedPipeline],
+    sampler: Sampler,
+) -> dict[str, Any]:
     pipelines: dict[str, Any] = {}
     for dtype in dict.fromkeys(c.dtype for c in configs):
         sampler.label = f"loading {dtype}"
@@ -264,13 +270,20 @@ def _load_all(settings, device, configs, load, sampler) -> dict[str, Any]:
     return pipelines
 
 
-def _call(settings, device, pipeline, batch) -> Any:
+def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int) -> Any:
     output = pipeline(**call_kwargs(settings.capture_settings(batch), device, settings.seed))
     synchronize(device)
     return output
 
 
-def _warm_up(settings, device, configs, pipelines, sampler, progress) -> None:
+def _warm_up(
+    settings: BenchSettings,
+    device: str,
+    configs: list[ConfigRun],
+    pipelines: dict[str, Any],
+    sampler: Sampler,
+    progress: BenchProgress,
+) -> None:
     for config in configs:
         if config.error or config.dtype not in pipelines:
             continue
@@ -299,7 +312,17 @@ def _release_memory(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _trials(settings, device, cuda, configs, pipelines, sampler, progress, started, order) -> None:
+def _trials(
+    settings: BenchSettings,
+    device: str,
+    cuda: bool,
+    configs: list[ConfigRun],
+    pipelines: dict[str, Any],
+    sampler: Sampler,
+    progress: BenchProgress,
+    started: float,
+    order: list[str],
+) -> None:
     runnable = [c for c in configs if not c.error and c.dtype in pipelines]
     trials_started = time.perf_counter()
     for round_index in range(settings.trials):

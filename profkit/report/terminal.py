@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from profkit.analysis.bench_summary import BenchSummary
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding
 from profkit.analysis.summary import AnalysisResult
@@ -102,7 +103,7 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
     _findings(console, comparison.findings)
 
 
-def print_bench(summary, console: Console) -> None:
+def print_bench(summary: BenchSummary, console: Console) -> None:
     """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
     console.rule(f"profkit bench ({summary.status}, {summary.device})", style="dim")
     table = Table(title="End-to-end latency (ms), throughput, cost", title_justify="left")
