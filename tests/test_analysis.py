@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from profkit.analysis import analyze_tables
-from profkit.analysis.intervals import locate, merge, union_length
+from profkit.analysis.intervals import locate, merge, merge_blocks, union_length
 from profkit.analysis.operators import cpu_self_times
 from profkit.analysis.taxonomy import classify_kernel, guess_precision, uses_tensor_cores
 from profkit.parsers import load_trace
@@ -22,6 +22,10 @@ def test_union_never_double_counts_overlaps():
     merged = merge(starts, ends)
     assert merged[0].tolist() == [0, 20] and merged[1].tolist() == [12, 25]
     assert locate(np.array([3, 15, 24, 30]), *merge(starts, ends)).tolist() == [0, -1, 1, -1]
+    block_starts, block_ends, first, last = merge_blocks(starts, ends)
+    assert starts[first].tolist() == block_starts.tolist() == [0, 20]  # the interval that opens each block
+    assert ends[last].tolist() == block_ends.tolist() == [12, 25]  # and the one that reaches its end
+    assert last.tolist() == [1, 2]
 
 
 def test_cpu_self_time_subtracts_direct_children():

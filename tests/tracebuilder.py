@@ -76,32 +76,19 @@ class TraceBuilder:
         """A kernel and (unless ``launch_ts`` is None) the launch call that issued it."""
         self._correlation += 1
         corr = self._correlation
-        if launch_ts is None:
+        if launch_ts is not None:
             self.events.append(
                 {
                     "ph": "X",
-                    "cat": "kernel",
-                    "name": name,
-                    "pid": 0,
-                    "tid": stream,
-                    "ts": start,
-                    "dur": dur,
-                    "args": {"device": 0, "stream": stream, "correlation": corr},
+                    "cat": "cuda_driver" if api.startswith("cu") and not api.startswith("cuda") else "cuda_runtime",
+                    "name": api,
+                    "pid": PID,
+                    "tid": TID,
+                    "ts": launch_ts,
+                    "dur": 4.0,
+                    "args": {"correlation": corr, "External id": 1},
                 }
             )
-            return self
-        self.events.append(
-            {
-                "ph": "X",
-                "cat": "cuda_driver" if api.startswith("cu") and not api.startswith("cuda") else "cuda_runtime",
-                "name": api,
-                "pid": PID,
-                "tid": TID,
-                "ts": launch_ts,
-                "dur": 4.0,
-                "args": {"correlation": corr, "External id": 1},
-            }
-        )
         self.events.append(
             {
                 "ph": "X",

@@ -5,23 +5,34 @@ from __future__ import annotations
 import numpy as np
 
 
-def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The union of ``[start, end)`` intervals as sorted, disjoint intervals."""
+def merge_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The union of ``[start, end)`` intervals as sorted, disjoint blocks.
+
+    Returns the blocks' starts and ends, and for each block the index (into the inputs) of the interval
+    that opens it and of the one that reaches its end.
+    """
     starts = np.asarray(starts, dtype=np.float64)
     ends = np.asarray(ends, dtype=np.float64)
     if starts.size == 0:
-        return starts, ends
+        empty = np.zeros(0, dtype=np.int64)
+        return starts, ends, empty, empty
     order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    running_end = np.maximum.accumulate(ends)
-    # a new merged block starts where an interval begins after everything before it ended
+    sorted_starts, sorted_ends = starts[order], ends[order]
+    running_end = np.maximum.accumulate(sorted_ends)
+    # a new block starts where an interval begins after everything before it ended
     new_block = np.empty(starts.size, dtype=bool)
     new_block[0] = True
-    new_block[1:] = starts[1:] > running_end[:-1]
-    block_ids = np.cumsum(new_block) - 1
-    merged_starts = starts[new_block]
-    merged_ends = np.zeros(merged_starts.size)
-    np.maximum.at(merged_ends, block_ids, running_end)
+    new_block[1:] = sorted_starts[1:] > running_end[:-1]
+    first = np.flatnonzero(new_block)
+    last = np.append(first[1:] - 1, starts.size - 1)
+    position = np.arange(starts.size)
+    holder = np.maximum.accumulate(np.where(sorted_ends >= running_end, position, 0))  # who holds the running end
+    return sorted_starts[first], running_end[last], order[first], order[holder[last]]
+
+
+def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``[start, end)`` intervals as sorted, disjoint intervals."""
+    merged_starts, merged_ends, _, _ = merge_blocks(starts, ends)
     return merged_starts, merged_ends
 
 

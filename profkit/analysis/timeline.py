@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
-from profkit.analysis.intervals import union_length
+from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.taxonomy import runtime_api_classes
 from profkit.parsers.tables import TraceTables
 
@@ -212,21 +212,6 @@ def host_blocking(
     )
 
 
-def _blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merged busy blocks with, for each, the index of the item that starts it and of the one that ends it."""
-    order = np.argsort(starts, kind="stable")
-    s, e = starts[order], ends[order]
-    running = np.maximum.accumulate(e)
-    new_block = np.empty(s.size, dtype=bool)
-    new_block[0] = True
-    new_block[1:] = s[1:] > running[:-1]
-    first = np.flatnonzero(new_block)
-    last = np.append(first[1:] - 1, s.size - 1)
-    position = np.arange(s.size)
-    holder = np.maximum.accumulate(np.where(e >= running, position, 0))  # item holding the running end
-    return s[first], running[last], order[first], order[holder[last]]
-
-
 def _where(stage_before: str, stage_after: str, step_before: int, step_after: int) -> str:
     if step_before >= 0 and step_before == step_after:
         return "inside a denoise step"
@@ -251,7 +236,7 @@ def idle_gaps(
     else:
         scoped, scope = work, "whole trace"
     starts, ends = scoped["ts"].to_numpy(), scoped["end"].to_numpy()
-    block_starts, block_ends, first_item, last_item = _blocks(starts, ends)
+    block_starts, block_ends, first_item, last_item = merge_blocks(starts, ends)
     window = float(block_ends.max() - block_starts.min())
     busy = float(np.sum(block_ends - block_starts))
     gap_start, gap_end = block_ends[:-1], block_starts[1:]

@@ -47,17 +47,8 @@ class BenchSettings:
     sample_hz: float = 20.0
 
     def validate(self) -> BenchSettings:
-        for batch in self.batches:
-            CaptureSettings(
-                model=self.model,
-                dtypes=self.dtypes,
-                steps=self.steps,
-                height=self.height,
-                width=self.width,
-                batch=batch,
-                prompts=self.prompts,
-                warmup=self.warmup,
-            ).validate()
+        for batch in self.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
+            self.capture_settings(batch).validate()
         if not self.batches:
             raise ProfkitError("--batch needs at least one batch size")
         if len(set(self.batches)) != len(self.batches):
@@ -74,6 +65,7 @@ class BenchSettings:
         return [(dtype, batch) for dtype in self.dtypes for batch in self.batches]
 
     def capture_settings(self, batch: int) -> CaptureSettings:
+        """The capture settings of one pipeline call with ``batch`` prompts (what every trial runs)."""
         return CaptureSettings(
             model=self.model,
             dtypes=self.dtypes,
@@ -83,6 +75,8 @@ class BenchSettings:
             batch=batch,
             prompts=self.prompts,
             seed=self.seed,
+            warmup=self.warmup,
+            device=self.device,
             guidance_scale=self.guidance_scale,
         )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -232,26 +233,32 @@ def _valid(bucket: list[KinetoEvent], skipped: Counter[str]) -> tuple[list[Kinet
 _NO_ARGS = KinetoArgs()
 
 
+def _ids(values: Iterable[int | None]) -> list[int]:
+    """Correlation/external ids as int64: -1 for missing ones and for any outside int64 (JSON allows any size)."""
+    return [v if v is not None and _INT64_MIN <= v <= _INT64_MAX else -1 for v in values]
+
+
+def _device_stream(events: list[KinetoEvent], args: list[KinetoArgs]) -> dict[str, list[int]]:
+    """GPU device and stream from ``args``, else Kineto's pid/tid rows (which number them for GPU events)."""
+    return {
+        "device": [
+            a.device if type(a.device) is int else _id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)
+        ],
+        "stream": [
+            a.stream if type(a.stream) is int else _id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)
+        ],
+    }
+
+
 def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndarray) -> dict[str, Any]:
     args = [e.args or _NO_ARGS for e in events]
     names = [e.name if e.name is not None else "" for e in events]
     cols: dict[str, Any] = {"name": names, "ts": ts, "dur": dur}
     if table == "kernels":
         cols |= {
-            "device": [
-                a.device if type(a.device) is int else _id_or(a.device, e.pid)
-                for e, a in zip(events, args, strict=True)
-            ],
-            "stream": [
-                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
-                for e, a in zip(events, args, strict=True)
-            ],
-            "correlation": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
-            ],
-            "external_id": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
-            ],
+            **_device_stream(events, args),
+            "correlation": _ids(a.correlation for a in args),
+            "external_id": _ids(a.external_id for a in args),
             "grid": [_grid(a.grid) for a in args],
             "block": [_grid(a.block) for a in args],
             "registers": [a.registers for a in args],
@@ -265,29 +272,16 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
                 _memcpy_direction(n) if k == "memcpy" else "memset" for n, k in zip(names, kinds, strict=True)
             ],
             "pageable": ["Pageable" in n for n in names],
-            "device": [
-                a.device if type(a.device) is int else _id_or(a.device, e.pid)
-                for e, a in zip(events, args, strict=True)
-            ],
-            "stream": [
-                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
-                for e, a in zip(events, args, strict=True)
-            ],
-            "correlation": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
-            ],
+            **_device_stream(events, args),
+            "correlation": _ids(a.correlation for a in args),
             "bytes": [a.bytes for a in args],
         }
     elif table == "launches":
         cols |= {
             "pid": list(map(str, (e.pid for e in events))),
             "tid": list(map(str, (e.tid for e in events))),
-            "correlation": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.correlation for a in args)
-            ],
-            "external_id": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
-            ],
+            "correlation": _ids(a.correlation for a in args),
+            "external_id": _ids(a.external_id for a in args),
             "api": ["driver" if (e.cat or "").lower() == "cuda_driver" else "runtime" for e in events],
         }
     elif table == "cpu_ops":
@@ -295,9 +289,7 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
             "cat": [e.cat for e in events],
             "pid": list(map(str, (e.pid for e in events))),
             "tid": list(map(str, (e.tid for e in events))),
-            "external_id": [
-                c if c is not None and _INT64_MIN <= c <= _INT64_MAX else -1 for c in (a.external_id for a in args)
-            ],
+            "external_id": _ids(a.external_id for a in args),
         }
     elif table == "ranges":
         cols |= {
@@ -307,14 +299,7 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
         }
     elif table == "syncs":
         cols |= {
-            "device": [
-                a.device if type(a.device) is int else _id_or(a.device, e.pid)
-                for e, a in zip(events, args, strict=True)
-            ],
-            "stream": [
-                a.stream if type(a.stream) is int else _id_or(a.stream, e.tid)
-                for e, a in zip(events, args, strict=True)
-            ],
+            **_device_stream(events, args),
         }
     return cols
 
