@@ -117,34 +117,30 @@ def test_non_editable_wheel_install_renders_a_report(tmp_path):
     )
     assert (target / "profkit" / "templates" / "analysis.html.j2").is_file()
     trace = diffusion_trace(steps=2).write(tmp_path / "t.json")
-    code = (
-        "import sys, profkit, profkit.cli; assert profkit.__file__.startswith(sys.argv[1]), profkit.__file__;"
-        "sys.argv = ['profkit', 'analyze', sys.argv[2], '-q']; profkit.cli.main()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(target), str(trace)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
+
+    def installed_profkit(*args: str) -> subprocess.CompletedProcess[str]:
+        """Run the profkit CLI from the wheel's install (asserting it is that copy, not the repo's)."""
+        code = (
+            "import sys, profkit, profkit.cli; assert profkit.__file__.startswith(sys.argv[1]), profkit.__file__;"
+            "sys.argv = ['profkit', *sys.argv[2:]]; profkit.cli.main()"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", code, str(target), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+
+    done = installed_profkit("analyze", str(trace), "-q")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "t.report.html").is_file()
     # the bench report and the price table (package data) from the same install
     result = tmp_path / "bench.json"
     result.write_bytes(orjson.dumps(_bench_result()))
-    code = (
-        "import sys, profkit.cli; sys.argv = ['profkit', 'check', sys.argv[1], '--baseline', sys.argv[1],"
-        " '--instance', 'aws-g5.xlarge', '-o', 'bench.html']; profkit.cli.main()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(result)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-        timeout=120,
+    done = installed_profkit(
+        "check", str(result), "--baseline", str(result), "--instance", "aws-g5.xlarge", "-o", "bench.html"
     )
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "bench.html").read_text()

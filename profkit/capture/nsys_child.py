@@ -8,13 +8,12 @@ Prints one :data:`~profkit.capture.nsys_capture.STEP_MARKER` line per recorded s
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from profkit.capture.instrument import instrument
 from profkit.capture.nsys_capture import STEP_MARKER
 from profkit.capture.settings import CaptureSettings
-from profkit.capture.torch_capture import call_kwargs, platform_notes, run_metadata, save_images, synchronize
+from profkit.capture.torch_capture import platform_notes, run_metadata, save_images, timed_call
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.jsonio import read_json, write_json
 from profkit.pipelines.loading import load_pipeline
@@ -40,19 +39,13 @@ def record(request_path: Path) -> None:
     pipeline = loaded.pipeline
     warmup_seconds = []
     for _ in range(settings.warmup):  # outside the instrumentation: no profkit ranges in the report
-        started = time.perf_counter()
-        pipeline(**call_kwargs(settings, device, settings.seed))
-        synchronize(device)
-        warmup_seconds.append(time.perf_counter() - started)
+        warmup_seconds.append(timed_call(pipeline, settings, device)[1])
 
     def step(_number: int) -> None:
         print(STEP_MARKER, flush=True)
 
     with instrument(pipeline, on_step=step, use_torch=False) as instrumentation:
-        started = time.perf_counter()
-        output = pipeline(**call_kwargs(settings, device, settings.seed))
-        synchronize(device)
-        recorded_seconds = time.perf_counter() - started
+        output, recorded_seconds = timed_call(pipeline, settings, device)
     images = save_images(output, folder)
     nsys = request["nsys"]
     metadata = run_metadata(

@@ -113,6 +113,14 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def timed_call(pipeline: Any, settings: CaptureSettings, device: str) -> tuple[Any, float]:
+    """One pipeline call with the capture's prompts and seed; its output and wall seconds (device synchronized)."""
+    started = time.perf_counter()
+    output = pipeline(**call_kwargs(settings, device, settings.seed))
+    synchronize(device)
+    return output, time.perf_counter() - started
+
+
 @contextmanager
 def native_stdout_to_stderr() -> Iterator[None]:
     """Send what native code writes to stdout (Kineto prints ``USDT: profiler_start``) to stderr."""
@@ -187,19 +195,13 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
     with instrumentation:
         for index in range(settings.warmup):
             progress.phase(f"warm-up {index + 1}/{settings.warmup}")
-            started = time.perf_counter()
-            pipeline(**call_kwargs(settings, device, settings.seed))
-            synchronize(device)
-            warmup_seconds.append(time.perf_counter() - started)
+            warmup_seconds.append(timed_call(pipeline, settings, device)[1])
         activities = [ProfilerActivity.CPU]
         if device.startswith("cuda"):
             activities.append(ProfilerActivity.CUDA)
         progress.phase("recording")
         with native_stdout_to_stderr(), profile(activities=activities, record_shapes=True) as profiler:
-            started = time.perf_counter()
-            output = pipeline(**call_kwargs(settings, device, settings.seed))
-            synchronize(device)
-            recorded_seconds = time.perf_counter() - started
+            output, recorded_seconds = timed_call(pipeline, settings, device)
         progress.phase("writing trace")
         trace_path = folder / TRACE_FILE
         profiler.export_chrome_trace(str(trace_path))
