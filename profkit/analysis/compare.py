@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from profkit.analysis.findings import Finding
+from profkit.analysis.operators import StageMixRow
 from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
 from profkit.environment import settings_differences, setup_differences
@@ -194,6 +195,12 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
     return result
 
 
+def _tensor_core_share(row: StageMixRow | None) -> float | None:
+    if row is None or row.tensor_core_us is None or not row.total_us:
+        return None
+    return row.tensor_core_us / row.total_us
+
+
 def _align(a: AnalysisResult, b: AnalysisResult) -> tuple[list[AlignedRow], str]:
     """Stage x category time of both sides, matched on (stage, category), largest first."""
     if (a.gpu is None) != (b.gpu is None):
@@ -206,12 +213,6 @@ def _align(a: AnalysisResult, b: AnalysisResult) -> tuple[list[AlignedRow], str]
         ma, mb = rows_a.get(key), rows_b.get(key)
         a_us = ma.total_us if ma else 0.0
         b_us = mb.total_us if mb else 0.0
-
-        def tc(row) -> float | None:
-            if row is None or row.tensor_core_us is None or not row.total_us:
-                return None
-            return row.tensor_core_us / row.total_us
-
         aligned.append(
             AlignedRow(
                 key[0],
@@ -221,8 +222,8 @@ def _align(a: AnalysisResult, b: AnalysisResult) -> tuple[list[AlignedRow], str]
                 _ratio(a_us, b_us) if a_us else None,
                 ma.count if ma else 0,
                 mb.count if mb else 0,
-                tc(ma),
-                tc(mb),
+                _tensor_core_share(ma),
+                _tensor_core_share(mb),
             )
         )
     aligned.sort(key=lambda row: -(row.a_us + row.b_us))

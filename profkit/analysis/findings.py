@@ -13,7 +13,7 @@ from typing import Any
 
 from profkit.analysis.operators import Breakdown, GpuTime, StageMixRow
 from profkit.analysis.pipeline_view import PipelineView
-from profkit.analysis.timeline import CAUSE_SHORT, HostBlocking, IdleGaps, LaunchStats
+from profkit.analysis.timeline import CAUSE_SHORT, ApiCall, HostBlocking, IdleGaps, LaunchStats
 from profkit.parsers.tables import TraceInfo
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -356,7 +356,7 @@ def host_sync_calls(ctx: Context) -> Finding | None:
     )
 
 
-def _top_stage(calls) -> str:
+def _top_stage(calls: list[ApiCall]) -> str:
     stages: dict[str, int] = {}
     for call in calls:
         for stage, count in call.by_stage.items():

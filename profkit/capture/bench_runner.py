@@ -26,7 +26,7 @@ from profkit.capture.sampler import Sampler, Samples
 from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings
 from profkit.capture.torch_capture import call_kwargs, synchronize
 from profkit.errors import ProfkitError
-from profkit.pipelines.loading import DTYPES, LoadedPipeline, load_pipeline, resolve_device
+from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 
 
 @dataclass(frozen=True)
@@ -359,4 +359,4 @@ def _trials(
         sampler.label = ""
 
 
-__all__ = ["DTYPES", "BenchRun", "BenchSettings", "ConfigRun", "Trial", "run_bench"]
+__all__ = ["BenchRun", "BenchSettings", "ConfigRun", "Trial", "run_bench"]

@@ -25,7 +25,6 @@ from profkit.errors import ProfkitError
 from profkit.parsers.tables import TraceInfo, TraceTables, build_table, empty_table
 
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
-NVTX_DOMAIN_CREATE = 75
 _COPY_KINDS = {
     1: "HtoD",
     2: "DtoH",
@@ -105,18 +104,6 @@ class _Correlations:
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
 
-def _ranges(connection: sqlite3.Connection, path: Path) -> pd.DataFrame:
-    frame = _query(
-        connection,
-        path,
-        "NVTX_EVENTS",
-        "SELECT e.start, e.end, coalesce(e.text, s.value) AS name, e.globalTid "
-        "FROM NVTX_EVENTS e LEFT JOIN StringIds s ON e.textId = s.id "
-        f"WHERE e.eventType IN {NVTX_RANGE_TYPES} AND e.end IS NOT NULL",
-    )
-    return frame
-
-
 def _memcpy_name(copy_kind: int, src: int, dst: int) -> str:
     kind = _COPY_KINDS.get(copy_kind, "other")
     return f"Memcpy {kind} ({_MEM_KINDS.get(src, 'Unknown')} -> {_MEM_KINDS.get(dst, 'Unknown')})"
@@ -140,7 +127,14 @@ def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
     correlate = _Correlations()
     raw: dict[str, pd.DataFrame] = {}
     if "NVTX_EVENTS" in tables:
-        raw["ranges"] = _ranges(connection, path)
+        raw["ranges"] = _query(
+            connection,
+            path,
+            "NVTX_EVENTS",
+            "SELECT e.start, e.end, coalesce(e.text, s.value) AS name, e.globalTid "
+            "FROM NVTX_EVENTS e LEFT JOIN StringIds s ON e.textId = s.id "
+            f"WHERE e.eventType IN {NVTX_RANGE_TYPES} AND e.end IS NOT NULL",
+        )
     if "CUPTI_ACTIVITY_KIND_KERNEL" in tables:
         raw["kernels"] = _query(
             connection,

@@ -6,11 +6,11 @@ import csv
 import io
 from typing import Any
 
-from profkit.analysis.bench_stats import PERCENTILES
+from profkit.analysis.bench_stats import MIN_SAMPLES, PERCENTILES
 from profkit.analysis.bench_summary import METRICS, BenchSummary, metric_samples
 from profkit.report.charts import distribution_chart, line_chart, step_chart
 from profkit.report.environment import render
-from profkit.report.html import _common
+from profkit.report.html import common_context
 
 STAT_COLUMNS = ("count", "mean", "std", "cv", "min", "p50", "p90", "p95", "p99", "max")
 
@@ -121,11 +121,12 @@ def bench_html(result: dict[str, Any], summary: BenchSummary) -> str:
         s=summary,
         metrics=METRICS,
         percentiles=PERCENTILES,
+        min_samples=MIN_SAMPLES,
         distribution=distribution,
         step_chart=step_bars,
         step_chart_names=[c.name for c in steps[:2]],
         utilization=utilization,
         memory=memory,
         data={"summary": summary.to_dict(), "settings": result.get("settings")},
-        **_common(),
+        **common_context(),
     )

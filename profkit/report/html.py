@@ -21,7 +21,7 @@ STAGE_COLORS = {
 }
 
 
-def _common() -> dict[str, Any]:
+def common_context() -> dict[str, Any]:
     return {
         "profkit_version": __version__,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -56,7 +56,7 @@ def analysis_html(result: AnalysisResult) -> str:
         cause_labels=CAUSE_LABELS,
         device_label=device_label(result.trace.devices),
         data=result.to_dict(),
-        **_common(),
+        **common_context(),
     )
 
 
@@ -74,5 +74,5 @@ def comparison_html(comparison: ComparisonResult, path_a: str, path_b: str) -> s
         path_b=path_b,
         step_chart=chart,
         data=comparison.to_dict(),
-        **_common(),
+        **common_context(),
     )
