@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh child process so that peak RSS is that tool's alone:
 
-* profkit: ``profkit.workflows.analyze_path`` (parse, every analysis, HTML report and JSON summary);
+* profkit: ``profkit.app.analyze.analyze_path`` (parse, every analysis, HTML report and JSON summary);
 * HTA: ``TraceAnalysis(trace_dir=...)`` + ``get_gpu_kernel_breakdown()`` + ``get_temporal_breakdown()``.
 
 "work" is the time from the first line of tool code to the last (library imports excluded, as an
@@ -47,7 +47,7 @@ print("PROFKIT_BENCH " + json.dumps({{"import_s": imported - started, "work_s": 
 """
 
 PROFKIT_CHILD = _MEASURE.format(
-    imports="from pathlib import Path\nfrom profkit.workflows import analyze_path",
+    imports="from pathlib import Path\nfrom profkit.app.analyze import analyze_path",
     work="analyze_path(Path(sys.argv[1]), html=Path(sys.argv[2]) / 'r.html', json_path=Path(sys.argv[2]) / 'r.json',"
     " write_json_summary=True, force=True)",
 )

@@ -44,8 +44,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
 @pytest.fixture(scope="session")
 def captured(tmp_path_factory: pytest.TempPathFactory):
     """One real capture of the built-in pipeline in fp32 and fp16 (3 steps), analyzed and compared."""
+    from profkit.app.capture import capture_and_report
     from profkit.capture import CaptureSettings
-    from profkit.workflows import capture_and_report
 
     out = tmp_path_factory.mktemp("runs")
     settings = CaptureSettings(dtypes=("fp32", "fp16"), steps=3, warmup=1, out=out, seed=7, device="cpu")

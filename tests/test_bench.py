@@ -9,10 +9,10 @@ import numpy as np
 import orjson
 import pytest
 
-from profkit.analysis.bench_stats import compare_samples, describe, median_ci
-from profkit.analysis.bench_summary import cost_of, load_prices, metric_samples, price_for, summarize_bench
-from profkit.bench_workflow import CostOptions, GateOptions, bench, load_result, result_document
-from profkit.capture.bench_runner import BenchSettings, run_bench
+from profkit.analysis.bench.stats import compare_samples, describe, median_ci
+from profkit.analysis.bench.summary import cost_of, load_prices, metric_samples, price_for, summarize_bench
+from profkit.app.bench import CostOptions, GateOptions, bench, load_result, result_document
+from profkit.capture.bench.runner import BenchSettings, run_bench
 from profkit.errors import ProfkitError
 from profkit.pipelines.loading import load_pipeline
 from tests.conftest import run_cli
@@ -289,7 +289,7 @@ def test_cuda_event_timer_turns_event_pairs_into_durations(monkeypatch: pytest.M
     """The CUDA path times ranges with torch.cuda.Event pairs; a fake clock stands in for the GPU."""
     import torch
 
-    from profkit.capture.bench_runner import Trial, _fill, _RangeTimer
+    from profkit.capture.bench.runner import Trial, _fill, _RangeTimer
 
     clock = {"now": 0.0}
 
@@ -333,7 +333,7 @@ def test_nvml_sampler_records_gpu_series(monkeypatch: pytest.MonkeyPatch) -> Non
     import time
     import types
 
-    from profkit.capture.sampler import Sampler
+    from profkit.capture.bench.sampler import Sampler
 
     fake = types.ModuleType("pynvml")
     fake.NVML_CLOCK_SM = 1

@@ -7,7 +7,8 @@ import gzip
 import orjson
 import pytest
 
-from profkit.capture import CaptureSettings, run_capture
+from profkit.app.capture import run_capture
+from profkit.capture import CaptureSettings
 from profkit.errors import ProfkitError
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ import pytest
 
 from profkit.analysis import analyze_tables
 from profkit.analysis.compare import compare_results
+from profkit.app.compare import compare_paths
 from profkit.errors import ProfkitError
 from profkit.parsers import load_trace
-from profkit.workflows import compare_paths
 from tests.tracebuilder import diffusion_trace
 
 

@@ -208,7 +208,7 @@ def nsys_and_torch_runs(tmp_path_factory: pytest.TempPathFactory):
     torch) keeps a burst of load on a shared 2-core machine from landing on one side only.
     """
     needs_nsys()
-    from profkit.workflows import analyze_input, resolve_input
+    from profkit.app.inputs import analyze_input, resolve_input
 
     out = tmp_path_factory.mktemp("nsys")
     common = ["--steps", "6", "--warmup", "2", "--seed", "3", "--device", "cpu", "--no-analyze"]
@@ -267,13 +267,13 @@ def test_analyze_and_compare_accept_nsys_run_folders(nsys_and_torch_runs, tmp_pa
 
 
 def test_nsys_command_defaults_and_overrides(tmp_path: Path) -> None:
-    from profkit.capture.nsys_capture import nsys_command
-    from profkit.nsys_tool import NsysTool
+    from profkit.capture.nsys.runner import nsys_command
+    from profkit.capture.nsys.tool import NsysTool
 
     tool = NsysTool(Path("/opt/nsys/bin/nsys"), None)
     gpu = nsys_command(tool, tmp_path / "run", tmp_path / "req.json", "cuda:0", [])
     assert "--trace=cuda,nvtx,osrt" in gpu and "--cuda-graph-trace=node" in gpu
-    assert gpu[-3:] == ["-m", "profkit.capture.nsys_child", str(tmp_path / "req.json")]
+    assert gpu[-3:] == ["-m", "profkit.capture.nsys.child", str(tmp_path / "req.json")]
     cpu = nsys_command(tool, tmp_path / "run", tmp_path / "req.json", "cpu", ["-t", "nvtx", "--stats=true"])
     assert not any(arg.startswith("--trace=") for arg in cpu) and "--cuda-graph-trace=node" not in cpu
     assert cpu[cpu.index("-t") + 1] == "nvtx" and "--stats=true" in cpu

@@ -115,7 +115,7 @@ def test_non_editable_wheel_install_renders_a_report(tmp_path):
         capture_output=True,
         timeout=300,
     )
-    assert (target / "profkit" / "templates" / "analysis.html.j2").is_file()
+    assert (target / "profkit" / "report" / "templates" / "analysis.html.j2").is_file()
     trace = diffusion_trace(steps=2).write(tmp_path / "t.json")
 
     def installed_profkit(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from profkit.analysis.findings import Finding
 from profkit.analysis.operators import StageMixRow
 from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
-from profkit.environment import settings_differences, setup_differences
+from profkit.model.compat import settings_differences, setup_differences
 
 
 @dataclass

@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
+from profkit.app.analyze import analyze_path
 from profkit.cli.output import console, wrote
 from profkit.report.terminal import print_analysis
-from profkit.workflows import analyze_path
 
 HELP = (
     "Analyze a Kineto trace (.json/.json.gz), an Nsight Systems export (.sqlite, .nsys-rep) or a capture folder: "

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from profkit.bench_workflow import EXIT_REGRESSION, BenchOutputs, CostOptions, GateOptions, bench, check
+from profkit.app.bench import EXIT_REGRESSION, BenchOutputs, CostOptions, GateOptions, bench, check
 from profkit.capture.settings import DEFAULT_PROMPT, read_prompts_file
 from profkit.cli.output import console, progress_console, wrote
 from profkit.errors import ProfkitError
@@ -91,7 +91,7 @@ def bench_command(
         bool, typer.Option("--force", help="Overwrite outputs; compare with a baseline of another setup.")
     ] = False,
 ) -> None:
-    from profkit.capture.bench_runner import BenchSettings
+    from profkit.capture.bench.runner import BenchSettings
 
     if prompt is not None and prompts_file is not None:
         raise ProfkitError("give --prompt or --prompts-file, not both")

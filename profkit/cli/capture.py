@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from profkit.app.capture import capture_and_report
 from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings, read_prompts_file
 from profkit.cli.output import console, progress_console, wrote
 from profkit.errors import ProfkitError
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
-from profkit.workflows import capture_and_report
 
 HELP = (
     "Run a diffusers pipeline under torch.profiler (or Nsight Systems with --nsys) with profkit's ranges; "

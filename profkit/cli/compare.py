@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
+from profkit.app.compare import compare_paths
 from profkit.cli.output import console, wrote
 from profkit.report.terminal import print_comparison
-from profkit.workflows import compare_paths
 
 HELP = "Compare two traces or capture folders (A vs B): total, per-stage and per-step speedup, kernel mix."
 EPILOG = (

@@ -23,7 +23,7 @@ def _is_sqlite(path: Path) -> bool:
 
 def sqlite_for_report(report: Path) -> Path:
     """The SQLite export of an ``.nsys-rep``: reused when newer than the report, else made with nsys."""
-    from profkit.nsys_tool import INSTALL_HINT, export_sqlite, find_nsys
+    from profkit.capture.nsys.tool import INSTALL_HINT, export_sqlite, find_nsys
 
     if not report.is_file():
         raise ProfkitError(f"{report}: no such file")

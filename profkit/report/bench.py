@@ -6,11 +6,11 @@ import csv
 import io
 from typing import Any
 
-from profkit.analysis.bench_stats import MIN_SAMPLES, PERCENTILES
-from profkit.analysis.bench_summary import METRICS, BenchSummary, metric_samples
+from profkit.analysis.bench.stats import MIN_SAMPLES, PERCENTILES
+from profkit.analysis.bench.summary import METRICS, BenchSummary, metric_samples
 from profkit.report.charts import distribution_chart, line_chart, step_chart
-from profkit.report.environment import render
 from profkit.report.html import common_context
+from profkit.report.jinja import render
 
 STAT_COLUMNS = ("count", "mean", "std", "cv", "min", "p50", "p90", "p95", "p99", "max")
 

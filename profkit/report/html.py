@@ -10,7 +10,7 @@ from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.timeline import CAUSE_LABELS
 from profkit.report.charts import step_chart
-from profkit.report.environment import render
+from profkit.report.jinja import render
 
 STAGE_COLORS = {
     "text_encoder": "#7a5af8",

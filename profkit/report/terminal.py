@@ -5,11 +5,11 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from profkit.analysis.bench_summary import BenchSummary
+from profkit.analysis.bench.summary import BenchSummary
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding
 from profkit.analysis.summary import AnalysisResult
-from profkit.report.environment import format_ms, format_pct, format_speedup, format_us
+from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us
 
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 

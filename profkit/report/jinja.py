@@ -1,4 +1,4 @@
-"""The one Jinja2 environment: autoescaping on, templates from the wheel or the source tree."""
+"""The one Jinja2 environment: autoescaping on, templates shipped inside the package."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 
 
 def templates_dir() -> Path:
-    """``profkit/templates`` inside an installed wheel, else the repository's top-level ``templates/``."""
-    package_dir = Path(__file__).resolve().parent.parent
-    for candidate in (package_dir / "templates", package_dir.parent / "templates"):
-        if (candidate / "base.html.j2").is_file():
-            return candidate
-    raise ProfkitError("profkit's HTML templates are missing from this installation", EXIT_RUN_FAILED)
+    """The templates shipped inside the package (``profkit/report/templates``)."""
+    folder = Path(__file__).resolve().parent / "templates"
+    if not (folder / "base.html.j2").is_file():
+        raise ProfkitError("profkit's HTML templates are missing from this installation", EXIT_RUN_FAILED)
+    return folder
 
 
 def format_ms(us: float | None, digits: int = 2) -> str:

@@ -1,7 +1,7 @@
 """The process that ``nsys profile`` runs: load, warm up (not instrumented), record one call with NVTX.
 
-Usage (by :mod:`profkit.capture.nsys_capture` only): ``python -m profkit.capture.nsys_child REQUEST.json``.
-Prints one :data:`~profkit.capture.nsys_capture.STEP_MARKER` line per recorded step; failures are one
+Usage (by :mod:`profkit.capture.nsys.runner` only): ``python -m profkit.capture.nsys.child REQUEST.json``.
+Prints one :data:`~profkit.capture.nsys.runner.STEP_MARKER` line per recorded step; failures are one
 ``profkit: error:`` line and exit status 3.
 """
 
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from profkit.capture.instrument import instrument
-from profkit.capture.nsys_capture import STEP_MARKER
+from profkit.capture.nsys.runner import STEP_MARKER
+from profkit.capture.run import platform_notes, run_metadata, save_images, timed_call
 from profkit.capture.settings import CaptureSettings
-from profkit.capture.torch_capture import platform_notes, run_metadata, save_images, timed_call
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.jsonio import read_json, write_json
 from profkit.pipelines.loading import load_pipeline

@@ -1,6 +1,6 @@
 """Capture under Nsight Systems: the pipeline runs in a child process under ``nsys profile``.
 
-The child (:mod:`profkit.capture.nsys_child`) loads the pipeline, runs the warm-up calls without
+The child (:mod:`profkit.capture.nsys.child`) loads the pipeline, runs the warm-up calls without
 instrumentation, then one call with profkit's NVTX ranges (no torch.profiler). The parent turns what
 nsys left into ``<run>.nsys-rep`` (importing a ``.qdstrm`` with ``QdstrmImporter`` where this nsys
 does not) and exports ``<run>.sqlite``, which :mod:`profkit.parsers.nsys` reads.
@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
+from profkit.capture.run import CaptureProgress, RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.capture.torch_capture import CaptureProgress, RunRecord, prepare_run_folder, run_folder
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.jsonio import read_json, write_json
-from profkit.nsys_tool import NsysTool, export_sqlite, finish_report
 
 REQUEST_FILE = "nsys-request.json"
 STEP_MARKER = "@@profkit-step"
@@ -72,7 +72,7 @@ def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_a
     command = [str(tool.nsys), "profile"]
     command += [f"{name}={value}" for name, value in defaults.items() if name not in given]
     command += ["-o", str(base), *extra_args]
-    return [*command, sys.executable, "-m", "profkit.capture.nsys_child", str(request)]
+    return [*command, sys.executable, "-m", "profkit.capture.nsys.child", str(request)]
 
 
 def capture_one_nsys(

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from profkit import naming
+from profkit.capture.bench.sampler import Sampler, Samples
 from profkit.capture.instrument import instrument
-from profkit.capture.sampler import Sampler, Samples
+from profkit.capture.run import call_kwargs, synchronize
 from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings
-from profkit.capture.torch_capture import call_kwargs, synchronize
 from profkit.errors import ProfkitError
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from profkit.analysis.bench_stats import Change, MetricStats, compare_samples, describe
+from profkit.analysis.bench.stats import Change, MetricStats, compare_samples, describe
 from profkit.errors import ProfkitError
 
 METRICS = {

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profkit import SCHEMA_VERSION
-from profkit.analysis.bench_summary import BenchSummary, load_prices, price_for, summarize_bench
-from profkit.environment import device_info, document_header, environment
+from profkit.analysis.bench.summary import BenchSummary, load_prices, price_for, summarize_bench
+from profkit.capture.environment import device_info, environment
 from profkit.errors import ProfkitError
 from profkit.jsonio import check_writable, read_json, write_json
+from profkit.model.base import SCHEMA_VERSION, document_header
 
 RESULT_KIND = "profkit.bench"
 RESULT_FILE = "bench.json"
@@ -116,7 +116,7 @@ def _normalized(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def result_document(run: Any) -> dict[str, Any]:
-    """The versioned JSON document of a :class:`~profkit.capture.bench_runner.BenchRun` (raw samples kept)."""
+    """The versioned JSON document of a :class:`~profkit.capture.bench.runner.BenchRun` (raw samples kept)."""
     return {
         **document_header(RESULT_KIND),
         "environment": environment(),
@@ -168,7 +168,7 @@ def write_outputs(out: Path, result: dict[str, Any], summary: BenchSummary, forc
 def bench(
     settings: Any, out: Path | None, cost: CostOptions, gate: GateOptions, force: bool, progress: Any = None
 ) -> BenchOutputs:
-    from profkit.capture.bench_runner import run_bench
+    from profkit.capture.bench.runner import run_bench
 
     settings.validate()
     cost.price()  # refuse a bad --instance / --price-table before running anything

@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from profkit.capture.instrument import instrument
+from profkit.capture.environment import device_info, environment, precision_settings
 from profkit.capture.settings import CaptureSettings
-from profkit.environment import device_info, document_header, environment, precision_settings
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
-from profkit.jsonio import write_json
-from profkit.pipelines.loading import load_pipeline, resolve_device
+from profkit.errors import ProfkitError
+from profkit.model.base import document_header
 
 TRACE_FILE = "trace.json.gz"
 METADATA_FILE = "metadata.json"
@@ -30,7 +28,7 @@ class CaptureProgress(Protocol):
     def step(self) -> None: ...
 
 
-class _NoProgress:
+class NoProgress:
     def start_run(self, name: str, total_steps: int) -> None:
         pass
 
@@ -177,84 +175,3 @@ def run_metadata(
         "files": files,
         "notes": notes,
     }
-
-
-def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress) -> RunRecord:
-    """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    folder = run_folder(settings, dtype)
-    prepare_run_folder(folder, settings.force)
-    progress.start_run(folder.name, settings.steps * (settings.warmup + 1))
-    progress.phase("loading pipeline")
-    loaded = load_pipeline(settings.model, dtype, device)
-    pipeline = loaded.pipeline
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.step())
-    warmup_seconds: list[float] = []
-    with instrumentation:
-        for index in range(settings.warmup):
-            progress.phase(f"warm-up {index + 1}/{settings.warmup}")
-            warmup_seconds.append(timed_call(pipeline, settings, device)[1])
-        activities = [ProfilerActivity.CPU]
-        if device.startswith("cuda"):
-            activities.append(ProfilerActivity.CUDA)
-        progress.phase("recording")
-        with native_stdout_to_stderr(), profile(activities=activities, record_shapes=True) as profiler:
-            output, recorded_seconds = timed_call(pipeline, settings, device)
-        progress.phase("writing trace")
-        trace_path = folder / TRACE_FILE
-        profiler.export_chrome_trace(str(trace_path))
-    images = save_images(output, folder)
-    notes = platform_notes(device, dtype)
-    metadata = run_metadata(
-        settings,
-        dtype,
-        device,
-        loaded,
-        pipeline,
-        instrumentation.components,
-        timing={
-            "load": loaded.load_seconds,
-            "warmup_calls": warmup_seconds,
-            "recorded_call_under_profiler": recorded_seconds,
-        },
-        profiler={"tool": "torch.profiler", "torch_version": torch.__version__, "record_shapes": True},
-        files={"trace": TRACE_FILE, "images": [str(p.relative_to(folder)) for p in images]},
-        notes=notes,
-    )
-    metadata_path = write_json(folder / METADATA_FILE, metadata)
-    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
-
-
-def run_capture(settings: CaptureSettings, progress: CaptureProgress | None = None) -> list[RunRecord]:
-    """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps."""
-    settings.validate()
-    device = resolve_device(settings.device)
-    for dtype in settings.dtypes:  # refuse before any work rather than half-way through
-        folder = run_folder(settings, dtype)
-        if folder.exists() and not settings.force:
-            raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
-    progress = progress or _NoProgress()
-    tool = None
-    if settings.nsys:
-        from profkit.capture.nsys_capture import capture_one_nsys
-        from profkit.nsys_tool import find_nsys
-
-        tool = find_nsys(settings.nsys_path)
-    records = []
-    for dtype in settings.dtypes:
-        try:
-            if tool is not None:
-                records.append(capture_one_nsys(settings, dtype, device, progress, tool, list(settings.nsys_args)))
-            else:
-                records.append(capture_one(settings, dtype, device, progress))
-        except ProfkitError:
-            raise
-        except Exception as error:  # a crash inside the model: keep what earlier runs wrote
-            done = ", ".join(str(r.folder) for r in records) or "nothing"
-            raise ProfkitError(
-                f"capture of {dtype} failed: {type(error).__name__}: {error} (kept: {done})",
-                EXIT_RUN_FAILED,
-            ) from error
-    return records

@@ -1,0 +1,46 @@
+"""`profkit analyze`: a trace or capture folder -> analysis -> HTML report and JSON summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from profkit.analysis import AnalysisResult
+from profkit.app.inputs import analyze_input, default_report_base, resolve_input
+from profkit.jsonio import check_writable, write_json
+from profkit.model.base import document_header
+from profkit.report import analysis_html
+
+
+@dataclass
+class AnalyzeOutputs:
+    result: AnalysisResult
+    html: Path | None = None
+    json: Path | None = None
+
+
+def analyze_path(
+    path: Path,
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_html: bool = True,
+    write_json_summary: bool = False,
+    force: bool = False,
+) -> AnalyzeOutputs:
+    source = resolve_input(path)
+    base = default_report_base(source.trace)
+    html = html or (base.with_name(base.name + ".report.html") if write_html else None)
+    if json_path is None and write_json_summary:
+        json_path = base.with_name(base.name + ".summary.json")
+    for target in (html, json_path):
+        if target is not None:
+            check_writable(target, force)
+    result = analyze_input(source)
+    outputs = AnalyzeOutputs(result)
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(analysis_html(result), encoding="utf-8")
+        outputs.html = html
+    if json_path is not None:
+        outputs.json = write_json(json_path, {**document_header("profkit.analysis"), **result.to_dict()})
+    return outputs

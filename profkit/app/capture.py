@@ -1,0 +1,79 @@
+"""`profkit capture`: every dtype captured with identical settings, then analyzed and compared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from profkit.app.analyze import AnalyzeOutputs, analyze_path
+from profkit.app.compare import CompareOutputs, compare_paths
+from profkit.capture.run import CaptureProgress, NoProgress, RunRecord, run_folder
+from profkit.capture.settings import CaptureSettings
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.pipelines.loading import resolve_device
+
+
+def run_capture(settings: CaptureSettings, progress: CaptureProgress | None = None) -> list[RunRecord]:
+    """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps."""
+    settings.validate()
+    device = resolve_device(settings.device)
+    for dtype in settings.dtypes:  # refuse before any work rather than half-way through
+        folder = run_folder(settings, dtype)
+        if folder.exists() and not settings.force:
+            raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
+    progress = progress or NoProgress()
+    tool = None
+    if settings.nsys:
+        from profkit.capture.nsys.runner import capture_one_nsys
+        from profkit.capture.nsys.tool import find_nsys
+
+        tool = find_nsys(settings.nsys_path)
+    records = []
+    for dtype in settings.dtypes:
+        try:
+            if tool is not None:
+                records.append(capture_one_nsys(settings, dtype, device, progress, tool, list(settings.nsys_args)))
+            else:
+                from profkit.capture.torch_profiler import capture_one
+
+                records.append(capture_one(settings, dtype, device, progress))
+        except ProfkitError:
+            raise
+        except Exception as error:  # a crash inside the model: keep what earlier runs wrote
+            done = ", ".join(str(r.folder) for r in records) or "nothing"
+            raise ProfkitError(
+                f"capture of {dtype} failed: {type(error).__name__}: {error} (kept: {done})",
+                EXIT_RUN_FAILED,
+            ) from error
+    return records
+
+
+@dataclass
+class CaptureOutputs:
+    runs: list[RunRecord]
+    reports: list[AnalyzeOutputs] = field(default_factory=list)
+    comparisons: list[CompareOutputs] = field(default_factory=list)
+
+
+def capture_and_report(
+    settings: CaptureSettings, progress: CaptureProgress | None = None, analyze: bool = True
+) -> CaptureOutputs:
+    """Capture every dtype; analyze each run; with two or more dtypes, compare each against the first."""
+    runs = run_capture(settings, progress)
+    outputs = CaptureOutputs(runs)
+    if not analyze:
+        return outputs
+    for run in runs:
+        outputs.reports.append(analyze_path(run.folder, write_json_summary=True, force=settings.force))
+    if len(runs) >= 2:
+        first = runs[0]
+        for other in runs[1:]:
+            outputs.comparisons.append(
+                compare_paths(
+                    first.folder,
+                    other.folder,
+                    write_json_summary=True,
+                    force=settings.force,
+                    out_dir=settings.out,
+                )
+            )
+    return outputs

@@ -1,0 +1,62 @@
+"""`profkit compare`: two runs -> comparison -> HTML and JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from profkit.analysis.compare import ComparisonResult, compare_results
+from profkit.app.inputs import TraceInput, analyze_input, default_report_base, resolve_input
+from profkit.errors import ProfkitError
+from profkit.jsonio import check_writable, write_json
+from profkit.model.base import document_header
+from profkit.report import comparison_html
+
+
+@dataclass
+class CompareOutputs:
+    comparison: ComparisonResult
+    html: Path
+    json: Path | None = None
+
+
+def default_compare_base(a: TraceInput, b: TraceInput, folder: Path) -> Path:
+    def slug(source: TraceInput) -> str:
+        if source.metadata:
+            return str(source.metadata.get("dtype") or source.trace.parent.name)
+        return default_report_base(source.trace).name
+
+    return folder / f"compare_{slug(a)}_vs_{slug(b)}"
+
+
+def compare_paths(
+    path_a: Path,
+    path_b: Path,
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_json_summary: bool = False,
+    force: bool = False,
+    allow_different_setups: bool = False,
+    out_dir: Path | None = None,
+) -> CompareOutputs:
+    a, b = resolve_input(path_a), resolve_input(path_b)
+    base = default_compare_base(a, b, out_dir or Path.cwd())
+    html = html or base.with_suffix(".html")
+    if json_path is None and write_json_summary:
+        json_path = base.with_suffix(".json")
+    for target in (html, json_path):
+        if target is not None:
+            check_writable(target, force)
+    comparison = compare_results(analyze_input(a), analyze_input(b), a.label, b.label)
+    if comparison.setup_differences and not allow_different_setups:
+        raise ProfkitError(
+            "refusing to compare runs from different setups ("
+            + "; ".join(comparison.setup_differences)
+            + "): pass --force to compare anyway"
+        )
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(comparison_html(comparison, str(a.trace), str(b.trace)), encoding="utf-8")
+    outputs = CompareOutputs(comparison, html)
+    if json_path is not None:
+        outputs.json = write_json(json_path, {**document_header("profkit.comparison"), **comparison.to_dict()})
+    return outputs

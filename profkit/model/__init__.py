@@ -1,0 +1,1 @@
+"""Typed, versioned result documents: what profkit writes and reads back."""
