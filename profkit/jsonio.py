@@ -61,10 +61,14 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-def write_json(path: Path, data: Any) -> Path:
+def write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(dumps(data) + b"\n")
+    path.write_bytes(data)
     return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_bytes(path, dumps(data) + b"\n")
 
 
 def check_writable(path: Path, force: bool) -> None:
