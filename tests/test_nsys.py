@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from profkit.analysis import analyze_tables
+from profkit.app.inputs import analyze_input, resolve_input
+from profkit.app.nsys_export import parsable_trace
 from profkit.errors import ProfkitError
 from profkit.parsers import load_trace
 from profkit.parsers.nsys import load_nsys_sqlite
@@ -160,18 +162,36 @@ def test_missing_table_column_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "cannot read CUPTI_ACTIVITY_KIND_KERNEL" in result.stderr
 
 
-def test_nsys_rep_without_nsys_says_how_to_get_it(tmp_path: Path) -> None:
+def test_nsys_rep_without_nsys_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = tmp_path / "run.nsys-rep"
     report.write_bytes(b"\x00" * 64)
-    env_path = os.environ.get("PATH", "")
-    os.environ["PROFKIT_NSYS_PLACES"] = ""
-    os.environ["PATH"] = str(tmp_path)
-    try:
-        with pytest.raises(ProfkitError, match="needs nsys to export it"):
-            load_trace(report)
-    finally:
-        os.environ["PATH"] = env_path
-        del os.environ["PROFKIT_NSYS_PLACES"]
+    monkeypatch.setenv("PROFKIT_NSYS_PLACES", "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ProfkitError, match="needs nsys to export it"):
+        analyze_input(resolve_input(report))
+    with pytest.raises(ProfkitError, match="needs nsys to export it"):
+        parsable_trace(report)
+
+
+def test_the_parser_layer_asks_for_an_nsys_rep_to_be_exported_first(tmp_path: Path) -> None:
+    report = tmp_path / "run.nsys-rep"
+    report.write_bytes(b"\x00" * 64)
+    with pytest.raises(ProfkitError, match="must be exported to SQLite before parsing"):
+        load_trace(report)
+
+
+def test_an_nsys_rep_with_a_newer_sqlite_beside_it_reuses_the_export(tmp_path: Path, monkeypatch) -> None:
+    report = tmp_path / "run.nsys-rep"
+    report.write_bytes(b"\x00" * 64)
+    export = nsys_diffusion(steps=2).write(tmp_path / "run.sqlite")
+    os.utime(report, (1_000_000, 1_000_000))
+    monkeypatch.setenv("PROFKIT_NSYS_PLACES", "")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nsys: the export beside the report must be used
+    assert parsable_trace(report) == export
+    assert parsable_trace(export) == export
+    result = run_cli("analyze", str(report), "--json")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run.summary.json").exists()
 
 
 def test_capture_without_nsys_is_one_line_with_the_install_hint(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from profkit.analysis import AnalysisResult, analyze_tables
+from profkit.app.nsys_export import parsable_trace
 from profkit.capture.run import METADATA_FILE, TRACE_FILE
 from profkit.errors import ProfkitError
 from profkit.jsonio import read_json
-from profkit.parsers import load_trace
+from profkit.parsers import load_trace, trace_suffixes
 
 
 @dataclass
@@ -57,13 +58,13 @@ def resolve_input(path: Path) -> TraceInput:
 
 
 def analyze_input(source: TraceInput) -> AnalysisResult:
-    return analyze_tables(load_trace(source.trace), run=source.metadata, label=source.label)
+    return analyze_tables(load_trace(parsable_trace(source.trace)), run=source.metadata, label=source.label)
 
 
 def default_report_base(trace: Path) -> Path:
     """``run/trace.json.gz`` -> ``run/trace`` (reports go next to their input)."""
     name = trace.name
-    for suffix in (".json.gz", ".json", ".gz", ".sqlite", ".nsys-rep", ".qdrep"):
+    for suffix in trace_suffixes():
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break

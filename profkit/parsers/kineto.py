@@ -25,6 +25,7 @@ import orjson
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import read_bytes
+from profkit.parsers.registry import TraceFormat, register
 from profkit.parsers.tables import TraceInfo, TraceTables, build_table
 
 _MEMCPY_DIRECTIONS = (("HtoD", "H2D"), ("DtoH", "D2H"), ("DtoD", "D2D"), ("PtoP", "P2P"), ("HtoH", "H2H"))
@@ -372,3 +373,14 @@ def load_kineto(path: Path) -> TraceTables:
     finally:
         if collecting:
             gc.enable()
+
+
+def looks_like_kineto(head: bytes) -> bool:
+    """A JSON object (Kineto writes ``traceEvents`` after a header of variable length, so not looked for)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+KINETO = register(
+    TraceFormat("kineto", suffixes=(".json.gz", ".json", ".gz"), sniff=looks_like_kineto, load=load_kineto),
+    default=True,
+)

@@ -15,6 +15,8 @@ process in, so the analyses join on ``correlation`` alone, exactly as for Kineto
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from profkit.errors import ProfkitError
-from profkit.parsers.tables import TraceInfo, TraceTables, build_table, empty_table
+from profkit.parsers.registry import TraceFormat, register
+from profkit.parsers.tables import SCHEMAS, TraceInfo, TraceTables, build_table, empty_table
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
 _COPY_KINDS = {
     1: "HtoD",
@@ -50,16 +54,6 @@ _MEM_KINDS = {
 }
 PAGEABLE = 1
 
-#: what each table holds, for the "not captured" notes
-TABLE_ROLES = {
-    "NVTX_EVENTS": "NVTX ranges",
-    "CUPTI_ACTIVITY_KIND_KERNEL": "GPU kernels",
-    "CUPTI_ACTIVITY_KIND_RUNTIME": "CUDA runtime API calls",
-    "CUPTI_ACTIVITY_KIND_MEMCPY": "GPU memcpys",
-    "CUPTI_ACTIVITY_KIND_MEMSET": "GPU memsets",
-    "OSRT_API": "OS runtime calls",
-}
-
 
 def _connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
@@ -67,7 +61,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     if path.is_dir():
         raise ProfkitError(f"{path}: is a directory, expected an Nsight Systems SQLite export")
     with path.open("rb") as handle:
-        if handle.read(16) != b"SQLite format 3\x00":
+        if handle.read(16) != SQLITE_MAGIC:
             raise ProfkitError(f"{path}: not an SQLite database (export one with: nsys export --type sqlite REPORT)")
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -85,7 +79,7 @@ def _query(connection: sqlite3.Connection, path: Path, table: str, sql: str) -> 
 
 
 def _pid_tid(global_tid: pd.Series) -> tuple[list[str], list[str]]:
-    values = global_tid.fillna(0).astype("int64").to_numpy()
+    values = pd.to_numeric(global_tid).fillna(0).astype("int64").to_numpy()
     return [str(v) for v in (values >> 24) & 0xFFFFFF], [str(v) for v in values & 0xFFFFFF]
 
 
@@ -96,17 +90,231 @@ class _Correlations:
         self._processes: dict[int, int] = {}
 
     def __call__(self, process: pd.Series, correlation: pd.Series) -> np.ndarray:
-        process_ids = process.fillna(-1).astype("int64").to_numpy()
+        process_ids = pd.to_numeric(process).fillna(-1).astype("int64").to_numpy()
         index = np.array(
             [self._processes.setdefault(int(p), len(self._processes)) for p in process_ids], dtype=np.int64
         )
-        ids = correlation.fillna(-1).astype("int64").to_numpy()
+        ids = pd.to_numeric(correlation).fillna(-1).astype("int64").to_numpy()
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
 
 def _memcpy_name(copy_kind: int, src: int, dst: int) -> str:
     kind = _COPY_KINDS.get(copy_kind, "other")
     return f"Memcpy {kind} ({_MEM_KINDS.get(src, 'Unknown')} -> {_MEM_KINDS.get(dst, 'Unknown')})"
+
+
+class _Context:
+    """What every kind's frame builder shares: the time origin and the correlation numbering."""
+
+    def __init__(self, origin_ns: float) -> None:
+        self.origin_ns = origin_ns
+        self.correlate = _Correlations()
+
+    def timing(self, frame: pd.DataFrame) -> dict[str, Any]:
+        start = (frame["start"].to_numpy(dtype=np.float64) - self.origin_ns) / 1000.0
+        end = (frame["end"].to_numpy(dtype=np.float64) - self.origin_ns) / 1000.0
+        return {"ts": start, "dur": np.maximum(end - start, 0.0)}
+
+
+def _num(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A numeric column (float when it holds NULLs, as an absent optional column does)."""
+    return pd.to_numeric(frame[column])
+
+
+def _ints(frame: pd.DataFrame, column: str, missing: int = -1) -> np.ndarray:
+    return _num(frame, column).fillna(missing).astype("int64").to_numpy()
+
+
+def _names(frame: pd.DataFrame) -> list[str]:
+    return frame["name"].fillna("").astype(str).tolist()
+
+
+def _gpu_place(frame: pd.DataFrame) -> dict[str, Any]:
+    return {"device": _ints(frame, "deviceId"), "stream": _ints(frame, "streamId")}
+
+
+def _ranges(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    pid, tid = _pid_tid(frame["globalTid"])
+    return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": [False] * len(frame)}
+
+
+def _kernels(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    dims = np.stack([_ints(frame, c, 0) for c in _GRID], axis=1)
+    grid, block = dims[:, :3].tolist(), dims[:, 3:].tolist()
+    shared = _num(frame, "staticSharedMemory").fillna(0) + _num(frame, "dynamicSharedMemory").fillna(0)
+    return {
+        **ctx.timing(frame),
+        "name": _names(frame),
+        **_gpu_place(frame),
+        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
+        "external_id": [-1] * len(frame),
+        "grid": [str(g) for g in grid],
+        "block": [str(b) for b in block],
+        "registers": _num(frame, "registersPerThread").astype("float64").to_numpy(),
+        "shared_memory": shared.astype("float64").to_numpy(),
+    }
+
+
+def _launches(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    pid, tid = _pid_tid(frame["globalTid"])
+    # globalTid & 0xFFFFFFFFFF000000: the thread bits cleared (shifts keep it within int64)
+    process = pd.Series((_ints(frame, "globalTid", 0) >> 24) << 24)
+    return {
+        **ctx.timing(frame),
+        "name": frame["name"].fillna("").astype(str).str.replace(r"_v\d+$", "", regex=True).tolist(),
+        "pid": pid,
+        "tid": tid,
+        "correlation": ctx.correlate(process, frame["correlationId"]),
+        "external_id": [-1] * len(frame),
+        "api": ["runtime"] * len(frame),
+    }
+
+
+def _memcpys(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    copy, src, dst = (_ints(frame, c, 0) for c in ("copyKind", "srcKind", "dstKind"))
+    kinds = [_COPY_KINDS.get(int(k), "other") for k in copy]
+    return {
+        **ctx.timing(frame),
+        "name": [_memcpy_name(int(c), int(s), int(d)) for c, s, d in zip(copy, src, dst, strict=True)],
+        "kind": ["memcpy"] * len(frame),
+        "direction": [_DIRECTIONS.get(k, "other") for k in kinds],
+        "pageable": (src == PAGEABLE) | (dst == PAGEABLE),
+        **_gpu_place(frame),
+        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
+        "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
+    }
+
+
+def _memsets(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    mem = _ints(frame, "memKind", 0)
+    return {
+        **ctx.timing(frame),
+        "name": [f"Memset ({_MEM_KINDS.get(int(k), 'Unknown')})" for k in mem],
+        "kind": ["memset"] * len(frame),
+        "direction": ["memset"] * len(frame),
+        "pageable": mem == PAGEABLE,
+        **_gpu_place(frame),
+        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
+        "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
+    }
+
+
+def _syncs(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    names = [f"CUDA sync (type {int(t)})" for t in _ints(frame, "syncType", 0)]
+    return {**ctx.timing(frame), "name": names, **_gpu_place(frame)}
+
+
+def _osrt(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    pid, tid = _pid_tid(frame["globalTid"])
+    cat = ["osrt"] * len(frame)
+    return {
+        **ctx.timing(frame),
+        "name": _names(frame),
+        "cat": cat,
+        "pid": pid,
+        "tid": tid,
+        "external_id": [-1] * len(frame),
+    }
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """How one nsys table becomes rows of one :class:`TraceTables` table."""
+
+    table: str  # the nsys SQLite table
+    target: str  # the TraceTables table it fills
+    role: str | None  # what it holds, for the "not captured" notes (None: its absence is not reported)
+    build: Callable[[pd.DataFrame, _Context], dict[str, Any]]
+    required: tuple[str, ...] = ("start", "end")
+    optional: tuple[str, ...] = ()  # read as NULL where an export lacks them
+    strings: str | None = None  # the column joined to StringIds (as ``s``)
+    name: str = "s.value"  # SQL giving the event name, over the table's row ``t`` and ``s``
+    where: str = ""
+
+    def sql(self, columns: set[str]) -> str:
+        inner = ", ".join(f'"{c}"' if c in columns else f'NULL AS "{c}"' for c in (*self.required, *self.optional))
+        select = "SELECT t.*" + (f", {self.name} AS name" if self.strings else "")
+        join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
+        where = f" WHERE {self.where}" if self.where else ""
+        return f"{select} FROM (SELECT {inner} FROM {self.table}) t{join}{where}"
+
+
+_GPU = ("deviceId", "streamId", "correlationId", "globalPid")
+_GRID = ("gridX", "gridY", "gridZ", "blockX", "blockY", "blockZ")
+
+#: every event kind read, in the order of the "not captured" notes
+EVENT_KINDS = (
+    EventKind(
+        "NVTX_EVENTS",
+        "ranges",
+        "NVTX ranges",
+        _ranges,
+        required=("start", "end", "eventType"),
+        optional=("text", "textId", "globalTid"),
+        strings="textId",
+        name="coalesce(t.text, s.value)",
+        where=f"t.eventType IN {NVTX_RANGE_TYPES} AND t.end IS NOT NULL",
+    ),
+    EventKind(
+        "CUPTI_ACTIVITY_KIND_KERNEL",
+        "kernels",
+        "GPU kernels",
+        _kernels,
+        required=("start", "end", "demangledName"),
+        optional=(*_GPU, *_GRID, "registersPerThread", "staticSharedMemory", "dynamicSharedMemory"),
+        strings="demangledName",
+    ),
+    EventKind(
+        "CUPTI_ACTIVITY_KIND_RUNTIME",
+        "launches",
+        "CUDA runtime API calls",
+        _launches,
+        required=("start", "end", "nameId"),
+        optional=("globalTid", "correlationId"),
+        strings="nameId",
+    ),
+    EventKind(
+        "CUPTI_ACTIVITY_KIND_MEMCPY",
+        "memops",
+        "GPU memcpys",
+        _memcpys,
+        required=("start", "end", "bytes", "copyKind"),
+        optional=(*_GPU, "srcKind", "dstKind"),
+    ),
+    EventKind(
+        "CUPTI_ACTIVITY_KIND_MEMSET",
+        "memops",
+        "GPU memsets",
+        _memsets,
+        required=("start", "end", "bytes"),
+        optional=(*_GPU, "memKind"),
+    ),
+    EventKind("CUPTI_ACTIVITY_KIND_SYNCHRONIZATION", "syncs", None, _syncs, optional=(*_GPU[:2], "syncType")),
+    EventKind(
+        "OSRT_API",
+        "cpu_ops",
+        "OS runtime calls",
+        _osrt,
+        required=("start", "end", "nameId"),
+        optional=("globalTid",),
+        strings="nameId",
+    ),
+)
+#: what each table holds, for the "not captured" notes
+TABLE_ROLES = {kind.table: kind.role for kind in EVENT_KINDS if kind.role}
+
+
+def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind) -> pd.DataFrame:
+    try:
+        columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{kind.table}")')}
+    except sqlite3.DatabaseError as error:
+        raise ProfkitError(f"{path}: cannot read {kind.table} ({error}); is this an nsys SQLite export?") from error
+    missing = [c for c in kind.required if c not in columns]
+    if missing:
+        raise ProfkitError(
+            f"{path}: cannot read {kind.table} (no such column: {', '.join(missing)}); is this an nsys SQLite export?"
+        )
+    return _query(connection, path, kind.table, kind.sql(columns))
 
 
 def load_nsys_sqlite(path: Path) -> TraceTables:
@@ -121,191 +329,30 @@ def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "StringIds" not in tables:
         raise ProfkitError(f"{path}: SQLite, but not an Nsight Systems export (no StringIds table)")
-    present = [table for table in TABLE_ROLES if table in tables]
-    if not present:
+    if not any(table in tables for table in TABLE_ROLES):
         raise ProfkitError(f"{path}: the report holds no events (no NVTX, CUDA or OS runtime tables)")
-    correlate = _Correlations()
-    raw: dict[str, pd.DataFrame] = {}
-    if "NVTX_EVENTS" in tables:
-        raw["ranges"] = _query(
-            connection,
-            path,
-            "NVTX_EVENTS",
-            "SELECT e.start, e.end, coalesce(e.text, s.value) AS name, e.globalTid "
-            "FROM NVTX_EVENTS e LEFT JOIN StringIds s ON e.textId = s.id "
-            f"WHERE e.eventType IN {NVTX_RANGE_TYPES} AND e.end IS NOT NULL",
-        )
-    if "CUPTI_ACTIVITY_KIND_KERNEL" in tables:
-        raw["kernels"] = _query(
-            connection,
-            path,
-            "CUPTI_ACTIVITY_KIND_KERNEL",
-            "SELECT k.start, k.end, s.value AS name, k.deviceId, k.streamId, k.correlationId, k.globalPid, "
-            "k.gridX, k.gridY, k.gridZ, k.blockX, k.blockY, k.blockZ, k.registersPerThread, "
-            "k.staticSharedMemory, k.dynamicSharedMemory "
-            "FROM CUPTI_ACTIVITY_KIND_KERNEL k LEFT JOIN StringIds s ON k.demangledName = s.id",
-        )
-    if "CUPTI_ACTIVITY_KIND_RUNTIME" in tables:
-        raw["launches"] = _query(
-            connection,
-            path,
-            "CUPTI_ACTIVITY_KIND_RUNTIME",
-            "SELECT r.start, r.end, s.value AS name, r.globalTid, r.correlationId "
-            "FROM CUPTI_ACTIVITY_KIND_RUNTIME r LEFT JOIN StringIds s ON r.nameId = s.id",
-        )
-    if "CUPTI_ACTIVITY_KIND_MEMCPY" in tables:
-        raw["memcpy"] = _query(
-            connection,
-            path,
-            "CUPTI_ACTIVITY_KIND_MEMCPY",
-            "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes, copyKind, srcKind, dstKind "
-            "FROM CUPTI_ACTIVITY_KIND_MEMCPY",
-        )
-    if "CUPTI_ACTIVITY_KIND_MEMSET" in tables:
-        raw["memset"] = _query(
-            connection,
-            path,
-            "CUPTI_ACTIVITY_KIND_MEMSET",
-            "SELECT start, end, deviceId, streamId, correlationId, globalPid, bytes, memKind "
-            "FROM CUPTI_ACTIVITY_KIND_MEMSET",
-        )
-    if "CUPTI_ACTIVITY_KIND_SYNCHRONIZATION" in tables:
-        raw["syncs"] = _query(
-            connection,
-            path,
-            "CUPTI_ACTIVITY_KIND_SYNCHRONIZATION",
-            "SELECT start, end, deviceId, streamId, syncType FROM CUPTI_ACTIVITY_KIND_SYNCHRONIZATION",
-        )
-    if "OSRT_API" in tables:
-        raw["osrt"] = _query(
-            connection,
-            path,
-            "OSRT_API",
-            "SELECT o.start, o.end, s.value AS name, o.globalTid "
-            "FROM OSRT_API o LEFT JOIN StringIds s ON o.nameId = s.id",
-        )
-    if not any(len(frame) for frame in raw.values()):
+    raw = [(kind, _read_kind(connection, path, kind)) for kind in EVENT_KINDS if kind.table in tables]
+    if not any(len(frame) for _, frame in raw):
         raise ProfkitError(f"{path}: the report holds no events (its event tables are empty)")
 
-    origin_ns = min(float(frame["start"].min()) for frame in raw.values() if len(frame))
-    columns: dict[str, dict[str, Any]] = {}
-
-    def timing(frame: pd.DataFrame) -> dict[str, Any]:
-        start = (frame["start"].to_numpy(dtype=np.float64) - origin_ns) / 1000.0
-        end = (frame["end"].to_numpy(dtype=np.float64) - origin_ns) / 1000.0
-        return {"ts": start, "dur": np.maximum(end - start, 0.0)}
-
-    if "ranges" in raw:
-        frame = raw["ranges"]
-        pid, tid = _pid_tid(frame["globalTid"])
-        columns["ranges"] = {
-            **timing(frame),
-            "name": frame["name"].fillna("").astype(str).tolist(),
-            "pid": pid,
-            "tid": tid,
-            "on_gpu": [False] * len(frame),
-        }
-    if "launches" in raw:
-        frame = raw["launches"]
-        pid, tid = _pid_tid(frame["globalTid"])
-        # globalTid & 0xFFFFFFFFFF000000: the thread bits cleared (shifts keep it within int64)
-        process = pd.Series((frame["globalTid"].fillna(0).astype("int64").to_numpy() >> 24) << 24)
-        columns["launches"] = {
-            **timing(frame),
-            "name": frame["name"].fillna("").astype(str).str.replace(r"_v\d+$", "", regex=True).tolist(),
-            "pid": pid,
-            "tid": tid,
-            "correlation": correlate(process, frame["correlationId"]),
-            "external_id": [-1] * len(frame),
-            "api": ["runtime"] * len(frame),
-        }
-    if "kernels" in raw:
-        frame = raw["kernels"]
-        grid = frame[["gridX", "gridY", "gridZ"]].fillna(0).astype("int64").to_numpy().tolist()
-        block = frame[["blockX", "blockY", "blockZ"]].fillna(0).astype("int64").to_numpy().tolist()
-        columns["kernels"] = {
-            **timing(frame),
-            "name": frame["name"].fillna("").astype(str).tolist(),
-            "device": frame["deviceId"].fillna(-1).astype("int64").to_numpy(),
-            "stream": frame["streamId"].fillna(-1).astype("int64").to_numpy(),
-            "correlation": correlate(frame["globalPid"], frame["correlationId"]),
-            "external_id": [-1] * len(frame),
-            "grid": [str(g) for g in grid],
-            "block": [str(b) for b in block],
-            "registers": frame["registersPerThread"].astype("float64").to_numpy(),
-            "shared_memory": (frame["staticSharedMemory"].fillna(0) + frame["dynamicSharedMemory"].fillna(0))
-            .astype("float64")
-            .to_numpy(),
-        }
-    memops = []
-    if "memcpy" in raw and len(raw["memcpy"]):
-        frame = raw["memcpy"]
-        kinds = [_COPY_KINDS.get(int(k), "other") for k in frame["copyKind"].fillna(0)]
-        memops.append(
-            {
-                **timing(frame),
-                "name": [
-                    _memcpy_name(int(c), int(s), int(d))
-                    for c, s, d in zip(
-                        frame["copyKind"].fillna(0), frame["srcKind"].fillna(0), frame["dstKind"].fillna(0), strict=True
-                    )
-                ],
-                "kind": ["memcpy"] * len(frame),
-                "direction": [_DIRECTIONS.get(k, "other") for k in kinds],
-                "pageable": ((frame["srcKind"] == PAGEABLE) | (frame["dstKind"] == PAGEABLE)).to_numpy(dtype=bool),
-                "device": frame["deviceId"].fillna(-1).astype("int64").to_numpy(),
-                "stream": frame["streamId"].fillna(-1).astype("int64").to_numpy(),
-                "correlation": correlate(frame["globalPid"], frame["correlationId"]),
-                "bytes": frame["bytes"].astype("float64").to_numpy(),
-            }
-        )
-    if "memset" in raw and len(raw["memset"]):
-        frame = raw["memset"]
-        memops.append(
-            {
-                **timing(frame),
-                "name": [f"Memset ({_MEM_KINDS.get(int(k), 'Unknown')})" for k in frame["memKind"].fillna(0)],
-                "kind": ["memset"] * len(frame),
-                "direction": ["memset"] * len(frame),
-                "pageable": (frame["memKind"] == PAGEABLE).to_numpy(dtype=bool),
-                "device": frame["deviceId"].fillna(-1).astype("int64").to_numpy(),
-                "stream": frame["streamId"].fillna(-1).astype("int64").to_numpy(),
-                "correlation": correlate(frame["globalPid"], frame["correlationId"]),
-                "bytes": frame["bytes"].astype("float64").to_numpy(),
-            }
-        )
-    if memops:
-        columns["memops"] = {key: np.concatenate([np.asarray(m[key]) for m in memops]) for key in memops[0]}
-    if "syncs" in raw:
-        frame = raw["syncs"]
-        columns["syncs"] = {
-            **timing(frame),
-            "name": [f"CUDA sync (type {int(t)})" for t in frame["syncType"].fillna(0)],
-            "device": frame["deviceId"].fillna(-1).astype("int64").to_numpy(),
-            "stream": frame["streamId"].fillna(-1).astype("int64").to_numpy(),
-        }
-    if "osrt" in raw:
-        frame = raw["osrt"]
-        pid, tid = _pid_tid(frame["globalTid"])
-        columns["cpu_ops"] = {
-            **timing(frame),
-            "name": frame["name"].fillna("").astype(str).tolist(),
-            "cat": ["osrt"] * len(frame),
-            "pid": pid,
-            "tid": tid,
-            "external_id": [-1] * len(frame),
-        }
-
-    built = {
-        name: build_table(name, columns[name], 0.0) if name in columns else empty_table(name)
-        for name in ("kernels", "launches", "memops", "cpu_ops", "ranges", "syncs")
+    ctx = _Context(min(float(frame["start"].min()) for _, frame in raw if len(frame)))
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for kind, frame in raw:
+        if len(frame):
+            parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
+    columns = {
+        target: pieces[0]
+        if len(pieces) == 1
+        else {k: np.concatenate([np.asarray(p[k]) for p in pieces]) for k in pieces[0]}
+        for target, pieces in parts.items()
     }
+    built = {name: build_table(name, columns[name]) if name in columns else empty_table(name) for name in SCHEMAS}
     info = TraceInfo(
         path=path,
         source_format="nsys",
         devices=_devices(connection, tables),
-        event_count=sum(len(frame) for frame in raw.values()),
-        time_origin_us=origin_ns / 1000.0,
+        event_count=sum(len(frame) for _, frame in raw),
+        time_origin_us=ctx.origin_ns / 1000.0,
         decoder="sqlite",
         not_captured=[f"{role} ({table})" for table, role in TABLE_ROLES.items() if table not in tables],
     )
@@ -327,3 +374,21 @@ def _devices(connection: sqlite3.Connection, tables: set[str]) -> list[dict[str,
                 continue
             return [dict(zip(names, row, strict=True)) for row in rows]
     return []
+
+
+def looks_like_sqlite(head: bytes) -> bool:
+    return head.startswith(SQLITE_MAGIC)
+
+
+NSYS_SQLITE = register(
+    TraceFormat("nsys", suffixes=(".sqlite", ".sqlite3", ".db"), sniff=looks_like_sqlite, load=load_nsys_sqlite)
+)
+#: a report as nsys writes it; the app layer exports it to SQLite (``nsys export``) before parsing
+NSYS_REPORT = register(
+    TraceFormat(
+        "nsys-report",
+        suffixes=(".nsys-rep", ".qdrep"),
+        convert_hint="an Nsight Systems report must be exported to SQLite before parsing "
+        "(nsys export --type sqlite REPORT, then read the .sqlite)",
+    )
+)

@@ -1,6 +1,6 @@
 """Finding and running the Nsight Systems command-line tools (nsys, QdstrmImporter).
 
-Shared by the nsys capture and by the parser, which exports ``.nsys-rep`` files to SQLite.
+Shared by the nsys capture and by :mod:`profkit.app.nsys_export`, which exports ``.nsys-rep`` files to SQLite.
 """
 
 from __future__ import annotations

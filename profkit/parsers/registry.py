@@ -1,0 +1,110 @@
+"""The trace formats profkit reads: each parser registers a name, its file suffixes and a content sniff.
+
+:func:`load_trace` picks a format by content first (the file's first bytes, gunzipped), by suffix
+second, and falls back to the default format (Kineto), whose parser then says what is wrong with the
+file. A format registered without a loader (an Nsight Systems ``.nsys-rep``) must be converted
+before parsing: the app layer does that, since parsers never run programs.
+
+Add a trace format: a module ``profkit/parsers/<format>.py`` whose loader returns
+:class:`~profkit.parsers.tables.TraceTables` and that calls :func:`register` at its end, imported
+by ``profkit/parsers/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from profkit.errors import ProfkitError
+
+if TYPE_CHECKING:
+    from profkit.parsers.tables import TraceTables
+
+SNIFF_BYTES = 4096
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class TraceFormat:
+    """One kind of trace file."""
+
+    name: str
+    suffixes: tuple[str, ...]  # lower-case; ``run/trace.json.gz`` -> report base ``run/trace``
+    sniff: Callable[[bytes], bool] | None = None  # on the content's first bytes (gunzipped), True if it is this
+    load: Callable[[Path], TraceTables] | None = None  # None: the file must be converted first
+    convert_hint: str = ""  # what to do with a file that must be converted first
+
+    @property
+    def needs_conversion(self) -> bool:
+        return self.load is None
+
+
+_FORMATS: dict[str, TraceFormat] = {}
+_DEFAULT: list[str] = []  # the format tried when neither content nor suffix decides
+
+
+def register(trace_format: TraceFormat, default: bool = False) -> TraceFormat:
+    """Add (or replace, by name) a trace format; ``default`` makes it the fallback for unrecognised files."""
+    _FORMATS[trace_format.name] = trace_format
+    if default:
+        _DEFAULT[:] = [trace_format.name]
+    return trace_format
+
+
+def formats() -> list[TraceFormat]:
+    return list(_FORMATS.values())
+
+
+def get_format(name: str) -> TraceFormat:
+    return _FORMATS[name]
+
+
+def trace_suffixes() -> list[str]:
+    """Every registered suffix, longest first (so ``.json.gz`` is stripped before ``.gz``)."""
+    return sorted({suffix for f in _FORMATS.values() for suffix in f.suffixes}, key=len, reverse=True)
+
+
+def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of the file's content (gunzipped when gzip); empty when unreadable."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(size)
+    except OSError:
+        return b""
+    if head[:2] == GZIP_MAGIC:
+        try:
+            return zlib.decompressobj(wbits=31).decompress(head, size)
+        except zlib.error:
+            return b""
+    return head
+
+
+def sniff_format(head: bytes) -> TraceFormat | None:
+    if not head:
+        return None
+    return next((f for f in _FORMATS.values() if f.sniff is not None and f.sniff(head)), None)
+
+
+def suffix_format(path: Path) -> TraceFormat | None:
+    name = Path(path).name.lower()
+    matches = [(len(s), f) for f in _FORMATS.values() for s in f.suffixes if name.endswith(s)]
+    return max(matches, key=lambda match: match[0])[1] if matches else None
+
+
+def detect_format(path: Path) -> TraceFormat | None:
+    """The format of ``path``: by content, else by suffix; None when neither tells."""
+    return sniff_format(read_head(path)) or suffix_format(path)
+
+
+def load_trace(path: Path) -> TraceTables:
+    """Parse a trace file with the parser of its format (content sniff first, suffix second)."""
+    path = Path(path)
+    trace_format = detect_format(path) or (_FORMATS[_DEFAULT[0]] if _DEFAULT else None)
+    if trace_format is None:
+        raise ProfkitError(f"{path}: not a trace format profkit reads")
+    if trace_format.load is None:
+        raise ProfkitError(f"{path}: {trace_format.convert_hint}")
+    return trace_format.load(path)
