@@ -116,6 +116,51 @@ def test_sqlite_and_kineto_of_the_same_run_give_the_same_views(tmp_path: Path) -
     assert [s.wall_us for s in nsys.view.steps] == [s.wall_us for s in kineto.view.steps]
 
 
+def test_other_nsys_schemas_extra_and_absent_optional_columns(tmp_path: Path) -> None:
+    """Exports differ between nsys versions: extra columns are ignored, absent optional ones read as unknown."""
+    reference = load_trace(nsys_diffusion(steps=2).write(tmp_path / "reference.sqlite"))
+    path = nsys_diffusion(steps=2).write(tmp_path / "other.sqlite")
+    with sqlite3.connect(path) as connection:
+        for table in ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_RUNTIME"):
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN greenContextId INTEGER")
+        for table, column in [
+            ("CUPTI_ACTIVITY_KIND_KERNEL", "registersPerThread"),
+            ("CUPTI_ACTIVITY_KIND_KERNEL", "staticSharedMemory"),
+            ("CUPTI_ACTIVITY_KIND_MEMCPY", "srcKind"),
+            ("CUPTI_ACTIVITY_KIND_MEMCPY", "dstKind"),
+            ("CUPTI_ACTIVITY_KIND_MEMSET", "memKind"),
+            ("NVTX_EVENTS", "text"),
+        ]:
+            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        connection.execute(
+            "CREATE TABLE CUPTI_ACTIVITY_KIND_SYNCHRONIZATION (start INTEGER NOT NULL, end INTEGER NOT NULL, "
+            "deviceId INTEGER, contextId INTEGER, streamId INTEGER, syncType INTEGER, greenContextId INTEGER)"
+        )
+        connection.execute("INSERT INTO CUPTI_ACTIVITY_KIND_SYNCHRONIZATION VALUES (400000, 450000, 0, 1, 7, 3, 0)")
+    connection.close()
+    tables = load_trace(path)
+    for name in ("kernels", "launches", "ranges", "cpu_ops"):
+        assert len(getattr(tables, name)) == len(getattr(reference, name)), name
+    assert list(tables.ranges["name"]) == list(reference.ranges["name"])  # names from textId alone
+    assert list(tables.kernels["name"]) == list(reference.kernels["name"])
+    assert tables.kernels["registers"].isna().all()
+    assert list(tables.kernels["shared_memory"]) == list(reference.kernels["shared_memory"])  # the dynamic part only
+    memops = tables.memops.set_index("name")
+    assert list(memops.index) == [
+        "Memcpy HtoD (Unknown -> Unknown)",
+        "Memcpy DtoH (Unknown -> Unknown)",
+        "Memset (Unknown)",
+    ]
+    assert not tables.memops["pageable"].any() and list(tables.memops["direction"]) == ["H2D", "D2H", "memset"]
+    assert tables.kernels.merge(tables.launches, on="correlation").shape[0] == len(tables.kernels)
+    syncs = tables.syncs
+    assert list(syncs["name"]) == ["CUDA sync (type 3)"] and list(syncs["stream"]) == [7]
+    assert syncs["dur"].iloc[0] == pytest.approx(50.0)
+    for name in SCHEMAS:
+        frame = getattr(tables, name)
+        assert {c: str(frame[c].dtype).lower() for c in frame} == {c: d.lower() for c, d in SCHEMAS[name].items()}
+
+
 # ---------------------------------------------------------------- bad input
 
 

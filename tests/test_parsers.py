@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from profkit.errors import ProfkitError
-from profkit.parsers import SCHEMAS, load_trace
+from profkit.parsers import SCHEMAS, detect_format, load_trace, registry, trace_suffixes
 from profkit.parsers.kineto import parse_kineto_document
 from tests.conftest import corpus_traces
 from tests.tracebuilder import diffusion_trace
@@ -88,3 +88,66 @@ def test_truncated_gzip_and_missing_paths(tmp_path):
         load_trace(tmp_path / "missing.json")
     with pytest.raises(ProfkitError, match="is a directory"):
         load_trace(tmp_path)
+
+
+# ---------------------------------------------------------------- the format registry
+
+
+def test_content_beats_the_suffix(tmp_path):
+    """A Kineto JSON named ``.sqlite`` and an nsys SQLite export named ``.json`` are each read for what they are."""
+    from tests.nsysbuilder import nsys_diffusion
+
+    kineto = load_trace(diffusion_trace(steps=2).write(tmp_path / "x.sqlite"))
+    assert kineto.info.source_format == "kineto" and len(kineto.kernels) == 4
+    gzipped = tmp_path / "x.nsys-rep"
+    gzipped.write_bytes(gzip.compress(orjson.dumps(diffusion_trace(steps=2).document())))
+    assert load_trace(gzipped).info.source_format == "kineto"
+    nsys = load_trace(nsys_diffusion(steps=2).write(tmp_path / "export.json"))
+    assert nsys.info.source_format == "nsys" and len(nsys.kernels) == 4
+
+
+def test_the_suffix_decides_when_the_content_does_not(tmp_path):
+    bogus = tmp_path / "bogus.sqlite"
+    bogus.write_bytes(b"not a database")
+    with pytest.raises(ProfkitError, match="not an SQLite database"):
+        load_trace(bogus)
+    report = tmp_path / "run.qdrep"
+    report.write_bytes(b"\x00" * 64)
+    assert detect_format(report).name == "nsys-report" and detect_format(report).needs_conversion
+    with pytest.raises(ProfkitError, match="exported to SQLite before parsing"):
+        load_trace(report)
+    unknown = tmp_path / "trace.txt"
+    unknown.write_bytes(b"hello")
+    assert detect_format(unknown) is None
+    with pytest.raises(ProfkitError, match="not valid JSON"):  # the default format's parser says what is wrong
+        load_trace(unknown)
+
+
+def test_suffixes_name_the_reports(tmp_path):
+    from profkit.app.inputs import default_report_base
+
+    assert {".json.gz", ".json", ".gz", ".sqlite", ".nsys-rep", ".qdrep"} <= set(trace_suffixes())
+    for name, base in [
+        ("trace.json.gz", "trace"),
+        ("trace.json", "trace"),
+        ("run.sqlite", "run"),
+        ("run.nsys-rep", "run"),
+        ("run.qdrep", "run"),
+        ("notes.txt", "notes.txt"),
+    ]:
+        assert default_report_base(tmp_path / name) == tmp_path / base
+
+
+def test_a_registered_format_is_found_by_its_sniff(tmp_path, monkeypatch):
+    seen = []
+
+    def load_toy(path):
+        seen.append(path)
+        return load_trace(diffusion_trace(steps=1).write(tmp_path / "real.json"))
+
+    toy = registry.TraceFormat("toy", (".toy",), sniff=lambda head: head.startswith(b"TOY1"), load=load_toy)
+    monkeypatch.setitem(registry._FORMATS, "toy", toy)
+    path = tmp_path / "capture.bin"
+    path.write_bytes(b"TOY1 payload")
+    assert detect_format(path) is toy and len(load_trace(path).kernels) == 3 and seen == [path]
+    assert ".toy" in trace_suffixes()
