@@ -10,6 +10,10 @@ Tables read (columns as nsys's own ``reports/*.py`` scripts use them; times in n
 Kernels join their launch on ``correlationId`` *within a process*: a kernel's ``globalPid`` equals its
 launch's ``globalTid & 0xFFFFFFFFFF000000``. Here both sides get one correlation number that folds the
 process in, so the analyses join on ``correlation`` alone, exactly as for Kineto.
+
+Each table is one :class:`EventKind` in :data:`EVENT_KINDS`: its columns (required, or optional: read as
+NULL where an export of another nsys version lacks them; columns not named are ignored), its name
+lookup in ``StringIds`` and the function that turns its rows into columns of a :class:`TraceTables` table.
 """
 
 from __future__ import annotations
@@ -230,10 +234,13 @@ class EventKind:
     strings: str | None = None  # the column joined to StringIds (as ``s``)
     name: str = "s.value"  # SQL giving the event name, over the table's row ``t`` and ``s``
     where: str = ""
+    sql_only: tuple[str, ...] = ()  # columns only ``name`` and ``where`` read: not fetched (nor ``strings``)
 
     def sql(self, columns: set[str]) -> str:
-        inner = ", ".join(f'"{c}"' if c in columns else f'NULL AS "{c}"' for c in (*self.required, *self.optional))
-        select = "SELECT t.*" + (f", {self.name} AS name" if self.strings else "")
+        wanted = (*self.required, *self.optional)
+        inner = ", ".join(f'"{c}"' if c in columns else f'NULL AS "{c}"' for c in wanted)
+        fetched = [f't."{c}"' for c in wanted if c not in self.sql_only and c != self.strings]
+        select = "SELECT " + ", ".join(fetched + ([f"{self.name} AS name"] if self.strings else []))
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
         where = f" WHERE {self.where}" if self.where else ""
         return f"{select} FROM (SELECT {inner} FROM {self.table}) t{join}{where}"
@@ -254,6 +261,7 @@ EVENT_KINDS = (
         strings="textId",
         name="coalesce(t.text, s.value)",
         where=f"t.eventType IN {NVTX_RANGE_TYPES} AND t.end IS NOT NULL",
+        sql_only=("eventType", "text"),
     ),
     EventKind(
         "CUPTI_ACTIVITY_KIND_KERNEL",
@@ -289,7 +297,9 @@ EVENT_KINDS = (
         required=("start", "end", "bytes"),
         optional=(*_GPU, "memKind"),
     ),
-    EventKind("CUPTI_ACTIVITY_KIND_SYNCHRONIZATION", "syncs", None, _syncs, optional=(*_GPU[:2], "syncType")),
+    EventKind(
+        "CUPTI_ACTIVITY_KIND_SYNCHRONIZATION", "syncs", None, _syncs, optional=("deviceId", "streamId", "syncType")
+    ),
     EventKind(
         "OSRT_API",
         "cpu_ops",
