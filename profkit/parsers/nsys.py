@@ -137,6 +137,12 @@ def _gpu_place(frame: pd.DataFrame) -> dict[str, Any]:
     return {"device": _ints(frame, "deviceId"), "stream": _ints(frame, "streamId")}
 
 
+def _gpu_work(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    """Timing, device, stream and the launch correlation of kernels, memcpys and memsets."""
+    correlation = ctx.correlate(frame["globalPid"], frame["correlationId"])
+    return {**ctx.timing(frame), **_gpu_place(frame), "correlation": correlation}
+
+
 def _ranges(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
     return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": [False] * len(frame)}
@@ -147,10 +153,8 @@ def _kernels(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     grid, block = dims[:, :3].tolist(), dims[:, 3:].tolist()
     shared = _num(frame, "staticSharedMemory").fillna(0) + _num(frame, "dynamicSharedMemory").fillna(0)
     return {
-        **ctx.timing(frame),
+        **_gpu_work(frame, ctx),
         "name": _names(frame),
-        **_gpu_place(frame),
-        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
         "external_id": [-1] * len(frame),
         "grid": [str(g) for g in grid],
         "block": [str(b) for b in block],
@@ -178,13 +182,11 @@ def _memcpys(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     copy, src, dst = (_ints(frame, c, 0) for c in ("copyKind", "srcKind", "dstKind"))
     kinds = [_COPY_KINDS.get(int(k), "other") for k in copy]
     return {
-        **ctx.timing(frame),
+        **_gpu_work(frame, ctx),
         "name": [_memcpy_name(int(c), int(s), int(d)) for c, s, d in zip(copy, src, dst, strict=True)],
         "kind": ["memcpy"] * len(frame),
         "direction": [_DIRECTIONS.get(k, "other") for k in kinds],
         "pageable": (src == PAGEABLE) | (dst == PAGEABLE),
-        **_gpu_place(frame),
-        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
         "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
     }
 
@@ -192,13 +194,11 @@ def _memcpys(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
 def _memsets(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     mem = _ints(frame, "memKind", 0)
     return {
-        **ctx.timing(frame),
+        **_gpu_work(frame, ctx),
         "name": [f"Memset ({_MEM_KINDS.get(int(k), 'Unknown')})" for k in mem],
         "kind": ["memset"] * len(frame),
         "direction": ["memset"] * len(frame),
         "pageable": mem == PAGEABLE,
-        **_gpu_place(frame),
-        "correlation": ctx.correlate(frame["globalPid"], frame["correlationId"]),
         "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
     }
 
