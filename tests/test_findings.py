@@ -251,3 +251,17 @@ def test_h100_findings_round_trip(folder: Path) -> None:
     assert result.findings
     for finding in result.findings:
         assert msgspec.convert(orjson.loads(orjson.dumps(dataclasses.asdict(finding))), Finding) == finding
+
+
+def test_numpy_and_non_finite_numbers_become_plain_json_numbers() -> None:
+    import numpy as np
+
+    from profkit.analysis.findings import Hit, Rule
+
+    rule = Rule(
+        "r", RuleKind.TRACE, lambda ctx: None, Text("{n} of {x:.2f}", "e", "n"), Severity.INFO, "run", (), {}, 0
+    )
+    finding = rule.finding(Hit(numbers={"n": np.int64(2), "x": float("nan"), "s": np.float64(0.5)}))
+    assert finding.numbers == {"n": 2, "s": 0.5} and type(finding.numbers["n"]) is int
+    assert finding.title == "2 of n/a"
+    assert msgspec.convert(msgspec.json.decode(msgspec.json.encode(finding)), Finding) == finding

@@ -8,9 +8,11 @@ The registry renders the rule's text templates from them into a :class:`Finding`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 from profkit.analysis.findings.context import ComparisonContext, Context
@@ -54,7 +56,9 @@ class Rule:
 
     def finding(self, hit: Hit) -> Finding:
         text = self.variants[hit.variant] if hit.variant else self.text
-        title, evidence, next_step = text.render(hit.numbers, hit.labels, hit.rows)
+        numbers = _plain(hit.numbers)
+        rows = [_plain(row) for row in hit.rows]
+        title, evidence, next_step = text.render(numbers, hit.labels, rows)
         return Finding(
             rule=self.id,
             severity=hit.severity or self.severity,
@@ -62,10 +66,23 @@ class Rule:
             title=title,
             evidence=evidence,
             next_step=next_step,
-            numbers=hit.numbers,
+            numbers=numbers,
             labels=hit.labels,
-            rows=hit.rows,
+            rows=rows,
         )
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Builtin ``int``/``float`` for numpy numbers; non-finite numbers dropped (they render as ``n/a``)."""
+    plain: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            plain[key] = value
+        elif isinstance(value, Integral):
+            plain[key] = int(value)
+        elif math.isfinite(number := float(value)):
+            plain[key] = number
+    return plain
 
 
 _RULES: dict[str, Rule] = {}
