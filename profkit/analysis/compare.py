@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from profkit.analysis.findings import Finding
+from profkit.analysis.findings import Finding, evaluate_comparison
 from profkit.analysis.operators import StageMixRow
 from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
@@ -191,7 +191,7 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         setup_differences=setup_differences(run_a, run_b) if run_a and run_b else [],
         notes=list(dict.fromkeys([*a.notes, *b.notes])),
     )
-    result.findings = _findings(result, a, b)
+    result.findings = evaluate_comparison(result, a, b)
     return result
 
 
@@ -228,98 +228,3 @@ def _align(a: AnalysisResult, b: AnalysisResult) -> tuple[list[AlignedRow], str]
         )
     aligned.sort(key=lambda row: -(row.a_us + row.b_us))
     return aligned, kind
-
-
-def _findings(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) -> list[Finding]:
-    findings = []
-    speedup = result.total.speedup
-    if speedup is not None:
-        slower = speedup < 0.98
-        findings.append(
-            Finding(
-                "overall_speedup",
-                "warning" if slower else "info",
-                result.verdict,
-                f"{result.label_a}: {result.total.a_us / 1000:.2f} ms, {result.label_b}: "
-                f"{result.total.b_us / 1000:.2f} ms (speedup {speedup:.2f}x; above 1: {result.label_b} is faster).",
-                "Keep the faster setting."
-                if not slower
-                else f"{result.label_b} made this run slower: check the notes below for why before adopting it.",
-            )
-        )
-    gpu = result.gpu_busy
-    if gpu is not None and gpu.speedup is not None and speedup is not None:
-        host_bound = gpu.speedup > 1.1 and speedup < gpu.speedup / 1.25
-        findings.append(
-            Finding(
-                "gpu_vs_wall_speedup",
-                "warning" if host_bound else "info",
-                f"GPU busy time: {result.label_b} is {_how(gpu.speedup)} {result.label_a}"
-                + (f", but wall time only {speedup:.2f}x" if host_bound else ""),
-                f"GPU busy (union of kernels and copies) {gpu.a_us / 1000:.2f} ms → {gpu.b_us / 1000:.2f} ms; "
-                f"{result.total_basis} {result.total.a_us / 1000:.2f} ms → {result.total.b_us / 1000:.2f} ms.",
-                "The GPU work got faster but the host did not keep up: the run is now launch/CPU-bound. Look at "
-                "the idle-gap causes of B; CUDA graphs or torch.compile turn the GPU gain into wall time."
-                if host_bound
-                else "GPU and wall time moved together.",
-            )
-        )
-    changed = [
-        row for row in result.stages if row.speedup is not None and row.key != "other" and abs(row.speedup - 1) >= 0.02
-    ]
-    if changed:
-        biggest = max(changed, key=lambda row: abs((row.a_us or 0) - (row.b_us or 0)))
-        findings.append(
-            Finding(
-                "largest_stage_change",
-                "info",
-                f"The {biggest.key} stage changed the most: {result.label_b} is {_how(biggest.speedup)} "
-                f"{result.label_a} there",
-                f"{biggest.key}: {(biggest.a_us or 0) / 1000:.2f} ms → {(biggest.b_us or 0) / 1000:.2f} ms.",
-                "Look at its categories below to see which kind of work changed.",
-                biggest.key,
-            )
-        )
-    if result.step_speedup and result.step_speedup.count >= 2:
-        s = result.step_speedup
-        findings.append(
-            Finding(
-                "per_step_speedup",
-                "info",
-                f"Per step, {result.label_b} is {_how(s.median)} {result.label_a} (median)",
-                f"Speedup over {s.count} matched steps: median {s.median:.2f}x, min {s.min:.2f}x, max {s.max:.2f}x.",
-                "A wide min-max range means some steps differ (warm-up, variance): capture with --warmup.",
-                "denoise",
-            )
-        )
-    if len(a.view.steps) != len(b.view.steps):
-        findings.append(
-            Finding(
-                "step_count_differs",
-                "warning",
-                "The two runs have different step counts",
-                f"{result.label_a}: {len(a.view.steps)} steps, {result.label_b}: {len(b.view.steps)} steps.",
-                "Compare per-step numbers, not totals, or capture both with the same --steps.",
-            )
-        )
-    for difference in result.setup_differences:
-        findings.append(
-            Finding(
-                "setup_differs",
-                "critical",
-                "The runs come from different setups",
-                difference,
-                "Re-capture both on the same machine and software, or treat the comparison as indicative only.",
-            )
-        )
-    for note in (n for n in result.notes if "slower" in n):  # platform caveats that change the verdict
-        findings.append(
-            Finding(
-                "platform_note",
-                "warning",
-                "Read this before trusting the numbers",
-                note,
-                "Measure on the hardware you deploy on.",
-            )
-        )
-    return findings

@@ -77,12 +77,11 @@ def attention_processors(pipeline: Any) -> dict[str, int]:
 
 
 def platform_notes(device: str, dtype: str) -> list[str]:
+    from profkit.analysis.findings.facts import HALF_PRECISION_ON_CPU_NOTE, half_precision_is_slow
+
     notes = []
-    if device == "cpu" and dtype in ("fp16", "bf16"):
-        notes.append(
-            f"{dtype} on CPU: this CPU build has no fast half-precision kernels, so {dtype} usually runs "
-            "several times slower than fp32 here; GPU results differ"
-        )
+    if half_precision_is_slow(device, dtype):
+        notes.append(HALF_PRECISION_ON_CPU_NOTE.format(dtype=dtype))
     if device == "cpu":
         notes.append("CPU run: the trace has no GPU activity, so the kernel view lists CPU operators")
     return notes

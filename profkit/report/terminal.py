@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from profkit.analysis.bench.summary import BenchSummary
 from profkit.analysis.compare import ComparisonResult
-from profkit.analysis.findings import Finding
+from profkit.analysis.findings import Finding, Severity
 from profkit.analysis.summary import AnalysisResult
 from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us
 
-_SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+_SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def _findings(console: Console, findings: list[Finding], limit: int = 8) -> None:
     for finding in findings[:limit]:
-        style = _SEVERITY_STYLE[finding.severity]
-        console.print(f"[{style}]{finding.severity.upper():8}[/] {finding.title}", markup=True, highlight=False)
+        label = f"{finding.severity.value.upper():8}"
+        console.print(Text.assemble((label, _SEVERITY_STYLE[finding.severity]), " ", finding.title), highlight=False)
         console.print(f"         {finding.evidence}", markup=False, highlight=False)
 
 

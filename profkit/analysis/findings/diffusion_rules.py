@@ -1,0 +1,155 @@
+"""Rules of the denoise loop's GPU work: launch-bound steps, per-step syncs, unfused attention, FP32 matmuls."""
+
+from __future__ import annotations
+
+import re
+
+from profkit.analysis.findings.context import Context
+from profkit.analysis.findings.facts import HALF_PRECISION
+from profkit.analysis.findings.model import Severity
+from profkit.analysis.findings.registry import Hit, trace_rule
+from profkit.analysis.findings.thresholds import THRESHOLDS
+
+_SHOWN_KERNELS = 3  # kernel names listed in the evidence
+_KERNEL_NAME_CHARS = 60
+
+
+@trace_rule(
+    severity=Severity.WARNING,
+    scope="denoise",
+    thresholds=("launch_bound_idle_share", "launch_bound_idle_critical"),
+    title="The GPU is idle {idle_share:.0%} of the denoise loop",
+    evidence="denoise work busy {busy_ms:.2f} ms of a {span_ms:.2f} ms GPU span; of the idle time "
+    "{host_share_of_idle:.0%} waits on the host to launch and {sync_share_of_idle:.0%} follows a synchronization. "
+    "Median kernel {median_kernel_us:.1f} us, {short_kernel_share:.0%} of kernels under "
+    "{short_kernel_threshold_us:.0f} us, median launch-to-start [[{launch_delay_p50_us:.0f} us||n/a]].",
+    next_step="The loop is launch-bound: capture it in a CUDA graph (torch.compile(mode='reduce-overhead')), fuse "
+    "small kernels (torch.compile), raise the batch size, and remove host syncs from the step.",
+)
+def launch_bound_denoise(ctx: Context) -> Hit | None:
+    gaps, launches = ctx.gaps, ctx.launches
+    if gaps is None or not gaps.loop_window_us or launches is None:
+        return None
+    idle_share = 1 - gaps.loop_busy_us / gaps.loop_window_us
+    if idle_share < THRESHOLDS["launch_bound_idle_share"]:
+        return None
+    idle = sum(gaps.loop_idle_by_cause.values())
+    numbers = {
+        "idle_share": idle_share,
+        "busy_ms": gaps.loop_busy_us / 1000,
+        "span_ms": gaps.loop_window_us / 1000,
+        "host_share_of_idle": gaps.loop_idle_by_cause.get("host", 0.0) / idle if idle else 0.0,
+        "sync_share_of_idle": gaps.loop_idle_by_cause.get("after_sync", 0.0) / idle if idle else 0.0,
+        "median_kernel_us": launches.median_kernel_us or 0.0,
+        "short_kernel_share": launches.short_kernel_share,
+        "short_kernel_threshold_us": launches.short_kernel_threshold_us,
+    }
+    if launches.delay_p50_us is not None:
+        numbers["launch_delay_p50_us"] = launches.delay_p50_us
+    critical = idle_share >= THRESHOLDS["launch_bound_idle_critical"]
+    return Hit(numbers=numbers, severity=Severity.CRITICAL if critical else Severity.WARNING)
+
+
+_EVERY_STEP_CAUSES = (
+    "Typical causes: a scheduler reading a tensor value (.item() on a timestep or sigma), a progress callback "
+    "touching latents, NaN checks. Keep timesteps on the CPU, drop per-step checks, or do them once after the loop."
+)
+_COPIES = "a device-to-host copy in {d2h_steps} of {steps} steps"
+_SYNCS = "a host-blocking call in {sync_steps} of {steps} steps, median {sync_ms_per_step:.2f} ms blocked per step"
+_COLD = ". Each one empties the GPU queue, so the next step starts cold."
+
+
+@trace_rule(
+    severity=Severity.WARNING,
+    scope="denoise",
+    thresholds=("every_step_share", "min_steps_every_step"),
+    title="The denoise loop waits for the GPU in every step",
+    evidence=f"Found {_COPIES} and {_SYNCS}{_COLD}",
+    next_step=_EVERY_STEP_CAUSES,
+    variants={"copies": {"evidence": f"Found {_COPIES}{_COLD}"}, "syncs": {"evidence": f"Found {_SYNCS}{_COLD}"}},
+)
+def sync_every_step(ctx: Context) -> Hit | None:
+    blocking = ctx.blocking
+    if blocking is None or blocking.steps < THRESHOLDS["min_steps_every_step"]:
+        return None
+    need = THRESHOLDS["every_step_share"] * blocking.steps
+    syncing = blocking.steps_with_sync >= need
+    copying = blocking.steps_with_d2h >= need
+    if not (syncing or copying):
+        return None
+    return Hit(
+        numbers={
+            "steps": blocking.steps,
+            "d2h_steps": blocking.steps_with_d2h,
+            "sync_steps": blocking.steps_with_sync,
+            "sync_ms_per_step": (blocking.sync_us_per_step or 0.0) / 1000,
+        },
+        variant=None if syncing and copying else "copies" if copying else "syncs",
+    )
+
+
+_MATH_SDPA = re.compile(r"_scaled_dot_product_attention_math")
+_FUSED_SDPA = re.compile(
+    r"_scaled_dot_product_(flash|efficient|cudnn)_attention|_flash_attention_forward|"
+    r"_efficient_attention_forward|scaled_dot_product_fused"
+)
+
+
+@trace_rule(
+    severity=Severity.WARNING,
+    scope="denoise",
+    title="Attention runs on the math (unfused) SDPA path {math_ops} times",
+    evidence="{math_ops} calls of aten::_scaled_dot_product_attention_math[[ (and {fused_ops} fused SDPA calls)]]: "
+    "it materializes the full attention matrix with separate GEMM and softmax kernels.",
+    next_step="Make the fused kernels eligible: half precision (flash needs fp16/bf16), head dim a multiple of 8, no "
+    "unsupported mask, and check torch.backends.cuda.sdp_kernel / sdpa_kernel settings.",
+    variants={
+        "kernel_names": {
+            "title": "Attention appears to run unfused (softmax + GEMM kernels, no fused attention kernel)",
+            "evidence": "In the denoise stage: {softmax_ms:.2f} ms of softmax kernels next to {gemm_ms:.2f} ms of "
+            "GEMMs and no flash or memory-efficient attention kernel. That is the SDPA math path or an attention "
+            "processor that does not call scaled_dot_product_attention (a guess from kernel names).",
+            "next_step": "Use diffusers' AttnProcessor2_0 (SDPA) or a flash-attention processor, in half precision.",
+        }
+    },
+)
+def attention_math_path(ctx: Context) -> Hit | None:
+    math_ops = sum(count for name, count in ctx.cpu_op_names.items() if _MATH_SDPA.search(name))
+    fused_ops = sum(count for name, count in ctx.cpu_op_names.items() if _FUSED_SDPA.search(name))
+    if math_ops:
+        return Hit(numbers={"math_ops": math_ops, **({"fused_ops": fused_ops} if fused_ops else {})})
+    denoise = [row for row in ctx.stage_mix if row.stage == "denoise"]
+    if ctx.gpu is None or fused_ops or not denoise:  # the kernel-name guess only where a denoise loop is known
+        return None
+    attention = sum(row.total_us for row in denoise if row.category == "attention")
+    softmax = sum(row.total_us for row in denoise if row.category == "softmax")
+    gemm = sum(row.total_us for row in denoise if row.category == "gemm")
+    if attention > 0 or softmax <= 0 or gemm <= 0:
+        return None
+    return Hit(numbers={"softmax_ms": softmax / 1000, "gemm_ms": gemm / 1000}, variant="kernel_names")
+
+
+@trace_rule(
+    severity=Severity.WARNING,
+    thresholds=("fp32_matmul_share_in_half_run",),
+    title="{share:.0%} of GPU time is FP32 GEMM/conv in a {dtype} run",
+    evidence="Kernels without tensor cores whose names say FP32 (a guess from the name): {rows}.",
+    next_step="Some module stays in FP32 (often the VAE, an upcast, or a norm): check the component dtypes.",
+    row="{name}",
+    row_sep=", ",
+)
+def fp32_matmul_in_half_run(ctx: Context) -> Hit | None:
+    dtype = ctx.dtype
+    if ctx.kernels is None or dtype not in HALF_PRECISION:
+        return None
+    matmul = [r for r in ctx.kernels.rows if r.category in ("gemm", "convolution")]
+    fp32 = [r for r in matmul if r.precision == "fp32" and not r.tensor_core]
+    fp32_us = sum(r.total_us for r in fp32)
+    share = fp32_us / ctx.kernels.total_us if ctx.kernels.total_us else 0.0
+    if share < THRESHOLDS["fp32_matmul_share_in_half_run"]:
+        return None
+    return Hit(
+        numbers={"share": share, "fp32_ms": fp32_us / 1000},
+        labels={"dtype": dtype or ""},
+        rows=[{"name": r.name[:_KERNEL_NAME_CHARS]} for r in fp32[:_SHOWN_KERNELS]],
+    )

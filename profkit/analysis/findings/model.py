@@ -1,0 +1,60 @@
+"""The one finding type: a rule id, a severity, the numbers behind it and the prose rendered from them.
+
+A :class:`Finding` is plain data: JSON-serialisable (orjson, msgspec) and loaded back with
+``msgspec.convert(data, Finding)``. ``numbers`` carry units in their key names (``idle_ms``, ``share``,
+``count``), ``labels`` the non-numeric facts (a dtype, a stage), ``rows`` the listed items (kernels, calls,
+gaps). ``title``, ``evidence`` and ``next_step`` are rendered from those by the rule's text templates and kept
+as fields for JSON readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+Number = int | float
+Row = dict[str, str | int | float]
+
+
+class Severity(str, Enum):
+    """How urgent a finding is; members are declared most urgent first."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent."""
+        return _RANK[self]
+
+
+_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Impact:
+    """Recoverable time a finding estimates (filled by impact-aware rules; ``None`` until a rule estimates it)."""
+
+    recoverable_ms: float
+    share: float  # of the pipeline wall time
+    method: str  # how it was estimated, e.g. "GPU idle inside steps waiting on the host (upper bound)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """A named bottleneck or caveat with the numbers behind it, a severity and a next step."""
+
+    rule: str  # the registered rule id (= its function name)
+    severity: Severity
+    scope: str = "run"  # run | text_encoder | denoise | vae | other
+    title: str
+    evidence: str
+    next_step: str
+    numbers: dict[str, Number] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    impact: Impact | None = None
