@@ -241,3 +241,44 @@ def test_bench_results_use_the_same_list() -> None:
         "environment.torch: 2.1 (baseline) vs 9.9.9 (now)",
         "setting steps: 4 (baseline) vs 8 (now)",
     ]
+
+
+@pytest.mark.slow
+def test_nsys_child_writes_the_document_and_the_parent_completes_it(tmp_path: Path, capsys) -> None:
+    """The nsys capture's two halves without nsys: the child's metadata, then what the parent adds."""
+    from profkit.capture.nsys.child import record
+    from profkit.capture.nsys.runner import add_nsys_outputs
+    from profkit.capture.settings import CaptureSettings
+
+    settings = CaptureSettings(steps=2, warmup=1, out=tmp_path, device="cpu")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    request = tmp_path / "request.json"
+    request.write_bytes(
+        orjson.dumps(
+            {
+                "settings": settings.as_dict(),
+                "dtype": "fp32",
+                "device": "cpu",
+                "folder": str(folder),
+                "nsys": {"path": "nsys", "version": "2099.1", "args": ["--sample=none"]},
+            }
+        )
+    )
+    record(request)
+    assert capsys.readouterr().out.count("@@profkit-step") == 2
+    child = CaptureMetadata.load(folder / "metadata.json")
+    assert (
+        child.profiler is not None and child.profiler.tool == "nsys" and child.profiler.nsys_args == ["--sample=none"]
+    )
+    assert child.files.trace is None and child.files.images == ["images/image_000.png"]
+    assert len(child.timing_seconds.warmup_calls) == 1 and child.timing_seconds.recorded_call_under_nsys
+    done = add_nsys_outputs(folder, folder / "run.sqlite", folder / "run.nsys-rep", ranges=9)
+    assert CaptureMetadata.load(folder / "metadata.json") == done
+    assert (done.files.trace, done.files.nsys_report, done.profiler.profkit_ranges_recorded) == (
+        "run.sqlite",
+        "run.nsys-rep",
+        9,
+    )
+    assert done.label == "tiny-sd fp32 (nsys)" and done.trace_file == "run.sqlite"
+    assert msgspec.structs.replace(done, files=child.files, profiler=child.profiler) == child

@@ -78,6 +78,20 @@ def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_a
     return [*command, sys.executable, "-m", "profkit.capture.nsys.child", str(request)]
 
 
+def add_nsys_outputs(folder: Path, trace: Path, report: Path, ranges: int) -> CaptureMetadata:
+    """Add what only the parent knows (exported trace, report, ranges nsys kept) to the child's metadata."""
+    path = folder / METADATA_FILE
+    written = CaptureMetadata.load(path, "metadata file")
+    profiler = written.profiler and msgspec.structs.replace(written.profiler, profkit_ranges_recorded=ranges)
+    metadata = msgspec.structs.replace(
+        written,
+        files=msgspec.structs.replace(written.files, trace=trace.name, nsys_report=report.name),
+        profiler=profiler,
+    )
+    metadata.write(path)
+    return metadata
+
+
 def capture_one_nsys(
     settings: CaptureSettings,
     dtype: str,
@@ -132,15 +146,7 @@ def capture_one_nsys(
             "pip install 'nvtx>=0.2.10,<0.2.12'), or --nsys-args turned NVTX tracing off",
             EXIT_RUN_FAILED,
         )
-    metadata_path = folder / METADATA_FILE
-    written = CaptureMetadata.load(metadata_path, "metadata file")
-    profiler = written.profiler and msgspec.structs.replace(written.profiler, profkit_ranges_recorded=ranges)
-    metadata = msgspec.structs.replace(
-        written,
-        files=msgspec.structs.replace(written.files, trace=sqlite_path.name, nsys_report=report.name),
-        profiler=profiler,
-    )
-    metadata.write(metadata_path)
+    metadata = add_nsys_outputs(folder, sqlite_path, report, ranges)
     (folder / REQUEST_FILE).unlink(missing_ok=True)
     images = sorted((folder / IMAGES_DIR).glob("*.png"))
-    return RunRecord(dtype, folder, sqlite_path, metadata_path, images, list(metadata.notes))
+    return RunRecord(dtype, folder, sqlite_path, folder / METADATA_FILE, images, list(metadata.notes))
