@@ -57,7 +57,7 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
         timing=Timing(
             load=loaded.load_seconds, warmup_calls=warmup_seconds, recorded_call_under_profiler=recorded_seconds
         ),
-        profiler=ProfilerInfo(tool="torch.profiler", torch_version=torch.__version__, record_shapes=True),
+        profiler=ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True),
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
     )
