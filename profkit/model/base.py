@@ -7,6 +7,8 @@ kind, migrates older files step by step, refuses newer or unknown ones with one 
 into the typed document (every field type checked by msgspec; a wrong type names its field).
 
 On disk a document is a JSON object whose first keys are ``schema_version``, ``kind`` and ``created_at``.
+A kind that wraps a type of another layer (an analysis result) flattens it in :meth:`Document.body` and
+rebuilds it in :meth:`Document.from_body`.
 """
 
 from __future__ import annotations
