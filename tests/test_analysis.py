@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from profkit.analysis import analyze_tables
 from profkit.analysis.intervals import locate, merge, merge_blocks, union_length
 from profkit.analysis.operators import cpu_self_times
 from profkit.analysis.taxonomy import classify_kernel, guess_precision, uses_tensor_cores
+from profkit.model.capture import CaptureMetadata
 from profkit.parsers import load_trace
 from profkit.parsers.kineto import parse_kineto_document
 from profkit.parsers.tables import build_table
@@ -167,7 +169,8 @@ def _rules(builder, run=None):
     return {
         f.rule
         for f in analyze_tables(
-            parse_kineto_document(builder.document(), __import__("pathlib").Path("x")), run=run
+            parse_kineto_document(builder.document(), __import__("pathlib").Path("x")),
+            run=msgspec.convert(run, CaptureMetadata) if run else None,
         ).findings
     }
 

@@ -12,7 +12,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "profkit"
 #: layer -> the profkit modules (and their submodules) it may import
 ALLOWED = {
     "parsers": ("profkit.parsers", "profkit.errors", "profkit.jsonio"),
-    "analysis": ("profkit.analysis", "profkit.parsers", "profkit.model.compat", "profkit.naming", "profkit.errors"),
+    "analysis": ("profkit.analysis", "profkit.parsers", "profkit.model", "profkit.naming", "profkit.errors"),
+    # documents are data: they may wrap analysis results, never reach into capture, app, report or cli
+    "model": (
+        "profkit.model",
+        "profkit.analysis",
+        "profkit.parsers",
+        "profkit.errors",
+        "profkit.jsonio",
+        "profkit.naming",
+    ),
 }
 FORBIDDEN = ("profkit.capture", "profkit.app", "profkit.report", "profkit.cli")
 

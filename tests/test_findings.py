@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import copy
 import dataclasses
 import inspect
 from pathlib import Path
@@ -206,8 +205,7 @@ def test_the_platform_caveat_comes_from_dtype_and_device_not_from_note_text(
 ) -> None:
     no_notes = dataclasses.replace(fp16, notes=[])
     assert "platform_note" in {f.rule for f in compare_results(fp32, no_notes).findings}
-    run = copy.deepcopy(fp16.run)
-    run["device"]["type"] = "cuda"
+    run = msgspec.structs.replace(fp16.run, device=msgspec.structs.replace(fp16.run.device, type="cuda"))
     on_gpu = dataclasses.replace(fp16, run=run)  # notes still say "slower": they decide nothing
     assert any("slower" in note for note in on_gpu.notes)
     assert "platform_note" not in {f.rule for f in compare_results(fp32, on_gpu).findings}

@@ -299,7 +299,7 @@ def test_real_nsys_capture_has_stage_ranges_and_one_range_per_step(nsys_and_torc
     assert {s.stage for s in result.view.stages} >= {"text_encoder", "denoise", "vae"}
     assert [s.step for s in result.view.steps] == list(range(6))
     assert all(s.denoiser_calls >= 1 for s in result.view.steps)
-    assert result.run["profiler"]["tool"] == "nsys" and result.run["profiler"]["profkit_ranges_recorded"] > 6
+    assert result.run.profiler.tool == "nsys" and result.run.profiler.profkit_ranges_recorded > 6
 
 
 @pytest.mark.slow

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from profkit.analysis.attribution import gpu_work, pipeline_windows
 from profkit.analysis.compare import compare_results
 from profkit.analysis.summary import AnalysisResult, analyze_tables
 from profkit.analysis.timeline import idle_gaps
+from profkit.model.capture import CaptureMetadata
 from profkit.parsers.kineto import parse_kineto_document
 from tests.tracebuilder import FLASH, GEMM_F16, SOFTMAX, TraceBuilder, diffusion_trace, launch_bound_trace
 
 
 def analyze(builder: TraceBuilder, run: dict | None = None) -> AnalysisResult:
-    return analyze_tables(parse_kineto_document(builder.document(), Path("fixture.json")), run=run)
+    metadata = msgspec.convert(run, CaptureMetadata) if run else None
+    return analyze_tables(parse_kineto_document(builder.document(), Path("fixture.json")), run=metadata)
 
 
 def rules(result: AnalysisResult) -> dict[str, object]:

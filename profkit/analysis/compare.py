@@ -5,8 +5,10 @@ Speedup is ``A time / B time``: above 1 means B is faster, below 1 means B is sl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from profkit.analysis.findings import Finding, evaluate_comparison
 from profkit.analysis.operators import StageMixRow
@@ -79,7 +81,8 @@ class ComparisonResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON builtins of every field (``msgspec.convert`` turns them back into an equal result)."""
+        return msgspec.to_builtins(self)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -168,7 +171,7 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
             DeltaRow(stage, gpu_a.get(stage), gpu_b.get(stage), _ratio(gpu_a.get(stage), gpu_b.get(stage)))
             for stage in dict.fromkeys([*gpu_a, *gpu_b])
         ]
-    run_a, run_b = a.run or {}, b.run or {}
+    both_runs = a.run is not None and b.run is not None
     result = ComparisonResult(
         label_a=label_a,
         label_b=label_b,
@@ -187,8 +190,8 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         stage_gpu=stage_gpu,
         aligned=aligned,
         aligned_kind=aligned_kind,
-        setting_differences=settings_differences(run_a, run_b) if run_a and run_b else [],
-        setup_differences=setup_differences(run_a, run_b) if run_a and run_b else [],
+        setting_differences=settings_differences(a.run, b.run) if both_runs else [],
+        setup_differences=setup_differences(a.run, b.run) if both_runs else [],
         notes=list(dict.fromkeys([*a.notes, *b.notes])),
     )
     result.findings = evaluate_comparison(result, a, b)

@@ -1,12 +1,16 @@
-"""One analysis of one trace: every view the reports show, as plain dataclasses."""
+"""One analysis of one trace: every view the reports show, as plain dataclasses.
+
+The dataclasses hold JSON types only, so ``msgspec.convert`` rebuilds an :class:`AnalysisResult` from its
+:meth:`~AnalysisResult.to_dict` (the analysis summary document, :mod:`profkit.model.analysis`, relies on it).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import msgspec
 
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
@@ -31,7 +35,12 @@ from profkit.analysis.timeline import (
     idle_gaps,
     launch_stats,
 )
-from profkit.parsers.tables import TraceTables
+from profkit.model.capture import CaptureMetadata
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from profkit.parsers.tables import TraceTables
 
 
 @dataclass
@@ -55,7 +64,7 @@ class AnalysisResult:
     kernels: Breakdown | None
     cpu_ops: Breakdown
     findings: list[Finding]
-    run: dict[str, Any] | None = None  # capture metadata when available
+    run: CaptureMetadata | None = None  # capture metadata when available
     gaps: IdleGaps | None = None
     launches: LaunchStats | None = None
     blocking: HostBlocking | None = None
@@ -78,14 +87,18 @@ class AnalysisResult:
         return self.cpu_ops.total_us
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON builtins of every field; ``run`` as the whole capture document (with its kind and version)."""
+        data = msgspec.to_builtins(self)
+        if self.run is not None:
+            data["run"] = self.run.to_builtins()
+        return data
 
 
 def _device_names(tables: TraceTables) -> list[str]:
     return [str(d.get("name", "?")) for d in tables.info.devices]
 
 
-def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label: str = "") -> AnalysisResult:
+def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, label: str = "") -> AnalysisResult:
     windows = pipeline_windows(tables)
     work = gpu_work(tables, windows)
     view = build_pipeline_view(tables, windows, work)
@@ -118,7 +131,7 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
             gpu,
             kernels,
             cpu_ops,
-            run,
+            run.to_builtins() if run is not None else None,
             gaps=gaps,
             launches=launches,
             blocking=blocking,
@@ -144,7 +157,7 @@ def analyze_tables(tables: TraceTables, run: dict[str, Any] | None = None, label
         warnings=list(info.warnings),
         not_captured=list(info.not_captured),
     )
-    notes = list((run or {}).get("notes", []))
+    notes = list(run.notes) if run is not None else []
     return AnalysisResult(
         trace,
         view,

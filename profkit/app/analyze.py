@@ -1,4 +1,4 @@
-"""`profkit analyze`: a trace or capture folder -> analysis -> HTML report and JSON summary."""
+"""`profkit analyze`: a trace, capture folder or analysis summary -> analysis -> HTML report and JSON summary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from profkit.analysis import AnalysisResult
 from profkit.app.inputs import analyze_input, default_report_base, resolve_input
-from profkit.jsonio import check_writable, write_json
-from profkit.model.base import document_header
+from profkit.jsonio import check_writable
+from profkit.model.analysis import AnalysisSummary
 from profkit.report import analysis_html
 
 
@@ -42,5 +42,5 @@ def analyze_path(
         html.write_text(analysis_html(result), encoding="utf-8")
         outputs.html = html
     if json_path is not None:
-        outputs.json = write_json(json_path, {**document_header("profkit.analysis"), **result.to_dict()})
+        outputs.json = AnalysisSummary(result=result).write(json_path)
     return outputs

@@ -1,4 +1,7 @@
-"""`profkit capture`: every dtype captured with identical settings, then analyzed and compared."""
+"""`profkit capture`: every dtype captured with identical settings, then analyzed and compared.
+
+The comparisons read the analysis summaries the analyses wrote, so no trace is parsed twice.
+"""
 
 from __future__ import annotations
 
@@ -64,13 +67,13 @@ def capture_and_report(
         return outputs
     for run in runs:
         outputs.reports.append(analyze_path(run.folder, write_json_summary=True, force=settings.force))
-    if len(runs) >= 2:
-        first = runs[0]
-        for other in runs[1:]:
+    if len(runs) >= 2:  # from the summaries just written: the traces are not parsed again
+        first, *others = [report.json or run.folder for run, report in zip(runs, outputs.reports, strict=True)]
+        for other in others:
             outputs.comparisons.append(
                 compare_paths(
-                    first.folder,
-                    other.folder,
+                    first,
+                    other,
                     write_json_summary=True,
                     force=settings.force,
                     out_dir=settings.out,

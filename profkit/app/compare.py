@@ -1,4 +1,4 @@
-"""`profkit compare`: two runs -> comparison -> HTML and JSON."""
+"""`profkit compare`: two runs (traces, capture folders or analysis summaries) -> comparison -> HTML and JSON."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from profkit.analysis.compare import ComparisonResult, compare_results
 from profkit.app.inputs import TraceInput, analyze_input, default_report_base, resolve_input
 from profkit.errors import ProfkitError
-from profkit.jsonio import check_writable, write_json
-from profkit.model.base import document_header
+from profkit.jsonio import check_writable
+from profkit.model.comparison import ComparisonDocument
 from profkit.report import comparison_html
 
 
@@ -22,8 +22,8 @@ class CompareOutputs:
 
 def default_compare_base(a: TraceInput, b: TraceInput, folder: Path) -> Path:
     def slug(source: TraceInput) -> str:
-        if source.metadata:
-            return str(source.metadata.get("dtype") or source.trace.parent.name)
+        if source.metadata is not None:
+            return source.metadata.dtype or source.trace.parent.name
         return default_report_base(source.trace).name
 
     return folder / f"compare_{slug(a)}_vs_{slug(b)}"
@@ -58,5 +58,5 @@ def compare_paths(
     html.write_text(comparison_html(comparison, str(a.trace), str(b.trace)), encoding="utf-8")
     outputs = CompareOutputs(comparison, html)
     if json_path is not None:
-        outputs.json = write_json(json_path, {**document_header("profkit.comparison"), **comparison.to_dict()})
+        outputs.json = ComparisonDocument(result=comparison).write(json_path)
     return outputs

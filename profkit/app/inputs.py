@@ -1,70 +1,91 @@
-"""What a path given to analyze or compare is: a trace file or a capture folder, with its metadata."""
+"""What a path given to analyze or compare is: a trace file, a capture folder, or an analysis summary.
+
+A trace comes with the capture metadata of its folder when there is one. An analysis summary (a JSON document
+of kind ``profkit.analysis``, recognised by its content) stands for its trace: it is loaded, not re-analyzed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from profkit.analysis import AnalysisResult, analyze_tables
-from profkit.app.nsys_export import parsable_trace
-from profkit.capture.run import METADATA_FILE, TRACE_FILE
 from profkit.errors import ProfkitError
-from profkit.jsonio import read_json
-from profkit.parsers import load_trace, trace_suffixes
+from profkit.model import sniff_kind
+from profkit.model.capture import METADATA_FILE, TRACE_FILE, CaptureMetadata
+
+if TYPE_CHECKING:
+    from profkit.analysis import AnalysisResult
+
+ANALYSIS_KIND = "profkit.analysis"
 
 
 @dataclass
 class TraceInput:
-    trace: Path
-    metadata: dict[str, Any] | None
+    trace: Path  # the trace file, or the analysis summary that stands for it
+    metadata: CaptureMetadata | None
     label: str
+    analysis: AnalysisResult | None = None  # already analyzed (an analysis summary was given)
 
 
-def _metadata_of(folder: Path) -> dict[str, Any] | None:
+def _metadata_of(folder: Path) -> CaptureMetadata | None:
+    """The capture metadata of a folder; a ``metadata.json`` of some other tool is not ours and is ignored."""
     path = folder / METADATA_FILE
-    if not path.is_file():
+    if not path.is_file() or sniff_kind(path) != CaptureMetadata.KIND:
         return None
-    metadata = read_json(path, "metadata file")
-    return metadata if isinstance(metadata, dict) else None
+    return CaptureMetadata.load(path, "metadata file")
 
 
-def _trace_named_in(metadata: dict[str, Any] | None) -> str:
-    files = (metadata or {}).get("files")
-    name = files.get("trace") if isinstance(files, dict) else None
-    return name if isinstance(name, str) and name else TRACE_FILE
+def _from_summary(path: Path) -> TraceInput:
+    from profkit.model.analysis import load_analysis
+
+    result = load_analysis(path)
+    return TraceInput(path, result.run, result.label, result)
 
 
 def resolve_input(path: Path) -> TraceInput:
-    """A trace file, or a capture folder holding its trace (``trace.json.gz`` or an nsys ``.sqlite``) and metadata."""
+    """A trace file, a capture folder holding its trace (``trace.json.gz`` or an nsys ``.sqlite``) and metadata,
+    or an analysis summary."""
     path = Path(path)
     if path.is_dir():
         metadata = _metadata_of(path)
-        trace = path / _trace_named_in(metadata)
+        trace = path / (metadata.trace_file if metadata else TRACE_FILE)
         if not trace.is_file():
             raise ProfkitError(f"{path}: is a directory without a {trace.name}; pass a trace file or capture folder")
     else:
+        kind = sniff_kind(path) if path.is_file() else None
+        if kind == ANALYSIS_KIND:
+            return _from_summary(path)
+        if kind is not None:
+            raise ProfkitError(
+                f"{path}: is a {kind} document, not a trace: pass a trace file, a capture folder or an analysis "
+                f"summary ({ANALYSIS_KIND})"
+            )
         trace = path
         metadata = _metadata_of(trace.parent) if trace.parent.is_dir() else None
-        if metadata is not None and trace.name != _trace_named_in(metadata):
+        if metadata is not None and trace.name != metadata.trace_file:
             metadata = None  # a metadata.json that describes another file
-    if metadata:
-        label = f"{metadata.get('model', '?')} {metadata.get('dtype', '?')}"
-        if (metadata.get("profiler") or {}).get("tool") == "nsys":
-            label += " (nsys)"
-    else:
-        label = default_report_base(trace).name
+    label = metadata.label if metadata else default_report_base(trace).name
     return TraceInput(trace, metadata, label)
 
 
 def analyze_input(source: TraceInput) -> AnalysisResult:
+    """The analysis of an input: parsed and analyzed, or as stored in its summary."""
+    if source.analysis is not None:
+        return source.analysis
+    from profkit.analysis import analyze_tables
+    from profkit.app.nsys_export import parsable_trace
+    from profkit.parsers import load_trace
+
     return analyze_tables(load_trace(parsable_trace(source.trace)), run=source.metadata, label=source.label)
 
 
 def default_report_base(trace: Path) -> Path:
     """``run/trace.json.gz`` -> ``run/trace`` (reports go next to their input)."""
     name = trace.name
-    for suffix in trace_suffixes():
+    from profkit.parsers import trace_suffixes
+
+    for suffix in (".summary.json", *trace_suffixes()):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break

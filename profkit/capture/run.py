@@ -1,4 +1,4 @@
-"""Run the instrumented pipeline under ``torch.profiler`` and write trace, metadata and images."""
+"""What every capture run shares: run records and folders, timed calls, images, and its metadata document."""
 
 from __future__ import annotations
 
@@ -12,14 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from profkit.capture.environment import device_info, environment, precision_settings
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import ProfkitError
-from profkit.model.base import document_header
-
-TRACE_FILE = "trace.json.gz"
-METADATA_FILE = "metadata.json"
-IMAGES_DIR = "images"
+from profkit.model.capture import (
+    IMAGES_DIR,
+    CaptureMetadata,
+    DeviceInfo,
+    Environment,
+    ProfilerInfo,
+    RunFiles,
+    RunSettings,
+    Timing,
+)
 
 
 class CaptureProgress(Protocol):
@@ -150,27 +157,28 @@ def run_metadata(
     loaded: Any,
     pipeline: Any,
     components: dict[str, str],
-    timing: dict[str, Any],
-    profiler: dict[str, Any],
-    files: dict[str, Any],
+    timing: Timing,
+    profiler: ProfilerInfo,
+    files: RunFiles,
     notes: list[str],
-) -> dict[str, Any]:
-    """The metadata.json of a run: versions, device, settings, switches, timings, files."""
-    return {
-        **document_header("profkit.capture"),
-        "environment": environment(),
-        "device": device_info(device),
-        "dtype": dtype,
-        "model": settings.model,
-        "model_source": loaded.source,
-        "pipeline_class": type(pipeline).__name__,
-        "components": components,
-        "settings": {key: value for key, value in settings.as_dict().items() if key != "dtypes"},
-        "seed": settings.seed,
-        "precision": precision_settings(),
-        "attention_processors": attention_processors(pipeline),
-        "timing_seconds": timing,
-        "profiler": profiler,
-        "files": files,
-        "notes": notes,
-    }
+) -> CaptureMetadata:
+    """The metadata document of a run: versions, device, settings, switches, timings, files."""
+    return CaptureMetadata(
+        environment=msgspec.convert(environment(), Environment),
+        device=msgspec.convert(device_info(device), DeviceInfo),
+        dtype=dtype,
+        model=settings.model,
+        model_source=loaded.source,
+        pipeline_class=type(pipeline).__name__,
+        components=components,
+        settings=msgspec.convert(
+            {key: value for key, value in settings.as_dict().items() if key != "dtypes"}, RunSettings
+        ),
+        seed=settings.seed,
+        precision=precision_settings(),
+        attention_processors=attention_processors(pipeline),
+        timing_seconds=timing,
+        profiler=profiler,
+        files=files,
+        notes=notes,
+    )

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from profkit.capture.environment import device_info  # noqa: F401
 from profkit.capture.instrument import instrument
 from profkit.capture.run import (
-    METADATA_FILE,
-    TRACE_FILE,
     CaptureProgress,
     RunRecord,
     native_stdout_to_stderr,
@@ -18,7 +15,7 @@ from profkit.capture.run import (
     timed_call,
 )
 from profkit.capture.settings import CaptureSettings
-from profkit.jsonio import write_json
+from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, Timing
 from profkit.pipelines.loading import load_pipeline
 
 
@@ -57,14 +54,12 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Ca
         loaded,
         pipeline,
         instrumentation.components,
-        timing={
-            "load": loaded.load_seconds,
-            "warmup_calls": warmup_seconds,
-            "recorded_call_under_profiler": recorded_seconds,
-        },
-        profiler={"tool": "torch.profiler", "torch_version": torch.__version__, "record_shapes": True},
-        files={"trace": TRACE_FILE, "images": [str(p.relative_to(folder)) for p in images]},
+        timing=Timing(
+            load=loaded.load_seconds, warmup_calls=warmup_seconds, recorded_call_under_profiler=recorded_seconds
+        ),
+        profiler=ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True),
+        files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
     )
-    metadata_path = write_json(folder / METADATA_FILE, metadata)
+    metadata_path = metadata.write(folder / METADATA_FILE)
     return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)

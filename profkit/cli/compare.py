@@ -9,7 +9,7 @@ from profkit.app.compare import compare_paths
 from profkit.cli.output import console, wrote
 from profkit.report.terminal import print_comparison
 
-HELP = "Compare two traces or capture folders (A vs B): total, per-stage and per-step speedup, kernel mix."
+HELP = "Compare two traces, capture folders or analysis summaries (A vs B): total, stage and step speedup, kernel mix."
 EPILOG = (
     "Example: profkit compare runs/tiny-sd_fp32_10steps_64x64_b1 runs/tiny-sd_fp16_10steps_64x64_b1 --json  "
     "(speedup = A time / B time: above 1 means B is faster)"
@@ -17,8 +17,8 @@ EPILOG = (
 
 
 def compare(
-    a: Annotated[Path, typer.Argument(help="Baseline (A): trace file or capture folder.")],
-    b: Annotated[Path, typer.Argument(help="Candidate (B): trace file or capture folder.")],
+    a: Annotated[Path, typer.Argument(help="Baseline (A): trace file, capture folder or *.summary.json.")],
+    b: Annotated[Path, typer.Argument(help="Candidate (B): trace file, capture folder or *.summary.json.")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="HTML report path (default: ./compare_A_vs_B.html).")
     ] = None,

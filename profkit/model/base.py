@@ -7,6 +7,8 @@ kind, migrates older files step by step, refuses newer or unknown ones with one 
 into the typed document (every field type checked by msgspec; a wrong type names its field).
 
 On disk a document is a JSON object whose first keys are ``schema_version``, ``kind`` and ``created_at``.
+A kind that wraps a type of another layer (an analysis result) flattens it in :meth:`Document.body` and
+rebuilds it in :meth:`Document.from_body`.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
     # -- writing -------------------------------------------------------------------------------------
     def to_builtins(self) -> dict[str, Any]:
         """The JSON object of this document: header first, then every field."""
-        body = msgspec.to_builtins(self)
-        return {"schema_version": self.VERSION, "kind": self.KIND, **body}
+        return {"schema_version": self.VERSION, "kind": self.KIND, **self.body()}
+
+    def body(self) -> dict[str, Any]:
+        """Every field as JSON builtins (a kind that wraps another type flattens it here)."""
+        return msgspec.to_builtins(self)
 
     def to_json(self) -> bytes:
         from profkit.jsonio import dumps
@@ -79,9 +84,14 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
             body = migrate(body)
             version += 1
         try:
-            return msgspec.convert(body, cls, strict=False)
+            return cls.from_body(body, source)
         except msgspec.ValidationError as error:
             raise ProfkitError(f"{source}: invalid {cls.KIND} document: {error}") from error
+
+    @classmethod
+    def from_body(cls: type[D], body: dict[str, Any], source: str = "document") -> D:
+        """The document from its current-version fields (the inverse of :meth:`body`); ``source`` names it in errors."""
+        return msgspec.convert(body, cls, strict=False)
 
     @classmethod
     def from_json(cls: type[D], raw: bytes, source: str = "document") -> D:

@@ -1,40 +1,82 @@
-"""Which metadata must match for two runs to be compared (the one checked-metadata list)."""
+"""Which metadata must match for two results to be compared: the one checked-metadata list.
+
+Modelled on pyperf's ``_CHECKED_METADATA``: :data:`CHECKED_METADATA` names the hardware and software that
+must be the same on both sides of any comparison (``compare`` of two runs, ``bench``/``check`` against a
+baseline); a value that differs, or is known on one side only, makes the results not comparable unless forced.
+A regression gate also needs the same workload (:data:`GATED_SETTINGS`); ``compare`` instead reports every
+setting that differs, since the settings are its experiment (:func:`settings_differences`).
+
+Both sides are given as a *setup*: a mapping (or Struct) with ``environment``, ``device`` and ``settings`` parts,
+as in a capture metadata document.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-#: Metadata paths that must match for two runs to be compared without --force.
-COMPARABLE_KEYS: tuple[tuple[str, ...], ...] = (
-    ("device", "type"),
-    ("device", "name"),
-    ("environment", "torch"),
-    ("environment", "diffusers"),
+import msgspec
+
+from profkit.model.capture import CaptureMetadata
+
+#: ``part.key`` paths that must match for two results to be compared without forcing.
+CHECKED_METADATA: tuple[str, ...] = (
+    "device.type",
+    "device.name",
+    "environment.torch",
+    "environment.diffusers",
+    "environment.transformers",
+    "environment.python",
+    "environment.platform",
 )
 
+#: Settings that must also match for a regression gate (the same work measured twice).
+GATED_SETTINGS: tuple[str, ...] = ("model", "steps", "height", "width", "prompts", "seed", "guidance_scale")
 
-def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
+#: Settings that say where or how a capture was written, not what was measured.
+_NOT_THE_EXPERIMENT = frozenset({"dtypes", "out", "force"})
+
+
+def _builtins(setup: Any) -> Mapping[str, Any]:
+    data = msgspec.to_builtins(setup) if isinstance(setup, msgspec.Struct) else setup
+    return data if isinstance(data, Mapping) else {}
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
             return None
-        data = data.get(key)
-    return data
+        value = value.get(key)
+    return value
 
 
-def setup_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Hardware/software differences that make a comparison of two runs unfair."""
+def _differences(a: Any, b: Any, checks: list[tuple[str, str]], labels: tuple[str, str]) -> list[str]:
+    """``"name: left vs right"`` for each ``(name, path)`` whose values differ."""
+    left_setup, right_setup = _builtins(a), _builtins(b)
     differences = []
-    for path in COMPARABLE_KEYS:
-        left, right = _lookup(a, path), _lookup(b, path)
-        if left is not None and right is not None and left != right:
-            differences.append(f"{'.'.join(path)}: {left} vs {right}")
+    for name, path in checks:
+        left, right = _lookup(left_setup, path), _lookup(right_setup, path)
+        if left != right:
+            differences.append(f"{name}: {left}{labels[0]} vs {right}{labels[1]}")
     return differences
 
 
-def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """Capture settings that differ (the experiment itself: dtype, steps, size ...)."""
-    left = {**(a.get("settings") or {}), "dtype": a.get("dtype")}
-    right = {**(b.get("settings") or {}), "dtype": b.get("dtype")}
-    ignored = {"dtypes", "out", "force"}
-    keys = sorted((set(left) | set(right)) - ignored)
+def setup_differences(a: Any, b: Any, labels: tuple[str, str] = ("", "")) -> list[str]:
+    """The :data:`CHECKED_METADATA` that differ between two setups, one line each (``labels`` follow the values)."""
+    return _differences(a, b, [(path, path) for path in CHECKED_METADATA], labels)
+
+
+def baseline_differences(baseline: Any, now: Any) -> list[str]:
+    """What makes a result not comparable with its baseline: the checked metadata, then the gated settings."""
+    labels = (" (baseline)", " (now)")
+    gated = [(f"setting {key}", f"settings.{key}") for key in GATED_SETTINGS]
+    return setup_differences(baseline, now, labels) + _differences(baseline, now, gated, labels)
+
+
+def settings_differences(a: CaptureMetadata, b: CaptureMetadata) -> list[tuple[str, Any, Any]]:
+    """Capture settings that differ (the experiment itself: dtype, steps, size ...), as (key, a, b)."""
+    left = {**(msgspec.to_builtins(a.settings) if a.settings else {}), "dtype": a.dtype}
+    right = {**(msgspec.to_builtins(b.settings) if b.settings else {}), "dtype": b.dtype}
+    keys = sorted((set(left) | set(right)) - _NOT_THE_EXPERIMENT)
     return [(key, left.get(key), right.get(key)) for key in keys if left.get(key) != right.get(key)]

@@ -16,6 +16,7 @@ import orjson
 
 from profkit.analysis.bench.stats import Change, MetricStats, compare_samples, describe
 from profkit.errors import ProfkitError
+from profkit.model import compat
 
 METRICS = {
     "e2e_ms": "end to end (pipeline call)",
@@ -265,21 +266,17 @@ def summarize_bench(
     return summary
 
 
+#: Where a bench result keeps each part of the setup that :mod:`profkit.model.compat` checks.
+SETUP_PARTS = {"environment": "environment", "device": "device_info", "settings": "settings"}
+
+
 def baseline_differences(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     """What makes two result files not comparable: hardware, software versions, benchmark settings."""
-    differences = []
-    env_a, env_b = baseline.get("environment", {}), result.get("environment", {})
-    for key in ("torch", "diffusers", "transformers", "python", "platform"):
-        if env_a.get(key) != env_b.get(key):
-            differences.append(f"{key}: {env_a.get(key)} (baseline) vs {env_b.get(key)} (now)")
-    dev_a, dev_b = baseline.get("device_info", {}), result.get("device_info", {})
-    if dev_a.get("name") != dev_b.get("name"):
-        differences.append(f"device: {dev_a.get('name')} (baseline) vs {dev_b.get('name')} (now)")
-    set_a, set_b = baseline.get("settings", {}), result.get("settings", {})
-    for key in ("model", "steps", "height", "width", "prompts", "seed", "guidance_scale"):
-        if set_a.get(key) != set_b.get(key):
-            differences.append(f"setting {key}: {set_a.get(key)} (baseline) vs {set_b.get(key)} (now)")
-    return differences
+
+    def setup(document: dict[str, Any]) -> dict[str, Any]:
+        return {key: document.get(part, {}) for key, part in SETUP_PARTS.items()}
+
+    return compat.baseline_differences(setup(baseline), setup(result))
 
 
 def _compare(summary: BenchSummary, result: dict[str, Any], baseline: dict[str, Any], threshold: float | None) -> None:

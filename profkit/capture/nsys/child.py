@@ -15,7 +15,8 @@ from profkit.capture.nsys.runner import STEP_MARKER
 from profkit.capture.run import platform_notes, run_metadata, save_images, timed_call
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
-from profkit.jsonio import read_json, write_json
+from profkit.jsonio import read_json
+from profkit.model.capture import METADATA_FILE, ProfilerInfo, RunFiles, Timing
 from profkit.pipelines.loading import load_pipeline
 
 
@@ -55,16 +56,12 @@ def record(request_path: Path) -> None:
         loaded,
         pipeline,
         instrumentation.components,
-        timing={
-            "load": loaded.load_seconds,
-            "warmup_calls": warmup_seconds,
-            "recorded_call_under_nsys": recorded_seconds,
-        },
-        profiler={"tool": "nsys", "nsys_version": nsys["version"], "nsys_args": nsys["args"]},
-        files={"images": [str(p.relative_to(folder)) for p in images]},
+        timing=Timing(load=loaded.load_seconds, warmup_calls=warmup_seconds, recorded_call_under_nsys=recorded_seconds),
+        profiler=ProfilerInfo(tool="nsys", nsys_version=nsys["version"], nsys_args=nsys["args"]),
+        files=RunFiles(images=[str(p.relative_to(folder)) for p in images]),
         notes=platform_notes(device, dtype),
     )
-    write_json(folder / "metadata.json", metadata)
+    metadata.write(folder / METADATA_FILE)
 
 
 def main() -> int:

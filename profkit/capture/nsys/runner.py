@@ -13,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
+
 from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
 from profkit.capture.run import CaptureProgress, RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
-from profkit.jsonio import read_json, write_json
+from profkit.jsonio import write_json
+from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata
 
 REQUEST_FILE = "nsys-request.json"
 STEP_MARKER = "@@profkit-step"
@@ -75,6 +78,20 @@ def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_a
     return [*command, sys.executable, "-m", "profkit.capture.nsys.child", str(request)]
 
 
+def add_nsys_outputs(folder: Path, trace: Path, report: Path, ranges: int) -> CaptureMetadata:
+    """Add what only the parent knows (exported trace, report, ranges nsys kept) to the child's metadata."""
+    path = folder / METADATA_FILE
+    written = CaptureMetadata.load(path, "metadata file")
+    profiler = written.profiler and msgspec.structs.replace(written.profiler, profkit_ranges_recorded=ranges)
+    metadata = msgspec.structs.replace(
+        written,
+        files=msgspec.structs.replace(written.files, trace=trace.name, nsys_report=report.name),
+        profiler=profiler,
+    )
+    metadata.write(path)
+    return metadata
+
+
 def capture_one_nsys(
     settings: CaptureSettings,
     dtype: str,
@@ -129,12 +146,7 @@ def capture_one_nsys(
             "pip install 'nvtx>=0.2.10,<0.2.12'), or --nsys-args turned NVTX tracing off",
             EXIT_RUN_FAILED,
         )
-    metadata_path = folder / "metadata.json"
-    metadata = read_json(metadata_path, "metadata file")
-    metadata["files"]["trace"] = sqlite_path.name
-    metadata["files"]["nsys_report"] = report.name
-    metadata["profiler"]["profkit_ranges_recorded"] = ranges
-    write_json(metadata_path, metadata)
+    metadata = add_nsys_outputs(folder, sqlite_path, report, ranges)
     (folder / REQUEST_FILE).unlink(missing_ok=True)
-    images = sorted((folder / "images").glob("*.png"))
-    return RunRecord(dtype, folder, sqlite_path, metadata_path, images, list(metadata.get("notes", [])))
+    images = sorted((folder / IMAGES_DIR).glob("*.png"))
+    return RunRecord(dtype, folder, sqlite_path, folder / METADATA_FILE, images, list(metadata.notes))
