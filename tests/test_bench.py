@@ -1,21 +1,26 @@
-"""profkit bench: statistics and cost on known samples, real runs of the built-in pipeline, the gate, faults."""
+"""profkit bench: statistics and cost on known samples, real runs of the built-in pipeline, the gate, faults,
+and the result document (typed, round-trips, version 1 loads, foreign files refused)."""
 
 from __future__ import annotations
 
-import copy
+import os
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import orjson
 import pytest
 
 from profkit.analysis.bench.stats import compare_samples, describe, median_ci
-from profkit.analysis.bench.summary import cost_of, load_prices, metric_samples, price_for, summarize_bench
-from profkit.app.bench import CostOptions, GateOptions, bench, load_result, result_document
+from profkit.analysis.bench.summary import cost_of, metric_samples, summarize_bench
+from profkit.app.bench import CostOptions, GateOptions, bench, load_result
+from profkit.app.prices import load_prices, price_for
 from profkit.capture.bench.runner import BenchSettings, run_bench
 from profkit.errors import ProfkitError
+from profkit.model.bench import BenchResult
 from profkit.pipelines.loading import load_pipeline
-from tests.conftest import run_cli
+from tests.benchbuilder import bench_result
+from tests.conftest import corpus_dir, run_cli
 
 SMALL = {"steps": 2, "warmup": 1, "trials": 3, "device": "cpu", "batches": (1, 2)}
 
@@ -33,7 +38,7 @@ def test_describe_matches_numpy_and_flags_what_it_cannot_know() -> None:
     assert any("CV" in w for w in stats.warnings)  # 56% spread
     assert any("P99 from 20 samples" in w for w in stats.warnings)
     steady = describe([100.0 + 0.1 * (i % 3) for i in range(120)])
-    assert steady.warnings == []  # enough samples for P99 and a small CV
+    assert steady.warnings == ()  # enough samples for P99 and a small CV
 
 
 def test_median_ci_small_samples() -> None:
@@ -82,14 +87,14 @@ def small_run(tmp_path_factory: pytest.TempPathFactory):
 def test_interleaved_order_and_warmups_excluded(small_run) -> None:
     out, _ = small_run
     result = load_result(out / "bench.json")
-    assert result["order"] == ["fp32 b1", "fp32 b2"] * 3
-    for config in result["configs"]:
-        assert len(config["trials"]) == 3 and all(t["ok"] for t in config["trials"])
-        assert len(config["warmup_s"]) == 1 and config["cold_call_s"] == config["warmup_s"][0]
-        assert [t["round"] for t in config["trials"]] == [0, 1, 2]
-        assert all(len(t["steps_ms"]) == 2 for t in config["trials"])
-        assert all(t["inference_ms"] <= t["e2e_ms"] for t in config["trials"])
-    orders = [t["order"] for c in result["configs"] for t in c["trials"]]
+    assert list(result.order) == ["fp32 b1", "fp32 b2"] * 3
+    for config in result.configs:
+        assert len(config.trials) == 3 and all(t.ok for t in config.trials)
+        assert len(config.warmup_s) == 1 and config.cold_call_s == config.warmup_s[0]
+        assert [t.round for t in config.trials] == [0, 1, 2]
+        assert all(len(t.steps_ms) == 2 for t in config.trials)
+        assert all(t.inference_ms <= t.e2e_ms for t in config.trials)
+    orders = [t.order for c in result.configs for t in c.trials]
     assert sorted(orders) == list(range(6))
 
 
@@ -97,17 +102,17 @@ def test_statistics_in_the_file_are_those_of_its_raw_samples(small_run) -> None:
     out, _ = small_run
     document = orjson.loads((out / "bench.json").read_bytes())
     stored = {c["name"]: c for c in document["summary"]["configs"]}
-    for config in document["configs"]:
+    for config in load_result(out / "bench.json").configs:
         raw = metric_samples(config)
         for metric, samples in raw.items():
             recomputed = describe(samples)
-            saved = stored[config["name"]]["metrics"][metric]
+            saved = stored[config.name]["metrics"][metric]
             assert saved["count"] == recomputed.count == len(samples)
             for key in ("mean", "p50", "p90", "p99", "min", "max"):
                 assert saved[key] == pytest.approx(getattr(recomputed, key))
-        e2e = np.median([t["e2e_ms"] for t in config["trials"]])
-        assert stored[config["name"]]["images_per_s"] == pytest.approx(config["batch"] / (e2e / 1000))
-        assert stored[config["name"]]["cost"]["usd_per_hour"] == 2.0
+        e2e = np.median([t.e2e_ms for t in config.trials])
+        assert stored[config.name]["images_per_s"] == pytest.approx(config.batch / (e2e / 1000))
+        assert stored[config.name]["cost"]["usd_per_hour"] == 2.0
     assert document["kind"] == "profkit.bench" and document["schema_version"] == 1
     assert document["environment"]["torch"] and document["device_info"]["type"] == "cpu"
     assert len(document["samples"]["t"]) == len(document["samples"]["rss_mb"]) > 0
@@ -128,29 +133,36 @@ def test_csv_and_html_outputs(small_run) -> None:
 def test_regression_gate_fails_on_an_injected_slowdown_and_passes_without(small_run, tmp_path: Path) -> None:
     out, _ = small_run
     baseline = out / "bench.json"
-    document = orjson.loads(baseline.read_bytes())
-    document.pop("summary")
-    slowed = copy.deepcopy(document)
-    for config in slowed["configs"]:
-        for trial in config["trials"]:
-            trial["e2e_ms"] *= 1.5
-            trial["inference_ms"] *= 1.5
-            trial["steps_ms"] = [s * 1.5 for s in trial["steps_ms"]]
-    slowed_path = tmp_path / "slowed.json"
-    slowed_path.write_bytes(orjson.dumps(slowed))
+    document = msgspec.structs.replace(load_result(baseline), summary=None)
+    slowed = _slowed(document, 1.5)
+    slowed_path = slowed.write(tmp_path / "slowed.json")
     failing = run_cli("check", str(slowed_path), "--baseline", str(baseline), "--fail-if-slower", "10")
     assert failing.returncode == 4, failing.stderr
     assert "slower than the baseline by more than 10%" in failing.stderr and "step_ms" in failing.stderr
     passing = run_cli("check", str(baseline), "--baseline", str(baseline), "--fail-if-slower", "10")
     assert passing.returncode == 0, passing.stderr
-    other = copy.deepcopy(document)
-    other["environment"]["torch"] = "9.9.9"
-    other_path = tmp_path / "other.json"
-    other_path.write_bytes(orjson.dumps(other))
+    other = msgspec.structs.replace(document, environment={**document.environment, "torch": "9.9.9"})
+    other_path = other.write(tmp_path / "other.json")
     refused = run_cli("check", str(other_path), "--baseline", str(baseline))
     assert refused.returncode == 2 and "different setup" in refused.stderr and "torch: " in refused.stderr
     forced = run_cli("check", str(other_path), "--baseline", str(baseline), "--force", "-o", str(tmp_path / "c.html"))
     assert forced.returncode == 0 and "Setups differ" in (tmp_path / "c.html").read_text()
+
+
+def _slowed(result: BenchResult, factor: float) -> BenchResult:
+    """``result`` with every end-to-end, denoise-loop and step time multiplied by ``factor``."""
+    replace = msgspec.structs.replace
+
+    def slow(trial):
+        return replace(
+            trial,
+            e2e_ms=trial.e2e_ms * factor,
+            inference_ms=trial.inference_ms * factor,
+            steps_ms=tuple(s * factor for s in trial.steps_ms),
+        )
+
+    configs = tuple(replace(c, trials=tuple(slow(t) for t in c.trials)) for c in result.configs)
+    return replace(result, configs=configs)
 
 
 # ---------------------------------------------------------------- faults
@@ -184,7 +196,7 @@ def test_a_trial_that_raises_is_recorded_and_the_run_goes_on() -> None:
     failed = [t for t in trials if not t.ok]
     assert len(trials) == 6 and len(failed) == 1
     assert failed[0].error.startswith("out of memory") and failed[0].config == "fp32 b2"
-    summary = summarize_bench(result_document(run))
+    summary = summarize_bench(run)
     b2 = next(c for c in summary.configs if c.name == "fp32 b2")
     assert (b2.trials_ok, b2.trials_failed) == (2, 1) and b2.metrics["e2e_ms"].count == 2
     assert any("1 trial(s) failed" in w for w in summary.warnings)
@@ -195,8 +207,7 @@ def test_ctrl_c_keeps_partial_results() -> None:
     assert run.status == "interrupted"
     trials = [t for c in run.configs for t in c.trials]
     assert [t.ok for t in sorted(trials, key=lambda t: t.order)] == [True, True, False]
-    document = result_document(run)
-    summary = summarize_bench(document)
+    summary = summarize_bench(run)
     assert summary.status == "interrupted" and any("partial" in w for w in summary.warnings)
 
 
@@ -277,8 +288,8 @@ def test_ctrl_c_on_the_command_line_writes_partial_results(tmp_path: Path) -> No
     assert child.returncode == 130, stderr
     assert "interrupted" in stdout
     document = load_result(out / "bench.json")
-    assert document["status"] == "interrupted"
-    assert 0 < len(document["order"]) < 100000
+    assert document.status == "interrupted"
+    assert 0 < len(document.order) < 100000
     assert (out / "bench.html").exists()
 
 
@@ -289,7 +300,8 @@ def test_cuda_event_timer_turns_event_pairs_into_durations(monkeypatch: pytest.M
     """The CUDA path times ranges with torch.cuda.Event pairs; a fake clock stands in for the GPU."""
     import torch
 
-    from profkit.capture.bench.runner import Trial, _fill, _RangeTimer
+    from profkit.capture.bench.runner import _fill, _RangeTimer
+    from profkit.model.bench import Trial
 
     clock = {"now": 0.0}
 
@@ -320,9 +332,8 @@ def test_cuda_event_timer_turns_event_pairs_into_durations(monkeypatch: pytest.M
     ]:
         clock["now"] = at
         timer(name, opened)
-    trial = Trial("fp16 b1", 0, 0, ok=True)
-    _fill(trial, timer)
-    assert trial.steps_ms == [10.0, 12.0]
+    trial = _fill(Trial(config="fp16 b1", ok=True, e2e_ms=40.0), timer)
+    assert trial.steps_ms == (10.0, 12.0)
     assert trial.inference_ms == 22.0
     assert trial.stage_ms == {"text_encoder": 2.0, "vae": 4.5}
     assert trial.range_timer == "cuda events"
@@ -364,10 +375,122 @@ def test_check_refuses_files_that_are_not_bench_results(small_run, tmp_path: Pat
     malformed = tmp_path / "malformed.json"
     malformed.write_bytes(orjson.dumps({"kind": "profkit.bench", "schema_version": 1, "configs": [{"name": 1}]}))
     for args, message in (
-        ([str(malformed), "--baseline", str(out / "bench.json")], "configuration 0 is malformed"),
+        ([str(malformed), "--baseline", str(out / "bench.json")], f"{malformed}: invalid profkit.bench document"),
+        ([str(malformed), "--baseline", str(out / "bench.json")], "at `$.configs[0].name`"),
         ([str(tmp_path / "missing.json"), "--baseline", str(out / "bench.json")], "no such file"),
-        ([str(trace), "--baseline", str(out / "bench.json")], "not a profkit benchmark result"),
-        ([str(out / "bench.json"), "--baseline", str(trace)], "not a profkit benchmark result"),
+        ([str(trace), "--baseline", str(out / "bench.json")], "not a profkit profkit.bench document"),
+        ([str(out / "bench.json"), "--baseline", str(trace)], "not a profkit profkit.bench document"),
     ):
         result = run_cli("check", *args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the result document
+
+H100_BENCH = corpus_dir().parent / "h100" / "bench_tiny-sd_fp32-fp16_20steps_64x64" / "bench.json"
+
+
+def _h100_bench() -> Path:
+    if not H100_BENCH.is_file():
+        message = f"real bench result not found at {H100_BENCH} (set PROFKIT_CORPUS)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return H100_BENCH
+
+
+def test_a_real_run_round_trips(small_run) -> None:
+    out, outputs = small_run
+    stored = load_result(out / "bench.json")
+    assert stored == outputs.result.with_summary(outputs.summary)  # what was run is what was written
+    again = BenchResult.from_json(stored.to_json())
+    assert again == stored and again.to_json() == stored.to_json()
+    assert isinstance(stored.configs[0].trials[0].steps_ms, tuple)  # typed all the way down
+    built = bench_result()
+    assert BenchResult.from_json(built.to_json()) == built
+
+
+def test_the_h100_corpus_result_loads_round_trips_and_resummarizes() -> None:
+    path = _h100_bench()
+    result = load_result(path)  # a version-1 file written before documents were typed
+    assert result.device_info["name"] == "NVIDIA H100 80GB HBM3" and result.status == "complete"
+    assert [c.name for c in result.configs] == ["fp32 b1", "fp16 b1"]
+    assert all(t.range_timer == "cuda events" for t in result.trials())
+    assert BenchResult.from_json(result.to_json()) == result
+    assert orjson.loads(result.to_json()) == orjson.loads(path.read_bytes())  # nothing lost, nothing added
+    stored = orjson.loads(path.read_bytes())["summary"]
+    cost = stored["configs"][0]["cost"]  # the run was priced with --instance
+    price = price_for(None, cost["source"], load_prices())
+    recomputed = orjson.loads(orjson.dumps(summarize_bench(result, price).to_dict()))
+    assert recomputed == stored  # the stored statistics are those of the stored raw trials
+
+
+def test_a_minimal_version_1_file_loads_with_defaults(tmp_path: Path) -> None:
+    """Hand-made or older files may lack everything but the configurations and their trials."""
+    minimal = {
+        "schema_version": 1,
+        "kind": "profkit.bench",
+        "configs": [
+            {
+                "name": "fp32 b1",
+                "dtype": "fp32",
+                "batch": 1,
+                "trials": [{"config": "fp32 b1", "ok": True, "e2e_ms": 100.0 + i} for i in range(5)],
+            }
+        ],
+    }
+    path = tmp_path / "minimal.json"
+    path.write_bytes(orjson.dumps(minimal))
+    result = load_result(path)
+    assert (result.status, result.device, result.environment, result.order) == ("unknown", "unknown", {}, ())
+    assert result.samples.t == () and result.configs[0].trials[0].steps_ms == ()
+    summary = summarize_bench(result)
+    assert summary.configs[0].metrics["e2e_ms"].p50 == 102.0 and summary.configs[0].metrics["step_ms"] is None
+    checked = run_cli("check", str(path), "--baseline", str(path), "-o", str(tmp_path / "m.html"))
+    assert checked.returncode == 0, checked.stderr
+    assert "fp32 b1" in (tmp_path / "m.html").read_text()
+
+
+def test_future_versions_wrong_kinds_and_wrong_types_are_one_line(tmp_path: Path) -> None:
+    good = orjson.loads(bench_result().to_json())
+    cases = {
+        "future": ({**good, "schema_version": 2}, "version 2 was written by a newer profkit"),
+        "kind": (
+            {**good, "kind": "profkit.analysis"},
+            "not a profkit profkit.bench document (kind is 'profkit.analysis')",
+        ),
+        "no configs": ({**good, "configs": []}, "the result has no configurations"),
+        "type": (
+            {
+                **good,
+                "configs": [{**good["configs"][0], "trials": [{**good["configs"][0]["trials"][0], "e2e_ms": "x"}]}],
+            },
+            "`$.configs[0].trials[0].e2e_ms`",
+        ),
+        "ok without time": (
+            {**good, "configs": [{**good["configs"][0], "trials": [{"config": "fp32 b1", "ok": True}]}]},
+            "a successful trial of fp32 b1 has no e2e_ms",
+        ),
+    }
+    for name, (document, message) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.json"
+        path.write_bytes(orjson.dumps(document))
+        with pytest.raises(ProfkitError) as raised:
+            load_result(path)
+        assert str(path) in str(raised.value) and message in str(raised.value), (name, str(raised.value))
+        assert raised.value.exit_code == 2 and "\n" not in str(raised.value)
+    refused = run_cli("check", str(tmp_path / "future.json"), "--baseline", str(tmp_path / "future.json"))
+    assert refused.returncode == 2 and "newer profkit" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+
+
+def test_summary_takes_the_price_as_a_value() -> None:
+    """The analysis is pure: the price table is read in app/, the summary only multiplies."""
+    result = bench_result()
+    price = price_for(None, "aws-g5.xlarge", load_prices())
+    summary = summarize_bench(result, price)
+    b1 = summary.configs[0]
+    assert b1.cost.source == "aws-g5.xlarge" and b1.cost.usd_per_hour == 1.006
+    assert b1.cost.usd_per_image == pytest.approx(1.006 / 3600 / b1.images_per_s)
+    assert summarize_bench(result).configs[0].cost is None

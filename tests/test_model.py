@@ -231,15 +231,22 @@ def test_one_checked_metadata_list_decides_comparability() -> None:
 
 
 def test_bench_results_use_the_same_list() -> None:
-    from profkit.analysis.bench.summary import baseline_differences as bench_differences
+    import msgspec
 
-    environment = {"torch": "2.1", "diffusers": "0.3", "transformers": "4", "python": "3.11", "platform": "x"}
-    result = {"environment": environment, "device_info": {"type": "cpu", "name": "A"}, "settings": {"steps": 4}}
+    from profkit.analysis.bench.summary import baseline_differences as bench_differences
+    from tests.benchbuilder import bench_result
+
+    result = bench_result()
     assert bench_differences(result, result) == []
-    newer = {**result, "environment": {**environment, "torch": "9.9.9"}, "settings": {"steps": 8}}
+    newer = msgspec.structs.replace(
+        result,
+        environment={**result.environment, "torch": "9.9.9"},
+        settings=msgspec.structs.replace(result.settings, steps=result.settings.steps * 2),
+    )
+    steps = result.settings.steps
     assert bench_differences(newer, result) == [
-        "environment.torch: 2.1 (baseline) vs 9.9.9 (now)",
-        "setting steps: 4 (baseline) vs 8 (now)",
+        f"environment.torch: {result.environment['torch']} (baseline) vs 9.9.9 (now)",
+        f"setting steps: {steps} (baseline) vs {steps * 2} (now)",
     ]
 
 

@@ -14,6 +14,7 @@ from profkit.analysis import analyze_tables
 from profkit.analysis.compare import compare_results
 from profkit.parsers import load_trace
 from profkit.report import analysis_html, comparison_html
+from tests.benchbuilder import bench_result
 from tests.conftest import REPO, run_cli
 from tests.tracebuilder import diffusion_trace
 
@@ -138,85 +139,13 @@ def test_non_editable_wheel_install_renders_a_report(tmp_path):
     assert (tmp_path / "t.report.html").is_file()
     # the bench report and the price table (package data) from the same install
     result = tmp_path / "bench.json"
-    result.write_bytes(orjson.dumps(_bench_result()))
+    bench_result().write(result)
     done = installed_profkit(
         "check", str(result), "--baseline", str(result), "--instance", "aws-g5.xlarge", "-o", "bench.html"
     )
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "bench.html").read_text()
     assert "aws-g5.xlarge" in html and "Latency distribution" in html
-
-
-def _bench_result() -> dict:
-    """A minimal profkit.bench result document: two configurations, four trials each."""
-
-    def trial(config: str, index: int, ms: float) -> dict:
-        return {
-            "config": config,
-            "round": index,
-            "order": index,
-            "ok": True,
-            "error": None,
-            "e2e_ms": ms,
-            "inference_ms": ms * 0.8,
-            "steps_ms": [ms * 0.4, ms * 0.4],
-            "stage_ms": {"text_encoder": 1.0, "vae": ms * 0.1},
-            "range_timer": "host",
-            "peak_allocated_mb": None,
-            "peak_reserved_mb": None,
-            "started_s": float(index),
-        }
-
-    configs = [
-        {
-            "name": name,
-            "dtype": "fp32",
-            "batch": batch,
-            "load_s": 1.0,
-            "cold_call_s": 2.0,
-            "warmup_s": [2.0],
-            "error": None,
-            "trials": [trial(name, i, base + i) for i in range(4)],
-        }
-        for name, batch, base in (("fp32 b1", 1, 100.0), ("fp32 b2", 2, 180.0))
-    ]
-    return {
-        "schema_version": 1,
-        "kind": "profkit.bench",
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "environment": {"torch": "2.13.0", "diffusers": "0.42.1", "python": "3.11.7", "profkit": "0.1.0"},
-        "device_info": {"type": "cpu", "name": "test CPU"},
-        "device": "cpu",
-        "settings": {
-            "model": "tiny-sd",
-            "steps": 2,
-            "height": 64,
-            "width": 64,
-            "seed": 0,
-            "warmup": 1,
-            "trials": 4,
-            "dtypes": ["fp32"],
-            "batches": [1, 2],
-            "time_budget_s": None,
-        },
-        "status": "complete",
-        "duration_s": 10.0,
-        "peak_rss_mb": 500.0,
-        "order": ["fp32 b1", "fp32 b2"] * 4,
-        "configs": configs,
-        "samples": {
-            "hz": 20.0,
-            "t": [0.0, 0.05],
-            "label": ["fp32 b1", "fp32 b2"],
-            "cpu_percent": [100.0, 150.0],
-            "rss_mb": [400.0, 410.0],
-            "gpu_util": [],
-            "gpu_mem_mb": [],
-            "gpu_power_w": [],
-            "gpu_sm_clock_mhz": [],
-            "gpu_source": "not captured: CPU run",
-        },
-    }
 
 
 def test_cli_analyze_writes_report_next_to_trace(tmp_path):

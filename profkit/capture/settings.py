@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from profkit.errors import ProfkitError
+from profkit.model.bench import DEFAULT_PROMPT  # one default prompt for captures and benchmarks
 from profkit.pipelines.loading import DTYPES
-
-DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
 
 
 @dataclass(frozen=True)

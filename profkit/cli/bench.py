@@ -50,7 +50,7 @@ def _report(outputs: BenchOutputs, fail_if_slower: float | None) -> None:
         wrote(
             {"json": "result", "trials_csv": "trials CSV", "stats_csv": "statistics CSV"}.get(what, "HTML report"), path
         )
-    if outputs.result.get("status") == "interrupted":
+    if outputs.result.status == "interrupted":
         console.print("interrupted: the partial results above were written", markup=False)
         raise typer.Exit(130)
     if fail_if_slower is not None and outputs.regressed:
@@ -91,7 +91,7 @@ def bench_command(
         bool, typer.Option("--force", help="Overwrite outputs; compare with a baseline of another setup.")
     ] = False,
 ) -> None:
-    from profkit.capture.bench.runner import BenchSettings
+    from profkit.capture.bench.runner import BenchSettings, validate_settings
 
     if prompt is not None and prompts_file is not None:
         raise ProfkitError("give --prompt or --prompts-file, not both")
@@ -110,7 +110,8 @@ def bench_command(
         trials=trials,
         time_budget_s=time_budget,
         guidance_scale=guidance_scale,
-    ).validate()
+    )
+    validate_settings(settings)
     if fail_if_slower is not None and baseline is None:
         raise ProfkitError("--fail-if-slower needs --baseline")
     cost = CostOptions(price_per_hour, instance, price_table)

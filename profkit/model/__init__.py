@@ -24,6 +24,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.capture": "profkit.model.capture:CaptureMetadata",
     "profkit.analysis": "profkit.model.analysis:AnalysisSummary",
     "profkit.comparison": "profkit.model.comparison:ComparisonDocument",
+    "profkit.bench": "profkit.model.bench:BenchResult",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')

@@ -38,7 +38,7 @@ _NOT_THE_EXPERIMENT = frozenset({"dtypes", "out", "force"})
 
 
 def _builtins(setup: Any) -> Mapping[str, Any]:
-    data = msgspec.to_builtins(setup) if isinstance(setup, msgspec.Struct) else setup
+    data = msgspec.to_builtins(setup)  # Structs, nested or not, become plain dicts and lists
     return data if isinstance(data, Mapping) else {}
 
 

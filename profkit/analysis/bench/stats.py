@@ -11,33 +11,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-from scipy import stats as scipy_stats
+
+from profkit.model.bench import Change, MetricStats
 
 PERCENTILES = (50, 90, 95, 99)
 MIN_SAMPLES = {50: 1, 90: 10, 95: 20, 99: 100}
 CV_WARNING = 0.10
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
-
-
-@dataclass
-class MetricStats:
-    count: int
-    mean: float
-    std: float  # sample standard deviation (n-1)
-    cv: float
-    min: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-    median_ci: tuple[float, float] | None  # CONFIDENCE interval of the median; None below 3 samples
-    median_ci_level: float | None = None  # actual coverage of the interval (order statistics are discrete)
-    warnings: list[str] = field(default_factory=list)
 
 
 def median_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[tuple[float, float], float] | None:
@@ -48,6 +30,8 @@ def median_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[tuple
         return None
     # [x_(k), x_(n-1-k)] (0-based order statistics) holds the median unless k or fewer samples fall on
     # one side of it: coverage P(k+1 <= B <= n-1-k), B ~ Binomial(n, 1/2). Take the largest such k.
+    from scipy import stats as scipy_stats  # lazy: scipy is slow to import
+
     best = None
     for k in range(0, n // 2):
         level = float(scipy_stats.binom.cdf(n - 1 - k, n, 0.5) - scipy_stats.binom.cdf(k, n, 0.5))
@@ -70,12 +54,24 @@ def describe(values: list[float] | np.ndarray, unit: str = "ms") -> MetricStats 
     mean = float(data.mean())
     std = float(data.std(ddof=1)) if data.size > 1 else 0.0
     p50, p90, p95, p99 = (float(v) for v in np.percentile(data, PERCENTILES))
+    cv = std / mean if mean else 0.0
     ci = median_ci(data)
-    result = MetricStats(
+    warnings = []
+    if cv > CV_WARNING:
+        warnings.append(f"large spread: CV {cv:.0%} > {CV_WARNING:.0%}; the machine was noisy or the runs differ")
+    short = [p for p in PERCENTILES if data.size < MIN_SAMPLES[p]]
+    if short:
+        names = ", ".join(f"P{p}" for p in short)
+        need = MIN_SAMPLES[short[-1]]
+        warnings.append(
+            f"{names} from {data.size} samples {'is' if len(short) == 1 else 'are'} not reliable "
+            f"(P{short[-1]} needs at least {need}); treat as the observed maximum region, not a tail estimate"
+        )
+    return MetricStats(
         count=int(data.size),
         mean=mean,
         std=std,
-        cv=std / mean if mean else 0.0,
+        cv=cv,
         min=float(data.min()),
         p50=p50,
         p90=p90,
@@ -84,32 +80,8 @@ def describe(values: list[float] | np.ndarray, unit: str = "ms") -> MetricStats 
         max=float(data.max()),
         median_ci=ci[0] if ci else None,
         median_ci_level=ci[1] if ci else None,
+        warnings=tuple(warnings),
     )
-    if result.cv > CV_WARNING:
-        result.warnings.append(
-            f"large spread: CV {result.cv:.0%} > {CV_WARNING:.0%}; the machine was noisy or the runs differ"
-        )
-    short = [p for p in PERCENTILES if data.size < MIN_SAMPLES[p]]
-    if short:
-        names = ", ".join(f"P{p}" for p in short)
-        need = MIN_SAMPLES[short[-1]]
-        result.warnings.append(
-            f"{names} from {data.size} samples {'is' if len(short) == 1 else 'are'} not reliable "
-            f"(P{short[-1]} needs at least {need}); treat as the observed maximum region, not a tail estimate"
-        )
-    return result
-
-
-@dataclass
-class Change:
-    metric: str
-    config: str
-    baseline_median: float
-    current_median: float
-    change: float  # relative change of the median: +0.10 = 10% slower (for times)
-    p_value: float | None  # Mann-Whitney U, two-sided
-    significant: bool
-    regressed: bool = False  # slower beyond the gate's threshold and significant
 
 
 def compare_samples(
@@ -123,8 +95,19 @@ def compare_samples(
     base, now = float(np.median(a)), float(np.median(b))
     p_value = None
     if a.size >= 2 and b.size >= 2 and not (np.all(a == a[0]) and np.all(b == a[0])):
+        from scipy import stats as scipy_stats
+
         p_value = float(scipy_stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
     change = (now - base) / base if base else 0.0
     significant = p_value is not None and p_value < SIGNIFICANCE
     regressed = threshold is not None and significant and change > threshold
-    return Change(metric, config, base, now, change, p_value, significant, regressed)
+    return Change(
+        metric=metric,
+        config=config,
+        baseline_median=base,
+        current_median=now,
+        change=change,
+        p_value=p_value,
+        significant=significant,
+        regressed=regressed,
+    )

@@ -1,22 +1,29 @@
-"""From a benchmark result (the JSON document, raw samples included) to the numbers reports show.
+"""From a benchmark result document (raw trials and samples) to the numbers reports show.
 
 Everything here is recomputed from the raw trials, so a result file can be re-summarized, checked
-against a baseline, or audited by hand. Pure functions: no timing, no printing.
+against a baseline, or audited by hand. Pure functions: no timing, no printing, no files (the price
+comes in as a value: ``app.prices``).
 """
 
 from __future__ import annotations
 
-import importlib.resources
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from profkit.analysis.bench.stats import Change, MetricStats, compare_samples, describe
-from profkit.errors import ProfkitError
+from profkit.analysis.bench.stats import compare_samples, describe
 from profkit.model import compat
+from profkit.model.bench import (
+    BenchResult,
+    BenchSummary,
+    Change,
+    ConfigRun,
+    ConfigSummary,
+    Cost,
+    Samples,
+    SweepRow,
+    Trial,
+)
 
 METRICS = {
     "e2e_ms": "end to end (pipeline call)",
@@ -27,183 +34,88 @@ METRICS = {
 }
 GATED_METRICS = ("e2e_ms", "inference_ms", "step_ms")
 SATURATION_GAIN = 0.05  # a batch size that adds less than 5% images/s over the previous one
-
-
-@dataclass
-class Cost:
-    source: str  # "--price-per-hour" or the instance name
-    usd_per_hour: float
-    detail: str  # gpu, region, price date
-    usd_per_image: float
-    usd_per_1000_images: float
-    images_per_hour: float
-
-
-@dataclass
-class ConfigSummary:
-    name: str
-    dtype: str
-    batch: int
-    trials_ok: int
-    trials_failed: int
-    errors: list[str]
-    load_s: float | None
-    cold_call_s: float | None
-    warmup_s: list[float]
-    metrics: dict[str, MetricStats | None]
-    per_step_p50_ms: list[float]  # median of each step index over trials
-    images_per_s: float | None  # batch / median end-to-end time
-    requests_per_s: float | None
-    peak_allocated_mb: float | None
-    peak_reserved_mb: float | None
-    peak_rss_mb: float | None  # highest sampled process RSS while this configuration ran
-    cpu_percent_mean: float | None
-    gpu_util_mean: float | None
-    gpu_power_w_mean: float | None
-    cost: Cost | None = None
-
-
-@dataclass
-class SweepRow:
-    dtype: str
-    batch: int
-    images_per_s: float | None
-    gain: float | None  # relative to the previous batch size
-
-
-@dataclass
-class BenchSummary:
-    status: str
-    device: str
-    configs: list[ConfigSummary]
-    sweep: list[SweepRow]
-    saturation: dict[str, str]  # dtype -> sentence
-    timer_note: str
-    warnings: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    threshold: float | None = None
-    regressions: list[Change] = field(default_factory=list)
-    baseline_differences: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ---------------------------------------------------------------- prices
-
-
-def load_prices(path: Path | None = None) -> dict[str, Any]:
-    if path is None:
-        data = importlib.resources.files("profkit.data").joinpath("prices.json").read_bytes()
-        return orjson.loads(data)
-    try:
-        table = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as error:
-        raise ProfkitError(f"--price-table {path}: cannot read it as JSON ({error})") from error
-    if not isinstance(table, dict) or not isinstance(table.get("instances"), list):
-        raise ProfkitError(f"--price-table {path}: expected {{'instances': [{{name, usd_per_hour, ...}}]}}")
-    return table
-
-
-def price_for(
-    price_per_hour: float | None, instance: str | None, table: dict[str, Any] | None = None
-) -> tuple[str, float, str] | None:
-    """(source, USD/hour, detail) from --price-per-hour or --instance, or None."""
-    if price_per_hour is not None and instance is not None:
-        raise ProfkitError("give --price-per-hour or --instance, not both")
-    if price_per_hour is not None:
-        if price_per_hour <= 0:
-            raise ProfkitError(f"--price-per-hour must be positive (got {price_per_hour})")
-        return "--price-per-hour", float(price_per_hour), "price given on the command line"
-    if instance is None:
-        return None
-    table = table or load_prices()
-    for row in table["instances"]:
-        if row.get("name") == instance:
-            detail = f"{row.get('gpu', '?')}, {row.get('region', '?')}, list price of {row.get('price_date', '?')}"
-            return instance, float(row["usd_per_hour"]), detail
-    names = ", ".join(str(row.get("name")) for row in table["instances"])
-    raise ProfkitError(f"--instance {instance}: not in the price table (known: {names}); or use --price-per-hour")
+#: What must match between a result and its baseline (environment keys, device name, settings).
+# TODO(issue 9): use the one checked-metadata list of profkit.model.compat once it covers bench results.
 
 
 def cost_of(price: tuple[str, float, str], images_per_s: float) -> Cost:
     source, per_hour, detail = price
     per_image = per_hour / 3600.0 / images_per_s
-    return Cost(source, per_hour, detail, per_image, per_image * 1000, images_per_s * 3600.0)
+    return Cost(
+        source=source,
+        usd_per_hour=per_hour,
+        detail=detail,
+        usd_per_image=per_image,
+        usd_per_1000_images=per_image * 1000,
+        images_per_hour=images_per_s * 3600.0,
+    )
 
 
 # ---------------------------------------------------------------- summaries
 
 
-def _ok_trials(config: dict[str, Any]) -> list[dict[str, Any]]:
-    return [t for t in config.get("trials", []) if t.get("ok")]
+def _ok_trials(config: ConfigRun) -> list[Trial]:
+    return [t for t in config.trials if t.ok]
 
 
-def metric_samples(config: dict[str, Any]) -> dict[str, list[float]]:
+def metric_samples(config: ConfigRun) -> dict[str, list[float]]:
     """Raw samples of each metric of one configuration (steps of all trials pooled for step_ms)."""
     trials = _ok_trials(config)
     return {
-        "e2e_ms": [t["e2e_ms"] for t in trials if t.get("e2e_ms") is not None],
-        "inference_ms": [t["inference_ms"] for t in trials if t.get("inference_ms") is not None],
-        "step_ms": [s for t in trials for s in t.get("steps_ms", [])],
-        "text_encoder_ms": [t["stage_ms"]["text_encoder"] for t in trials if "text_encoder" in t.get("stage_ms", {})],
-        "vae_ms": [t["stage_ms"]["vae"] for t in trials if "vae" in t.get("stage_ms", {})],
+        "e2e_ms": [t.e2e_ms for t in trials if t.e2e_ms is not None],
+        "inference_ms": [t.inference_ms for t in trials if t.inference_ms is not None],
+        "step_ms": [s for t in trials for s in t.steps_ms],
+        "text_encoder_ms": [t.stage_ms["text_encoder"] for t in trials if "text_encoder" in t.stage_ms],
+        "vae_ms": [t.stage_ms["vae"] for t in trials if "vae" in t.stage_ms],
     }
 
 
 def _mean(values: list[float]) -> float | None:
-    data = np.asarray(values, dtype=np.float64)
+    data = np.asarray(values, dtype=np.float64)  # None (a failed read) becomes NaN
     data = data[np.isfinite(data)]
     return float(data.mean()) if data.size else None
 
 
-def _config_summary(
-    config: dict[str, Any], samples: dict[str, Any], price: tuple[str, float, str] | None
-) -> ConfigSummary:
-    samples_by_metric = metric_samples(config)
-    metrics = {name: describe(values) for name, values in samples_by_metric.items()}
+def _config_summary(config: ConfigRun, samples: Samples, price: tuple[str, float, str] | None) -> ConfigSummary:
+    metrics = {name: describe(values) for name, values in metric_samples(config).items()}
     trials = _ok_trials(config)
-    failed = [t for t in config.get("trials", []) if not t.get("ok")]
-    steps = [t.get("steps_ms", []) for t in trials]
+    failed = [t for t in config.trials if not t.ok]
+    steps = [t.steps_ms for t in trials]
     width = max((len(s) for s in steps), default=0)
-    per_step = [float(np.median([s[i] for s in steps if len(s) > i])) for i in range(width)]
+    per_step = tuple(float(np.median([s[i] for s in steps if len(s) > i])) for i in range(width))
     e2e = metrics["e2e_ms"]
-    images_per_s = config["batch"] / (e2e.p50 / 1000.0) if e2e and e2e.p50 > 0 else None
-    labels = np.asarray(samples.get("label", []), dtype=object)
-    mine = labels == config["name"]
+    images_per_s = config.batch / (e2e.p50 / 1000.0) if e2e and e2e.p50 > 0 else None
+    labels = np.asarray(samples.label, dtype=object)
+    mine = labels == config.name
 
-    def series(key: str) -> list[float]:
-        values = samples.get(key) or []
-        return list(np.asarray(values, dtype=np.float64)[mine[: len(values)]]) if len(values) == len(labels) else []
+    def series(values: tuple[float | None, ...]) -> list[float]:
+        return list(np.asarray(values, dtype=np.float64)[mine]) if len(values) == len(labels) else []
 
-    peaks = [t.get("peak_allocated_mb") for t in trials if t.get("peak_allocated_mb") is not None]
-    reserved = [t.get("peak_reserved_mb") for t in trials if t.get("peak_reserved_mb") is not None]
-    rss = series("rss_mb")
-    summary = ConfigSummary(
-        name=config["name"],
-        dtype=config["dtype"],
-        batch=config["batch"],
+    peaks = [t.peak_allocated_mb for t in trials if t.peak_allocated_mb is not None]
+    reserved = [t.peak_reserved_mb for t in trials if t.peak_reserved_mb is not None]
+    rss = series(samples.rss_mb)
+    return ConfigSummary(
+        name=config.name,
+        dtype=config.dtype,
+        batch=config.batch,
         trials_ok=len(trials),
         trials_failed=len(failed),
-        errors=[f"trial {t['round']}: {t.get('error')}" for t in failed]
-        + ([config["error"]] if config.get("error") else []),
-        load_s=config.get("load_s"),
-        cold_call_s=config.get("cold_call_s"),
-        warmup_s=list(config.get("warmup_s", [])),
+        errors=tuple(f"trial {t.round}: {t.error}" for t in failed) + ((config.error,) if config.error else ()),
+        load_s=config.load_s,
+        cold_call_s=config.cold_call_s,
+        warmup_s=config.warmup_s,
         metrics=metrics,
         per_step_p50_ms=per_step,
         images_per_s=images_per_s,
-        requests_per_s=images_per_s / config["batch"] if images_per_s else None,
+        requests_per_s=images_per_s / config.batch if images_per_s else None,
         peak_allocated_mb=max(peaks) if peaks else None,
         peak_reserved_mb=max(reserved) if reserved else None,
-        peak_rss_mb=max(rss) if rss else None,
-        cpu_percent_mean=_mean(series("cpu_percent")),
-        gpu_util_mean=_mean(series("gpu_util")),
-        gpu_power_w_mean=_mean(series("gpu_power_w")),
+        peak_rss_mb=float(max(rss)) if rss else None,
+        cpu_percent_mean=_mean(series(samples.cpu_percent)),
+        gpu_util_mean=_mean(series(samples.gpu_util)),
+        gpu_power_w_mean=_mean(series(samples.gpu_power_w)),
+        cost=cost_of(price, images_per_s) if price is not None and images_per_s else None,
     )
-    if price is not None and images_per_s:
-        summary.cost = cost_of(price, images_per_s)
-    return summary
 
 
 def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]]:
@@ -216,7 +128,7 @@ def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]
             gain = None
             if previous is not None and previous.images_per_s and config.images_per_s:
                 gain = config.images_per_s / previous.images_per_s - 1
-            rows.append(SweepRow(dtype, config.batch, config.images_per_s, gain))
+            rows.append(SweepRow(dtype=dtype, batch=config.batch, images_per_s=config.images_per_s, gain=gain))
             if gain is not None and gain < SATURATION_GAIN and dtype not in saturation:
                 saturation[dtype] = (
                     f"{dtype}: throughput stops growing at batch {previous.batch} "
@@ -229,70 +141,77 @@ def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]
 
 
 def summarize_bench(
-    result: dict[str, Any],
+    result: BenchResult,
     price: tuple[str, float, str] | None = None,
-    baseline: dict[str, Any] | None = None,
+    baseline: BenchResult | None = None,
     threshold: float | None = None,
 ) -> BenchSummary:
-    samples = result.get("samples", {})
-    configs = [_config_summary(c, samples, price) for c in result.get("configs", [])]
+    configs = [_config_summary(c, result.samples, price) for c in result.configs]
     sweep, saturation = _sweep(configs)
-    timers = {t.get("range_timer") for c in result.get("configs", []) for t in _ok_trials(c)}
+    timers = {t.range_timer for c in result.configs for t in _ok_trials(c)}
     timer_note = (
         "Stage and step times are GPU times between CUDA events; end to end is the host clock around the call "
         "plus a device synchronization."
         if "cuda events" in timers
         else "All times are host wall-clock times (perf_counter) around the call and profkit's ranges."
     )
-    summary = BenchSummary(
-        result.get("status", "?"), str(result.get("device", "?")), configs, sweep, saturation, timer_note
-    )
-    if result.get("status") == "interrupted":
-        summary.warnings.append("The run was interrupted: these are partial results.")
+    warnings: list[str] = []
+    if result.status == "interrupted":
+        warnings.append("The run was interrupted: these are partial results.")
     for config in configs:
         for metric, stats in config.metrics.items():
             if stats is None or metric not in ("e2e_ms", "step_ms"):
                 continue
-            summary.warnings += [f"{config.name} {METRICS[metric]}: {w}" for w in stats.warnings]
+            warnings += [f"{config.name} {METRICS[metric]}: {w}" for w in stats.warnings]
         if config.trials_failed:
-            summary.warnings.append(f"{config.name}: {config.trials_failed} trial(s) failed and are left out")
-    if (result.get("device") or "").startswith("cpu") and any(c.dtype in ("fp16", "bf16") for c in configs):
-        summary.warnings.append(
+            warnings.append(f"{config.name}: {config.trials_failed} trial(s) failed and are left out")
+    if result.device.startswith("cpu") and any(c.dtype in ("fp16", "bf16") for c in configs):
+        warnings.append(
             "fp16/bf16 measured on a CPU: without native half-precision kernels they usually run several times "
             "slower than fp32 here; this says nothing about a GPU"
         )
+    changes: list[Change] = []
+    differences: list[str] = []
     if baseline is not None:
-        _compare(summary, result, baseline, threshold)
-    return summary
+        differences = baseline_differences(result, baseline)
+        changes = _changes(result, baseline, threshold, warnings)
+    return BenchSummary(
+        status=result.status,
+        device=result.device,
+        configs=tuple(configs),
+        sweep=tuple(sweep),
+        saturation=saturation,
+        timer_note=timer_note,
+        warnings=tuple(warnings),
+        changes=tuple(changes),
+        threshold=threshold if baseline is not None else None,
+        regressions=tuple(c for c in changes if c.regressed),
+        baseline_differences=tuple(differences),
+    )
 
 
-#: Where a bench result keeps each part of the setup that :mod:`profkit.model.compat` checks.
-SETUP_PARTS = {"environment": "environment", "device": "device_info", "settings": "settings"}
+def _setup(result: BenchResult) -> dict[str, Any]:
+    return {"environment": result.environment, "device": result.device_info, "settings": result.settings}
 
 
-def baseline_differences(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+def baseline_differences(result: BenchResult, baseline: BenchResult) -> list[str]:
     """What makes two result files not comparable: hardware, software versions, benchmark settings."""
-
-    def setup(document: dict[str, Any]) -> dict[str, Any]:
-        return {key: document.get(part, {}) for key, part in SETUP_PARTS.items()}
-
-    return compat.baseline_differences(setup(baseline), setup(result))
+    return compat.baseline_differences(_setup(baseline), _setup(result))
 
 
-def _compare(summary: BenchSummary, result: dict[str, Any], baseline: dict[str, Any], threshold: float | None) -> None:
-    summary.threshold = threshold
-    summary.baseline_differences = baseline_differences(result, baseline)
-    base_configs = {c["name"]: c for c in baseline.get("configs", [])}
-    for config in result.get("configs", []):
-        other = base_configs.get(config["name"])
+def _changes(result: BenchResult, baseline: BenchResult, threshold: float | None, warnings: list[str]) -> list[Change]:
+    base_configs = {c.name: c for c in baseline.configs}
+    changes = []
+    for config in result.configs:
+        other = base_configs.get(config.name)
         if other is None:
-            summary.warnings.append(f"{config['name']}: not in the baseline, not compared")
+            warnings.append(f"{config.name}: not in the baseline, not compared")
             continue
         now, before = metric_samples(config), metric_samples(other)
         for metric in METRICS:
             change = compare_samples(
-                metric, config["name"], before[metric], now[metric], threshold if metric in GATED_METRICS else None
+                metric, config.name, before[metric], now[metric], threshold if metric in GATED_METRICS else None
             )
             if change is not None:
-                summary.changes.append(change)
-    summary.regressions = [c for c in summary.changes if c.regressed]
+                changes.append(change)
+    return changes

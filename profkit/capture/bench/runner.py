@@ -15,121 +15,73 @@ stops the run and returns what was measured, marked "interrupted".
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import msgspec
+
 from profkit import naming
-from profkit.capture.bench.sampler import Sampler, Samples
+from profkit.capture.bench.sampler import Sampler
+from profkit.capture.environment import device_info, environment
 from profkit.capture.instrument import instrument
 from profkit.capture.run import call_kwargs, synchronize
-from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings
+from profkit.capture.settings import CaptureSettings
 from profkit.errors import ProfkitError
+from profkit.model.bench import BenchResult, BenchSettings, ConfigRun, Trial, config_name
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 
 
-@dataclass(frozen=True)
-class BenchSettings:
-    model: str = "tiny-sd"
-    dtypes: tuple[str, ...] = ("fp32",)
-    batches: tuple[int, ...] = (1,)
-    steps: int = 10
-    height: int = 64
-    width: int = 64
-    prompts: tuple[str, ...] = (DEFAULT_PROMPT,)
-    seed: int = 0
-    device: str = "auto"
-    warmup: int = 1
-    trials: int = 10
-    time_budget_s: float | None = None  # stop starting new rounds after this many seconds of trials
-    guidance_scale: float | None = None
-    sample_hz: float = 20.0
-
-    def validate(self) -> BenchSettings:
-        for batch in self.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
-            self.capture_settings(batch).validate()
-        if not self.batches:
-            raise ProfkitError("--batch needs at least one batch size")
-        if len(set(self.batches)) != len(self.batches):
-            raise ProfkitError("--batch lists a batch size twice")
-        if self.trials < 1:
-            raise ProfkitError(f"--trials must be at least 1 (got {self.trials})")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ProfkitError(f"--time-budget must be positive (got {self.time_budget_s})")
-        if not 1 <= self.sample_hz <= 1000:
-            raise ProfkitError(f"--sample-hz must be between 1 and 1000 (got {self.sample_hz})")
-        return self
-
-    def configs(self) -> list[tuple[str, int]]:
-        return [(dtype, batch) for dtype in self.dtypes for batch in self.batches]
-
-    def capture_settings(self, batch: int) -> CaptureSettings:
-        """The capture settings of one pipeline call with ``batch`` prompts (what every trial runs)."""
-        return CaptureSettings(
-            model=self.model,
-            dtypes=self.dtypes,
-            steps=self.steps,
-            height=self.height,
-            width=self.width,
-            batch=batch,
-            prompts=self.prompts,
-            seed=self.seed,
-            warmup=self.warmup,
-            device=self.device,
-            guidance_scale=self.guidance_scale,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("dtypes", "batches", "prompts"):
-            data[key] = list(data[key])
-        return data
+def validate_settings(settings: BenchSettings) -> BenchSettings:
+    """``settings`` when a run can be made of them; else a :class:`ProfkitError` saying what is wrong."""
+    for batch in settings.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
+        capture_settings(settings, batch).validate()
+    if not settings.batches:
+        raise ProfkitError("--batch needs at least one batch size")
+    if len(set(settings.batches)) != len(settings.batches):
+        raise ProfkitError("--batch lists a batch size twice")
+    if settings.trials < 1:
+        raise ProfkitError(f"--trials must be at least 1 (got {settings.trials})")
+    if settings.time_budget_s is not None and settings.time_budget_s <= 0:
+        raise ProfkitError(f"--time-budget must be positive (got {settings.time_budget_s})")
+    if not 1 <= settings.sample_hz <= 1000:
+        raise ProfkitError(f"the sampling rate must be between 1 and 1000 Hz (got {settings.sample_hz})")
+    return settings
 
 
-def config_name(dtype: str, batch: int) -> str:
-    return f"{dtype} b{batch}"
+def capture_settings(settings: BenchSettings, batch: int) -> CaptureSettings:
+    """The capture settings of one pipeline call with ``batch`` prompts (what every trial runs)."""
+    return CaptureSettings(
+        model=settings.model,
+        dtypes=settings.dtypes,
+        steps=settings.steps,
+        height=settings.height,
+        width=settings.width,
+        batch=batch,
+        prompts=settings.prompts,
+        seed=settings.seed,
+        warmup=settings.warmup,
+        device=settings.device,
+        guidance_scale=settings.guidance_scale,
+    )
 
 
-@dataclass
-class Trial:
-    config: str
-    round: int
-    order: int  # position in the whole run (0 = first trial of all)
-    ok: bool
-    error: str | None = None
-    e2e_ms: float | None = None
-    inference_ms: float | None = None
-    steps_ms: list[float] = field(default_factory=list)
-    stage_ms: dict[str, float] = field(default_factory=dict)  # text_encoder, vae (summed over calls)
-    range_timer: str = "host"  # host | cuda events
-    peak_allocated_mb: float | None = None
-    peak_reserved_mb: float | None = None
-    started_s: float = 0.0  # since the run started (aligns with the utilization samples)
+class _Records:
+    """The run so far: configurations (replaced as they progress) and the trial order; kept on Ctrl-C."""
 
+    def __init__(self, settings: BenchSettings) -> None:
+        self.configs = {
+            config_name(d, b): ConfigRun(name=config_name(d, b), dtype=d, batch=b) for d, b in settings.configs()
+        }
+        self.order: list[str] = []
 
-@dataclass
-class ConfigRun:
-    name: str
-    dtype: str
-    batch: int
-    load_s: float | None = None
-    cold_call_s: float | None = None  # the first warm-up call
-    warmup_s: list[float] = field(default_factory=list)
-    trials: list[Trial] = field(default_factory=list)
-    error: str | None = None  # load or warm-up failure: no trials ran
+    def update(self, name: str, **changes: Any) -> None:
+        self.configs[name] = msgspec.structs.replace(self.configs[name], **changes)
 
-
-@dataclass
-class BenchRun:
-    settings: dict[str, Any]
-    device: str
-    status: str  # complete | interrupted
-    order: list[str]
-    configs: list[ConfigRun]
-    samples: Samples
-    duration_s: float
-    peak_rss_mb: float
+    def add_trial(self, trial: Trial) -> None:
+        config = self.configs[trial.config]
+        self.update(trial.config, trials=(*config.trials, trial))
 
 
 class BenchProgress(Protocol):
@@ -182,7 +134,8 @@ class _RangeTimer:
         return result
 
 
-def _fill(trial: Trial, timer: _RangeTimer) -> None:
+def _fill(trial: Trial, timer: _RangeTimer) -> Trial:
+    """``trial`` with the step, denoise-loop and stage times of the ranges ``timer`` saw."""
     steps = []
     stage_ms = {"text_encoder": 0.0, "vae": 0.0}
     for name, start, duration in timer.durations_ms():
@@ -194,11 +147,13 @@ def _fill(trial: Trial, timer: _RangeTimer) -> None:
         elif info.kind in ("text_encoder", "vae"):
             stage_ms[info.kind] += duration
     steps.sort()
-    trial.steps_ms = [duration for _, duration in steps]
-    if steps:
-        trial.inference_ms = steps[-1][0] + steps[-1][1] - steps[0][0]
-    trial.stage_ms = stage_ms
-    trial.range_timer = "cuda events" if timer.cuda else "host"
+    return msgspec.structs.replace(
+        trial,
+        steps_ms=tuple(duration for _, duration in steps),
+        inference_ms=steps[-1][0] + steps[-1][1] - steps[0][0] if steps else trial.inference_ms,
+        stage_ms=stage_ms,
+        range_timer="cuda events" if timer.cuda else "host",
+    )
 
 
 def _error_text(error: BaseException) -> str:
@@ -212,60 +167,65 @@ def run_bench(
     settings: BenchSettings,
     progress: BenchProgress | None = None,
     load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
-) -> BenchRun:
-    settings.validate()
+) -> BenchResult:
+    """Run every configuration's warm-ups and trials; Ctrl-C ends the run with what was measured."""
+    validate_settings(settings)
     device = resolve_device(settings.device)
-    cuda = device.startswith("cuda")
     progress = progress or _Quiet()
-    configs = [ConfigRun(config_name(d, b), d, b) for d, b in settings.configs()]
-    progress.start(len(configs) * (settings.warmup + settings.trials))
+    records = _Records(settings)
+    progress.start(len(records.configs) * (settings.warmup + settings.trials))
     started = time.perf_counter()
     status = "complete"
-    order: list[str] = []
     with Sampler(device, settings.sample_hz) as sampler:
         try:
-            pipelines = _load_all(settings, device, configs, load, sampler)
-            _warm_up(settings, device, configs, pipelines, sampler, progress)
-            _trials(settings, device, cuda, configs, pipelines, sampler, progress, started, order)
+            pipelines = _load_all(settings, device, records, load, sampler)
+            _warm_up(settings, device, records, pipelines, sampler, progress)
+            _trials(settings, device, records, pipelines, sampler, progress, started)
         except KeyboardInterrupt:
             status = "interrupted"
-    rss = max(sampler.samples.rss_mb, default=0.0)
-    import resource
-
-    peak_rss = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return BenchRun(
-        settings.as_dict(), device, status, order, configs, sampler.samples, time.perf_counter() - started, peak_rss
+    samples = sampler.samples
+    peak_rss = max(max(samples.rss_mb, default=0.0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return BenchResult(
+        environment=environment(),
+        device_info=device_info(device),
+        device=device,
+        settings=settings,
+        status=status,
+        duration_s=time.perf_counter() - started,
+        peak_rss_mb=peak_rss,
+        order=tuple(records.order),
+        configs=tuple(records.configs.values()),
+        samples=samples,
     )
 
 
 def _load_all(
     settings: BenchSettings,
     device: str,
-    configs: list[ConfigRun],
+    records: _Records,
     load: Callable[[str, str, str], LoadedPipeline],
     sampler: Sampler,
 ) -> dict[str, Any]:
     pipelines: dict[str, Any] = {}
-    for dtype in dict.fromkeys(c.dtype for c in configs):
+    for dtype in settings.dtypes:
         sampler.label = f"loading {dtype}"
+        mine = [c.name for c in records.configs.values() if c.dtype == dtype]
         try:
             loaded = load(settings.model, dtype, device)
         except KeyboardInterrupt:
             raise
         except Exception as error:
-            for config in configs:
-                if config.dtype == dtype:
-                    config.error = f"load failed: {_error_text(error)}"
+            for name in mine:
+                records.update(name, error=f"load failed: {_error_text(error)}")
             continue
         pipelines[dtype] = loaded.pipeline
-        for config in configs:
-            if config.dtype == dtype:
-                config.load_s = loaded.load_seconds
+        for name in mine:
+            records.update(name, load_s=loaded.load_seconds)
     return pipelines
 
 
 def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int) -> Any:
-    output = pipeline(**call_kwargs(settings.capture_settings(batch), device, settings.seed))
+    output = pipeline(**call_kwargs(capture_settings(settings, batch), device, settings.seed))
     synchronize(device)
     return output
 
@@ -273,12 +233,12 @@ def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int) -> An
 def _warm_up(
     settings: BenchSettings,
     device: str,
-    configs: list[ConfigRun],
+    records: _Records,
     pipelines: dict[str, Any],
     sampler: Sampler,
     progress: BenchProgress,
 ) -> None:
-    for config in configs:
+    for config in list(records.configs.values()):
         if config.error or config.dtype not in pipelines:
             continue
         sampler.label = f"warm-up {config.name}"
@@ -289,13 +249,12 @@ def _warm_up(
             except KeyboardInterrupt:
                 raise
             except Exception as error:
-                config.error = f"warm-up failed: {_error_text(error)}"
+                records.update(config.name, error=f"warm-up failed: {_error_text(error)}")
                 _release_memory(device)
                 break
             elapsed = time.perf_counter() - started
-            config.warmup_s.append(elapsed)
-            if config.cold_call_s is None:
-                config.cold_call_s = elapsed
+            warmups = (*records.configs[config.name].warmup_s, elapsed)
+            records.update(config.name, warmup_s=warmups, cold_call_s=warmups[0])
             progress.advance(f"warm-up {config.name}")
 
 
@@ -309,15 +268,13 @@ def _release_memory(device: str) -> None:
 def _trials(
     settings: BenchSettings,
     device: str,
-    cuda: bool,
-    configs: list[ConfigRun],
+    records: _Records,
     pipelines: dict[str, Any],
     sampler: Sampler,
     progress: BenchProgress,
     started: float,
-    order: list[str],
 ) -> None:
-    runnable = [c for c in configs if not c.error and c.dtype in pipelines]
+    runnable = [c for c in records.configs.values() if not c.error and c.dtype in pipelines]
     trials_started = time.perf_counter()
     for round_index in range(settings.trials):
         if (
@@ -328,35 +285,51 @@ def _trials(
             break
         for config in runnable:  # A B A B ...: every round visits every configuration once
             sampler.label = config.name
-            trial = Trial(config.name, round_index, len(order), ok=False, started_s=time.perf_counter() - started)
-            order.append(config.name)
-            timer = _RangeTimer(cuda)
-            if cuda:
-                import torch
-
-                torch.cuda.reset_peak_memory_stats()
-            try:
-                with instrument(pipelines[config.dtype], use_nvtx=False, use_torch=False, on_range=timer):
-                    begin = time.perf_counter()
-                    _call(settings, device, pipelines[config.dtype], config.batch)
-                    trial.e2e_ms = (time.perf_counter() - begin) * 1000.0
-                trial.ok = True
-                _fill(trial, timer)
-            except KeyboardInterrupt:
-                trial.error = "interrupted"
-                config.trials.append(trial)
-                raise
-            except Exception as error:
-                trial.error = _error_text(error)
-                _release_memory(device)
-            if cuda:
-                import torch
-
-                trial.peak_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
-                trial.peak_reserved_mb = torch.cuda.max_memory_reserved() / 2**20
-            config.trials.append(trial)
+            records.add_trial(_trial(device, settings, config, pipelines[config.dtype], round_index, records, started))
             progress.advance(config.name)
         sampler.label = ""
 
 
-__all__ = ["BenchRun", "BenchSettings", "ConfigRun", "Trial", "run_bench"]
+def _trial(
+    device: str,
+    settings: BenchSettings,
+    config: ConfigRun,
+    pipeline: Any,
+    round_index: int,
+    records: _Records,
+    started: float,
+) -> Trial:
+    """One measured call; a failure is recorded in the trial, Ctrl-C records it as interrupted and goes up."""
+    cuda = device.startswith("cuda")
+    trial = Trial(config=config.name, round=round_index, order=len(records.order), ok=False)
+    trial = msgspec.structs.replace(trial, started_s=time.perf_counter() - started)
+    records.order.append(config.name)
+    timer = _RangeTimer(cuda)
+    if cuda:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with instrument(pipeline, use_nvtx=False, use_torch=False, on_range=timer):
+            begin = time.perf_counter()
+            _call(settings, device, pipeline, config.batch)
+            e2e_ms = (time.perf_counter() - begin) * 1000.0
+        trial = _fill(msgspec.structs.replace(trial, ok=True, e2e_ms=e2e_ms), timer)
+    except KeyboardInterrupt:
+        records.add_trial(msgspec.structs.replace(trial, error="interrupted"))
+        raise
+    except Exception as error:
+        trial = msgspec.structs.replace(trial, error=_error_text(error))
+        _release_memory(device)
+    if cuda:
+        import torch
+
+        trial = msgspec.structs.replace(
+            trial,
+            peak_allocated_mb=torch.cuda.max_memory_allocated() / 2**20,
+            peak_reserved_mb=torch.cuda.max_memory_reserved() / 2**20,
+        )
+    return trial
+
+
+__all__ = ["BenchSettings", "capture_settings", "run_bench", "validate_settings"]

@@ -11,27 +11,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
+from profkit.model.bench import Samples
 
-@dataclass
-class Samples:
-    hz: float
-    t: list[float] = field(default_factory=list)  # seconds since the sampler started
-    label: list[str] = field(default_factory=list)
-    cpu_percent: list[float] = field(default_factory=list)
-    rss_mb: list[float] = field(default_factory=list)
-    gpu_util: list[float] = field(default_factory=list)  # empty when NVML is not available
-    gpu_mem_mb: list[float] = field(default_factory=list)
-    gpu_power_w: list[float] = field(default_factory=list)
-    gpu_sm_clock_mhz: list[float] = field(default_factory=list)
-    gpu_source: str = "not captured"  # "NVML device N (name)" or why not
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+#: The series a sampler records, in the order of :class:`~profkit.model.bench.Samples`.
+SERIES = ("t", "label", "cpu_percent", "rss_mb", "gpu_util", "gpu_mem_mb", "gpu_power_w", "gpu_sm_clock_mhz")
 
 
 def _nvml_handle(device: str) -> tuple[Any, Any, str]:
@@ -57,7 +44,9 @@ class Sampler:
     """``with Sampler(device, hz) as sampler: ... sampler.label = "fp16 b1"``; then ``sampler.samples``."""
 
     def __init__(self, device: str, hz: float = 20.0) -> None:
-        self.samples = Samples(hz=hz)
+        self.hz = hz
+        self.series: dict[str, list[Any]] = {name: [] for name in SERIES}
+        self.gpu_source = "not captured"
         self.label = ""
         self._device = device
         self._stop = threading.Event()
@@ -65,7 +54,7 @@ class Sampler:
         self._process = psutil.Process()
 
     def __enter__(self) -> Sampler:
-        self._nvml, self._handle, self.samples.gpu_source = _nvml_handle(self._device)
+        self._nvml, self._handle, self.gpu_source = _nvml_handle(self._device)
         self._process.cpu_percent(None)  # the first call only starts the measurement
         self._started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name="profkit-sampler", daemon=True)
@@ -80,8 +69,14 @@ class Sampler:
             with contextlib.suppress(Exception):  # shutting NVML down is best effort
                 self._nvml.nvmlShutdown()
 
+    @property
+    def samples(self) -> Samples:
+        """What was sampled so far, as the document's frozen :class:`Samples`."""
+        series = {name: tuple(values) for name, values in self.series.items()}
+        return Samples(hz=self.hz, gpu_source=self.gpu_source, **series)
+
     def _run(self) -> None:
-        period = 1.0 / self.samples.hz
+        period = 1.0 / self.hz
         next_tick = time.perf_counter()
         while not self._stop.is_set():
             self._sample()
@@ -89,18 +84,20 @@ class Sampler:
             self._stop.wait(max(0.0, next_tick - time.perf_counter()))
 
     def _sample(self) -> None:
-        s = self.samples
-        s.t.append(time.perf_counter() - self._started)
-        s.label.append(self.label)
-        s.cpu_percent.append(self._process.cpu_percent(None))
-        s.rss_mb.append(self._process.memory_info().rss / 2**20)
+        row: dict[str, Any] = {
+            "t": time.perf_counter() - self._started,
+            "label": self.label,
+            "cpu_percent": self._process.cpu_percent(None),
+            "rss_mb": self._process.memory_info().rss / 2**20,
+        }
         if self._nvml is not None:
             nvml, handle = self._nvml, self._handle
             try:
-                s.gpu_util.append(float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
-                s.gpu_mem_mb.append(nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20)
-                s.gpu_power_w.append(nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0)
-                s.gpu_sm_clock_mhz.append(float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)))
+                row["gpu_util"] = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+                row["gpu_mem_mb"] = nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+                row["gpu_power_w"] = nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0
+                row["gpu_sm_clock_mhz"] = float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
             except Exception:
-                for series in (s.gpu_util, s.gpu_mem_mb, s.gpu_power_w, s.gpu_sm_clock_mhz):
-                    series.append(float("nan"))
+                row.update(dict.fromkeys(("gpu_util", "gpu_mem_mb", "gpu_power_w", "gpu_sm_clock_mhz"), None))
+        for name, value in row.items():  # all series of one sample, so they stay the same length
+            self.series[name].append(value)

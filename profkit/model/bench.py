@@ -1,0 +1,216 @@
+"""The benchmark result document (``profkit.bench``): settings, raw trials and samples, and their summary.
+
+``profkit bench`` writes one :class:`BenchResult` per run (``bench.json``): what was asked
+(:class:`BenchSettings`), every trial's raw timings per configuration (:class:`ConfigRun`,
+:class:`Trial`), the utilization samples (:class:`Samples`) and the statistics computed from them
+(:class:`BenchSummary`, recomputed whenever a result is checked). Every type is a frozen msgspec Struct.
+
+Version 1 is the shape profkit wrote before documents were typed; the parts a hand-made or older file
+may lack (environment, device, status, samples, trial rounds ...) have defaults here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from profkit.model.base import Document
+
+#: The prompt of every capture and benchmark unless one is given.
+DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
+
+
+class BenchSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a benchmark run is asked to do (checked by ``capture.bench.runner.validate_settings``)."""
+
+    model: str = "tiny-sd"
+    dtypes: tuple[str, ...] = ("fp32",)
+    batches: tuple[int, ...] = (1,)
+    steps: int = 10
+    height: int = 64
+    width: int = 64
+    prompts: tuple[str, ...] = (DEFAULT_PROMPT,)
+    seed: int = 0
+    device: str = "auto"
+    warmup: int = 1
+    trials: int = 10
+    time_budget_s: float | None = None  # stop starting new rounds after this many seconds of trials
+    guidance_scale: float | None = None
+    sample_hz: float = 20.0
+
+    def configs(self) -> list[tuple[str, int]]:
+        """The (dtype, batch) pair of every configuration, in run order."""
+        return [(dtype, batch) for dtype in self.dtypes for batch in self.batches]
+
+
+def config_name(dtype: str, batch: int) -> str:
+    return f"{dtype} b{batch}"
+
+
+class Trial(msgspec.Struct, frozen=True, kw_only=True):
+    """One measured pipeline call of one configuration."""
+
+    config: str
+    round: int = 0
+    order: int = 0  # position in the whole run (0 = first trial of all)
+    ok: bool
+    error: str | None = None
+    e2e_ms: float | None = None
+    inference_ms: float | None = None
+    steps_ms: tuple[float, ...] = ()
+    stage_ms: dict[str, float] = msgspec.field(default_factory=dict)  # text_encoder, vae (summed over calls)
+    range_timer: str = "host"  # host | cuda events
+    peak_allocated_mb: float | None = None
+    peak_reserved_mb: float | None = None
+    started_s: float = 0.0  # since the run started (aligns with the utilization samples)
+
+    def __post_init__(self) -> None:
+        if self.ok and self.e2e_ms is None:
+            raise ValueError(f"a successful trial of {self.config} has no e2e_ms")
+
+
+class ConfigRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One (dtype, batch) configuration: its load and warm-up times and its trials."""
+
+    name: str
+    dtype: str
+    batch: int
+    load_s: float | None = None
+    cold_call_s: float | None = None  # the first warm-up call
+    warmup_s: tuple[float, ...] = ()
+    trials: tuple[Trial, ...] = ()
+    error: str | None = None  # load or warm-up failure: no trials ran
+
+
+class Samples(msgspec.Struct, frozen=True, kw_only=True):
+    """Utilization series sampled during the run; ``label`` says which configuration ran at each sample."""
+
+    hz: float = 20.0
+    t: tuple[float, ...] = ()  # seconds since the sampler started
+    label: tuple[str, ...] = ()
+    cpu_percent: tuple[float, ...] = ()
+    rss_mb: tuple[float, ...] = ()
+    # empty when NVML is not available; a failed read is None (null)
+    gpu_util: tuple[float | None, ...] = ()
+    gpu_mem_mb: tuple[float | None, ...] = ()
+    gpu_power_w: tuple[float | None, ...] = ()
+    gpu_sm_clock_mhz: tuple[float | None, ...] = ()
+    gpu_source: str = "not captured"  # "NVML device N (name)" or why not
+
+
+# ---------------------------------------------------------------- the summary (computed by analysis.bench)
+
+
+class MetricStats(msgspec.Struct, frozen=True, kw_only=True):
+    count: int
+    mean: float
+    std: float  # sample standard deviation (n-1)
+    cv: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    median_ci: tuple[float, float] | None  # CONFIDENCE interval of the median; None below 3 samples
+    median_ci_level: float | None = None  # actual coverage of the interval (order statistics are discrete)
+    warnings: tuple[str, ...] = ()
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    metric: str
+    config: str
+    baseline_median: float
+    current_median: float
+    change: float  # relative change of the median: +0.10 = 10% slower (for times)
+    p_value: float | None  # Mann-Whitney U, two-sided
+    significant: bool
+    regressed: bool = False  # slower beyond the gate's threshold and significant
+
+
+class Cost(msgspec.Struct, frozen=True, kw_only=True):
+    source: str  # "--price-per-hour" or the instance name
+    usd_per_hour: float
+    detail: str  # gpu, region, price date
+    usd_per_image: float
+    usd_per_1000_images: float
+    images_per_hour: float
+
+
+class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    dtype: str
+    batch: int
+    trials_ok: int
+    trials_failed: int
+    errors: tuple[str, ...]
+    load_s: float | None
+    cold_call_s: float | None
+    warmup_s: tuple[float, ...]
+    metrics: dict[str, MetricStats | None]
+    per_step_p50_ms: tuple[float, ...]  # median of each step index over trials
+    images_per_s: float | None  # batch / median end-to-end time
+    requests_per_s: float | None
+    peak_allocated_mb: float | None
+    peak_reserved_mb: float | None
+    peak_rss_mb: float | None  # highest sampled process RSS while this configuration ran
+    cpu_percent_mean: float | None
+    gpu_util_mean: float | None
+    gpu_power_w_mean: float | None
+    cost: Cost | None = None
+
+
+class SweepRow(msgspec.Struct, frozen=True, kw_only=True):
+    dtype: str
+    batch: int
+    images_per_s: float | None
+    gain: float | None  # relative to the previous batch size
+
+
+class BenchSummary(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    device: str
+    configs: tuple[ConfigSummary, ...]
+    sweep: tuple[SweepRow, ...]
+    saturation: dict[str, str]  # dtype -> sentence
+    timer_note: str
+    warnings: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = ()
+    threshold: float | None = None
+    regressions: tuple[Change, ...] = ()
+    baseline_differences: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.to_builtins(self)
+
+
+# ---------------------------------------------------------------- the document
+
+
+class BenchResult(Document, frozen=True, kw_only=True):
+    """One benchmark run: settings, environment, raw trials and samples, and (once summarized) the summary."""
+
+    KIND: ClassVar[str] = "profkit.bench"
+
+    environment: dict[str, Any] = msgspec.field(default_factory=dict)
+    device_info: dict[str, Any] = msgspec.field(default_factory=dict)
+    device: str = "unknown"
+    settings: BenchSettings = msgspec.field(default_factory=BenchSettings)
+    status: str = "unknown"  # complete | interrupted
+    duration_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    order: tuple[str, ...] = ()  # configuration of each trial, in run order
+    configs: tuple[ConfigRun, ...]
+    samples: Samples = msgspec.field(default_factory=Samples)
+    summary: BenchSummary | None = None
+
+    def __post_init__(self) -> None:
+        if not self.configs:
+            raise ValueError("the result has no configurations")
+
+    def trials(self) -> list[Trial]:
+        return [trial for config in self.configs for trial in config.trials]
+
+    def with_summary(self, summary: BenchSummary) -> BenchResult:
+        return msgspec.structs.replace(self, summary=summary)
