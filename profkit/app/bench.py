@@ -10,13 +10,12 @@ from typing import Any
 
 from profkit.analysis.bench.summary import BenchSummary, load_prices, price_for, summarize_bench
 from profkit.capture.environment import device_info, environment
-from profkit.errors import ProfkitError
+from profkit.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, ProfkitError, SettingError, SetupMismatch
 from profkit.jsonio import check_writable, read_json, write_json
 from profkit.model.base import SCHEMA_VERSION, document_header
 
 RESULT_KIND = "profkit.bench"
 RESULT_FILE = "bench.json"
-EXIT_REGRESSION = 4
 
 
 @dataclass
@@ -40,7 +39,7 @@ class GateOptions:
         if self.fail_if_slower is None:
             return None
         if self.fail_if_slower < 0:
-            raise ProfkitError(f"--fail-if-slower must not be negative (got {self.fail_if_slower})")
+            raise SettingError("fail_if_slower", f"must not be negative (got {self.fail_if_slower})")
         return self.fail_if_slower / 100.0
 
 
@@ -138,11 +137,7 @@ def summarize(
     baseline = load_result(gate.baseline, "baseline result") if gate.baseline else None
     summary = summarize_bench(result, cost.price(), baseline, gate.threshold())
     if baseline is not None and summary.baseline_differences and not gate.force:
-        raise ProfkitError(
-            "refusing to compare with a baseline from a different setup ("
-            + "; ".join(summary.baseline_differences)
-            + "): pass --force to compare anyway"
-        )
+        raise SetupMismatch("refusing to compare with a baseline from a different setup", summary.baseline_differences)
     return summary, baseline
 
 
@@ -171,7 +166,7 @@ def bench(
     from profkit.capture.bench.runner import run_bench
 
     settings.validate()
-    cost.price()  # refuse a bad --instance / --price-table before running anything
+    cost.price()  # refuse a bad instance / price table before running anything
     gate.threshold()
     if gate.baseline:
         load_result(gate.baseline, "baseline result")
@@ -191,9 +186,11 @@ def bench(
         )
         if run.status == "interrupted":
             raise ProfkitError(
-                f"interrupted before any trial finished; what was recorded is in {out / RESULT_FILE}", 130
+                f"interrupted before any trial finished; what was recorded is in {out / RESULT_FILE}", EXIT_INTERRUPTED
             )
-        raise ProfkitError(f"no trial succeeded ({reasons or run.status}); raw results in {out / RESULT_FILE}", 3)
+        raise ProfkitError(
+            f"no trial succeeded ({reasons or run.status}); raw results in {out / RESULT_FILE}", EXIT_RUN_FAILED
+        )
     summary, _ = summarize(result, cost, gate)
     return BenchOutputs(result, summary, write_outputs(out, result, summary, force))
 
@@ -201,7 +198,7 @@ def bench(
 def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | None, force: bool) -> BenchOutputs:
     """Summarize a stored result against a baseline without running anything."""
     if gate.baseline is None:
-        raise ProfkitError("check needs --baseline OLD.json")
+        raise SettingError("baseline", "is needed to check a result (a previous bench.json)")
     result = load_result(result_path)
     summary, _ = summarize(result, cost, gate)
     outputs = BenchOutputs(result, summary)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from profkit.capture.environment import device_info, environment, precision_settings
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import ProfkitError
+from profkit.errors import OutputExists
 from profkit.model.base import document_header
 
 TRACE_FILE = "trace.json.gz"
@@ -58,7 +58,7 @@ def run_folder(settings: CaptureSettings, dtype: str) -> Path:
 def prepare_run_folder(folder: Path, force: bool) -> None:
     if folder.exists():
         if not force:
-            raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
+            raise OutputExists(folder)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
 

@@ -25,7 +25,7 @@ from profkit.capture.bench.sampler import Sampler, Samples
 from profkit.capture.instrument import instrument
 from profkit.capture.run import call_kwargs, synchronize
 from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings
-from profkit.errors import ProfkitError
+from profkit.errors import SettingError
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 
 
@@ -50,15 +50,15 @@ class BenchSettings:
         for batch in self.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
             self.capture_settings(batch).validate()
         if not self.batches:
-            raise ProfkitError("--batch needs at least one batch size")
+            raise SettingError("batches", "needs at least one batch size")
         if len(set(self.batches)) != len(self.batches):
-            raise ProfkitError("--batch lists a batch size twice")
+            raise SettingError("batches", "lists a batch size twice")
         if self.trials < 1:
-            raise ProfkitError(f"--trials must be at least 1 (got {self.trials})")
+            raise SettingError("trials", f"must be at least 1 (got {self.trials})")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ProfkitError(f"--time-budget must be positive (got {self.time_budget_s})")
+            raise SettingError("time_budget_s", f"must be positive (got {self.time_budget_s})")
         if not 1 <= self.sample_hz <= 1000:
-            raise ProfkitError(f"--sample-hz must be between 1 and 1000 (got {self.sample_hz})")
+            raise SettingError("sample_hz", f"must be between 1 and 1000 (got {self.sample_hz})")
         return self
 
     def configs(self) -> list[tuple[str, int]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
 from profkit.capture.run import CaptureProgress, RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.jsonio import read_json, write_json
 
 REQUEST_FILE = "nsys-request.json"
@@ -59,7 +59,9 @@ def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_a
     """``nsys profile`` with profkit's defaults; an option given in ``extra_args`` replaces its default."""
     given = _option_names(extra_args)
     if "--output" in given:
-        raise ProfkitError("--nsys-args cannot set --output/-o: profkit names the report after the run (use --out)")
+        raise SettingError(
+            "nsys_args", "cannot set --output/-o: profkit names the report after the run (use {out})", ("out",)
+        )
     cuda = device.startswith("cuda")
     defaults = {
         "--trace": "cuda,nvtx,osrt" if cuda else "nvtx,osrt",
@@ -126,8 +128,9 @@ def capture_one_nsys(
         raise ProfkitError(
             f"nsys recorded no profkit ranges in {report.name}. Likely cause: python nvtx {_nvtx_version()} emits "
             "ranges that older nsys drops silently (nsys 2022.4 needs nvtx 0.2.10 or 0.2.11: "
-            "pip install 'nvtx>=0.2.10,<0.2.12'), or --nsys-args turned NVTX tracing off",
+            "pip install 'nvtx>=0.2.10,<0.2.12'), or {nsys_args} turned NVTX tracing off",
             EXIT_RUN_FAILED,
+            ("nsys_args",),
         )
     metadata_path = folder / "metadata.json"
     metadata = read_json(metadata_path, "metadata file")
