@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from profkit.analysis.bench.summary import BenchSummary
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding
 from profkit.analysis.summary import AnalysisResult
 from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us
+
+if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an analysis
+    from profkit.analysis.bench.summary import BenchSummary
 
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
