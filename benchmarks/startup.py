@@ -92,7 +92,8 @@ def _measure(options: argparse.Namespace, scratch: Path, trees: dict[str, Path])
                 else:
                     times[case, tree].append(seconds)
     medians = {key: statistics.median(values) if values else None for key, values in times.items()}
-    print(f"median of {options.repeats} fresh processes (s); before = {options.before}, python {sys.version.split()[0]}")
+    python = sys.version.split()[0]
+    print(f"median of {options.repeats} fresh processes (s); before = {options.before}, python {python}")
     print(f"{'case':<40} {'before':>8} {'now':>8} {'speedup':>8}")
     for case in runs:
         before, now = medians[case, "before"], medians[case, "now"]
