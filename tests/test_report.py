@@ -219,6 +219,7 @@ def _bench_result() -> dict:
     }
 
 
+@pytest.mark.slow
 def test_cli_analyze_writes_report_next_to_trace(tmp_path):
     trace = diffusion_trace(steps=2).write(tmp_path / "gpu.json.gz")
     done = run_cli("analyze", str(trace), "--json")
