@@ -100,7 +100,7 @@ def _measure(options: argparse.Namespace, scratch: Path, trees: dict[str, Path])
         speedup = f"{before / now:.2f}x" if before and now else "-"
         print(f"{case:<40} {_seconds(before):>8} {_seconds(now):>8} {speedup:>8}")
     for case, tree in sorted(failed):
-        print(f"note: {case} failed at least once in {tree}")
+        print(f"note: {case} failed at least once in {tree} (e.g. an option that tree lacks)")
     help_now = medians["--help", "now"]
     analyze = f"analyze {options.trace.name}"
     before, now = medians[analyze, "before"], medians[analyze, "now"]
