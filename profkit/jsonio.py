@@ -13,7 +13,7 @@ try:  # ISA-L inflates gzip about twice as fast as zlib; same API and errors
 except ImportError:  # pragma: no cover - isal is a dependency, but profkit works without it
     inflate_lib = zlib
 
-from profkit.errors import ProfkitError
+from profkit.errors import OutputExists, ProfkitError
 
 
 def _gunzip(data: bytes, path: Path) -> bytes:
@@ -74,4 +74,4 @@ def write_json(path: Path, data: Any) -> Path:
 def check_writable(path: Path, force: bool) -> None:
     """Refuse to overwrite an existing output unless ``force``."""
     if path.exists() and not force:
-        raise ProfkitError(f"{path} already exists: pass --force to overwrite it, or choose --out")
+        raise OutputExists(path)

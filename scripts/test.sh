@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (lint included). Extra arguments go to pytest.
+# Quick run while working (skips integration tests: captures, CLI subprocesses, the wheel; a few minutes):
+#     python -m pytest -q -m "not slow"        (or: bash scripts/test.sh -m "not slow")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh

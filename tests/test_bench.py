@@ -84,6 +84,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory):
     return out, outputs
 
 
+@pytest.mark.slow
 def test_interleaved_order_and_warmups_excluded(small_run) -> None:
     out, _ = small_run
     result = load_result(out / "bench.json")
@@ -98,6 +99,7 @@ def test_interleaved_order_and_warmups_excluded(small_run) -> None:
     assert sorted(orders) == list(range(6))
 
 
+@pytest.mark.slow
 def test_statistics_in_the_file_are_those_of_its_raw_samples(small_run) -> None:
     out, _ = small_run
     document = orjson.loads((out / "bench.json").read_bytes())
@@ -118,6 +120,7 @@ def test_statistics_in_the_file_are_those_of_its_raw_samples(small_run) -> None:
     assert len(document["samples"]["t"]) == len(document["samples"]["rss_mb"]) > 0
 
 
+@pytest.mark.slow
 def test_csv_and_html_outputs(small_run) -> None:
     out, _ = small_run
     trials = (out / "trials.csv").read_text().splitlines()
@@ -130,6 +133,7 @@ def test_csv_and_html_outputs(small_run) -> None:
     assert "http://" not in html and "https://" not in html
 
 
+@pytest.mark.slow
 def test_regression_gate_fails_on_an_injected_slowdown_and_passes_without(small_run, tmp_path: Path) -> None:
     out, _ = small_run
     baseline = out / "bench.json"
@@ -188,6 +192,7 @@ def _failing_loader(fail_on_call: int, error: BaseException):
     return load
 
 
+@pytest.mark.slow
 def test_a_trial_that_raises_is_recorded_and_the_run_goes_on() -> None:
     oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     run = run_bench(BenchSettings(**SMALL), load=_failing_loader(4, oom))  # 2 warm-ups, then trial 2
@@ -202,6 +207,7 @@ def test_a_trial_that_raises_is_recorded_and_the_run_goes_on() -> None:
     assert any("1 trial(s) failed" in w for w in summary.warnings)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_partial_results() -> None:
     run = run_bench(BenchSettings(**SMALL), load=_failing_loader(5, KeyboardInterrupt()))  # during trial 3
     assert run.status == "interrupted"
@@ -211,6 +217,7 @@ def test_ctrl_c_keeps_partial_results() -> None:
     assert summary.status == "interrupted" and any("partial" in w for w in summary.warnings)
 
 
+@pytest.mark.slow
 def test_impossible_settings_are_one_line(tmp_path: Path) -> None:
     for args, message in (
         (["--trials", "0"], "--trials must be at least 1"),
@@ -256,9 +263,11 @@ def test_bench_cli_end_to_end_and_no_silent_overwrite(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ctrl_c_on_the_command_line_writes_partial_results(tmp_path: Path) -> None:
     import os
+    import re
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     out = tmp_path / "interrupted"
@@ -279,12 +288,22 @@ def test_ctrl_c_on_the_command_line_writes_partial_results(tmp_path: Path) -> No
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        # a live progress display on stderr (as on a terminal), so the test sees when trials run
+        env={**os.environ, "COLUMNS": "200", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "NO_COLOR": "1"},
     )
-    time.sleep(12)  # loading and warm-up take a few seconds; then trials run
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: child.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not re.search(r"\b([2-9]|\d{2,})/100001\b", "".join(seen[-4000:])):  # warm-up and one trial done
+        assert child.poll() is None and time.monotonic() < deadline, "".join(seen)
+        time.sleep(0.05)
     child.send_signal(signal.SIGINT)
-    stdout, stderr = child.communicate(timeout=120)
+    stdout, _ = child.communicate(timeout=120)
+    reader.join(timeout=10)
+    stderr = "".join(seen)
     assert child.returncode == 130, stderr
     assert "interrupted" in stdout
     document = load_result(out / "bench.json")
@@ -359,15 +378,18 @@ def test_nvml_sampler_records_gpu_series(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     with Sampler("cuda:0", hz=50) as sampler:
         sampler.label = "fp16 b1"
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while len(sampler.samples.t) < 10 and time.monotonic() < deadline:  # wait for samples, not a fixed time
+            time.sleep(0.01)
     samples = sampler.samples
     assert samples.gpu_source == "NVML device 0 (NVIDIA H100 80GB HBM3)"
-    assert len(samples.gpu_util) == len(samples.t) >= 10  # >= 10 Hz over 0.3 s at 50 Hz
+    assert len(samples.gpu_util) == len(samples.t) >= 10  # the thread samples every series at each tick
     assert set(samples.gpu_util) == {87.0} and set(samples.gpu_power_w) == {350.0}
     assert set(samples.gpu_mem_mb) == {3072.0} and set(samples.gpu_sm_clock_mhz) == {1980.0}
     assert "fp16 b1" in samples.label
 
 
+@pytest.mark.slow
 def test_check_refuses_files_that_are_not_bench_results(small_run, tmp_path: Path) -> None:
     out, _ = small_run
     trace = tmp_path / "trace.json"

@@ -89,11 +89,11 @@ def test_model_path_that_is_not_a_pipeline_is_one_clear_error(tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"steps": 0}, "--steps"),
+        ({"steps": 0}, "steps must be at least 1"),
         ({"height": 50}, "multiples of 8"),
-        ({"batch": 0}, "--batch"),
+        ({"batch": 0}, "batch must be at least 1"),
         ({"dtypes": ("fp64",)}, "unknown dtype"),
-        ({"warmup": -1}, "--warmup"),
+        ({"warmup": -1}, "warmup cannot be negative"),
         ({"prompts": ("  ",)}, "no prompt"),
     ],
 )

@@ -1,15 +1,33 @@
-"""The CLI through a subprocess: help, exit codes and one-line errors."""
+"""The CLI: help, exit codes and one-line errors; settings named by the library, flags by the CLI.
+
+Tests that start ``profkit`` in a subprocess are integration tests (marked ``slow``); the others run in-process.
+"""
 
 from __future__ import annotations
 
+import ast
 import gzip
+import io
+import re
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import corpus_traces, run_cli
+from profkit.cli.errors import FLAGS, error_line, flag_for
+from profkit.errors import (
+    EXIT_BAD_INPUT,
+    ConflictingSettings,
+    OutputExists,
+    ProfkitError,
+    SettingError,
+    SetupMismatch,
+)
+from tests.conftest import REPO, corpus_traces, run_cli
 from tests.tracebuilder import diffusion_trace
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["capture", "analyze", "compare", "bench", "check"])
 def test_help_has_an_example(command):
     done = run_cli(command, "--help")
@@ -17,6 +35,7 @@ def test_help_has_an_example(command):
     assert "Example: profkit " + command in done.stdout
 
 
+@pytest.mark.slow
 def test_top_level_help_lists_commands():
     done = run_cli("--help")
     assert done.returncode == 0
@@ -43,6 +62,7 @@ def _bad_inputs(tmp_path):
     return files
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_line_and_exit_2(tmp_path):
     for kind, path in _bad_inputs(tmp_path).items():
         for args in (("analyze", str(path)), ("compare", str(path), str(path))):
@@ -53,6 +73,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path):
             assert len(lines) == 1 and lines[0].startswith("profkit: error:"), (kind, done.stderr)
 
 
+@pytest.mark.slow
 def test_existing_report_is_not_overwritten_without_force(tmp_path):
     trace = diffusion_trace().write(tmp_path / "t.json")
     assert run_cli("analyze", str(trace), "-q").returncode == 0
@@ -61,6 +82,7 @@ def test_existing_report_is_not_overwritten_without_force(tmp_path):
     assert run_cli("analyze", str(trace), "-q", "--force").returncode == 0
 
 
+@pytest.mark.slow
 def test_capture_rejects_impossible_settings_with_exit_2(tmp_path):
     for args, message in (
         (["--steps", "0"], "--steps"),
@@ -73,11 +95,13 @@ def test_capture_rejects_impossible_settings_with_exit_2(tmp_path):
         assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_unknown_option_is_a_usage_error():
     done = run_cli("analyze", "--no-such-option")
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", corpus_traces(), ids=lambda p: p.name)
 def test_analyze_every_corpus_trace(corpus, path, tmp_path):
@@ -113,3 +137,123 @@ def test_capture_end_to_end_through_the_cli(tmp_path):
     assert len(list((run / "images").glob("*.png"))) == 2
     assert (run / "trace.report.html").is_file()
     assert "wrote   trace" in done.stdout
+
+
+# ---------------------------------------------------------------- in-process: errors, flags, progress, version
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from profkit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["profkit", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(monkeypatch, capsys):
+    from profkit import __version__
+
+    code, out, _ = _main(monkeypatch, capsys, "--version")
+    assert code == 0 and out.strip() == f"profkit {__version__}"
+
+
+def test_library_errors_name_settings_and_the_cli_names_flags():
+    error = SettingError("steps", "must be at least 1 (got 0)")
+    assert str(error) == "steps must be at least 1 (got 0)" and error.setting == "steps"
+    assert error_line(error) == "profkit: error: --steps must be at least 1 (got 0)"
+    both = SettingError("height/width", "must be positive multiples of 8 (got 50x64)")
+    assert error_line(both) == "profkit: error: --height/--width must be positive multiples of 8 (got 50x64)"
+    budget = SettingError("time_budget_s", "must be positive (got -1)")
+    assert error_line(budget) == "profkit: error: --time-budget must be positive (got -1)"
+    assert error_line(ConflictingSettings("prompt", "prompts_file")).endswith(
+        "give --prompt or --prompts-file, not both"
+    )
+    exists = OutputExists("runs/x")
+    assert "--" not in str(exists) and "already exists" in str(exists)
+    assert error_line(exists) == "profkit: error: runs/x already exists: pass --force to overwrite it, or choose --out"
+    mismatch = SetupMismatch("refusing to compare runs from different setups", ["device.name: A vs B"])
+    assert str(mismatch).startswith("refusing to compare runs from different setups (device.name: A vs B)")
+    assert "--" not in str(mismatch) and error_line(mismatch).endswith("): pass --force to compare anyway")
+    plain = ProfkitError("a path with {braces} stays as it is")
+    assert error_line(plain) == "profkit: error: a path with {braces} stays as it is"
+    assert flag_for("sample_hz") == "sample_hz"  # no flag sets it: the name is shown
+
+
+def test_an_impossible_setting_is_one_line_with_its_flag(monkeypatch, capsys, tmp_path):
+    code, _, err = _main(monkeypatch, capsys, "capture", "--steps", "0", "--out", str(tmp_path))
+    assert code == EXIT_BAD_INPUT and err.strip() == "profkit: error: --steps must be at least 1 (got 0)"
+    code, _, err = _main(monkeypatch, capsys, "bench", "--prompt", "a", "--prompts-file", str(tmp_path / "p.txt"))
+    assert code == EXIT_BAD_INPUT and err.strip() == "profkit: error: give --prompt or --prompts-file, not both"
+    code, _, err = _main(monkeypatch, capsys, "bench", "--batch", "1,x", "--out", str(tmp_path / "b"))
+    assert code == EXIT_BAD_INPUT and "--batch takes integers separated by commas" in err
+    assert not (tmp_path / "b").exists()
+
+
+def _raised_settings_and_texts() -> tuple[set[str], list[tuple[str, str]]]:
+    """Setting names given to the error types, and the string literals of every raise below cli/."""
+    settings: set[str] = set()
+    texts: list[tuple[str, str]] = []
+    for path in (REPO / "profkit").rglob("*.py"):
+        if "cli" in path.relative_to(REPO / "profkit").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for part in ast.walk(node.exc):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        texts.append((f"{path.name}:{node.lineno}", part.value))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in {"SettingError", "ConflictingSettings"}:
+                for arg in node.args[: 2 if node.func.id == "ConflictingSettings" else 1]:
+                    if isinstance(arg, ast.Constant):
+                        settings.update(arg.value.split("/"))
+            if isinstance(node, ast.keyword) and node.arg in {"settings", "mentions"}:
+                for part in ast.walk(node.value):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        settings.add(part.value)
+    return settings, texts
+
+
+def test_no_error_text_below_the_cli_names_a_flag_and_every_setting_has_one():
+    settings, texts = _raised_settings_and_texts()
+    flag = re.compile("(?:" + "|".join(re.escape(f) for f in set(FLAGS.values())) + r")(?![\w-])")
+    assert [(where, text) for where, text in texts if flag.search(text)] == []
+    assert {"steps", "trials", "force", "out", "prompts_file", "nsys_path"} <= settings
+    assert settings - set(FLAGS) <= {"sample_hz"}  # set in code only, no flag
+
+
+def test_one_rich_progress_serves_capture_and_bench():
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from profkit.cli.progress import RichProgress
+
+    with Progress(console=Console(file=io.StringIO())) as progress:
+        display = RichProgress(progress)
+        display.start(3)  # bench: calls
+        display.advance("warm-up fp32 b1")
+        display.advance("fp32 b1")
+        display.start_run("tiny-sd_fp16", 2)  # capture: steps of a run
+        display.phase("recording")
+        display.step()
+        display.finish()
+    bench_task, run_task = progress.tasks
+    assert (bench_task.completed, bench_task.total, bench_task.description) == (2, 3, "done")
+    assert (run_task.completed, run_task.total, run_task.fields["run"]) == (1, 2, "tiny-sd_fp16")
+    assert run_task.description == "done"
+
+
+def test_no_test_waits_on_a_fixed_sleep():
+    """A test may sleep only as the poll interval of a loop waiting on a condition."""
+    fixed = []
+    for path in Path(__file__).parent.glob("test_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_loop = {id(n) for loop in ast.walk(tree) if isinstance(loop, ast.While) for n in ast.walk(loop)}
+        for node in ast.walk(tree):
+            name = getattr(node, "func", None) and getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if isinstance(node, ast.Call) and name == "sleep" and id(node) not in in_loop:
+                fixed.append(f"{path.name}:{node.lineno}")
+    assert fixed == []

@@ -164,6 +164,7 @@ def test_other_nsys_schemas_extra_and_absent_optional_columns(tmp_path: Path) ->
 # ---------------------------------------------------------------- bad input
 
 
+@pytest.mark.slow
 def test_not_sqlite_is_one_clear_line(tmp_path: Path) -> None:
     bogus = tmp_path / "report.sqlite"
     bogus.write_text("this is not a database\n")
@@ -173,6 +174,7 @@ def test_not_sqlite_is_one_clear_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_sqlite_that_is_not_an_nsys_export(tmp_path: Path) -> None:
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as connection:
@@ -182,6 +184,7 @@ def test_sqlite_that_is_not_an_nsys_export(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not an Nsight Systems export" in result.stderr
 
 
+@pytest.mark.slow
 def test_empty_report_and_truncated_file(tmp_path: Path) -> None:
     empty = NsysBuilder().write(tmp_path / "empty.sqlite")
     with pytest.raises(ProfkitError, match="holds no events"):
@@ -196,6 +199,7 @@ def test_empty_report_and_truncated_file(tmp_path: Path) -> None:
     assert "unreadable or truncated" in result.stderr or "cannot read" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_table_column_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "odd.sqlite"
     with sqlite3.connect(path) as connection:
@@ -239,6 +243,7 @@ def test_an_nsys_rep_with_a_newer_sqlite_beside_it_reuses_the_export(tmp_path: P
     assert (tmp_path / "run.summary.json").exists()
 
 
+@pytest.mark.slow
 def test_capture_without_nsys_is_one_line_with_the_install_hint(tmp_path: Path) -> None:
     result = run_cli("capture", "--nsys", "--nsys-path", str(tmp_path / "nowhere"), "--out", str(tmp_path))
     assert result.returncode == 2 and "no nsys executable there" in result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.app.prices import Price, load_prices, price_for
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, ProfkitError, SettingError, SetupMismatch
 from profkit.jsonio import check_writable
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 RESULT_FILE = "bench.json"
 OUTPUT_FILES = {"json": RESULT_FILE, "trials_csv": "trials.csv", "stats_csv": "stats.csv", "html": "bench.html"}
-EXIT_REGRESSION = 4
-EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -42,7 +40,7 @@ class GateOptions:
         if self.fail_if_slower is None:
             return None
         if self.fail_if_slower < 0:
-            raise ProfkitError(f"--fail-if-slower must not be negative (got {self.fail_if_slower})")
+            raise SettingError("fail_if_slower", f"must not be negative (got {self.fail_if_slower})")
         return self.fail_if_slower / 100.0
 
 
@@ -72,11 +70,7 @@ def summarize(result: BenchResult, cost: CostOptions, gate: GateOptions) -> Benc
     baseline = load_result(gate.baseline, "baseline result") if gate.baseline else None
     summary = _summarize_bench(result, cost.price(), baseline, gate.threshold())
     if baseline is not None and summary.baseline_differences and not gate.force:
-        raise ProfkitError(
-            "refusing to compare with a baseline from a different setup ("
-            + "; ".join(summary.baseline_differences)
-            + "): pass --force to compare anyway"
-        )
+        raise SetupMismatch("refusing to compare with a baseline from a different setup", summary.baseline_differences)
     return summary
 
 
@@ -114,7 +108,7 @@ def bench(
     from profkit.capture.bench.runner import run_bench, validate_settings
 
     validate_settings(settings)
-    cost.price()  # refuse a bad --instance / --price-table before running anything
+    cost.price()  # refuse a bad instance / price table before running anything
     gate.threshold()
     if gate.baseline:
         load_result(gate.baseline, "baseline result")
@@ -141,7 +135,7 @@ def bench(
 def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | None, force: bool) -> BenchOutputs:
     """Summarize a stored result against a baseline without running anything."""
     if gate.baseline is None:
-        raise ProfkitError("check needs --baseline OLD.json")
+        raise SettingError("baseline", "is needed to check a result (a previous bench.json)")
     result = load_result(result_path)
     summary = summarize(result, cost, gate)
     outputs = BenchOutputs(result, summary)

@@ -11,7 +11,7 @@ from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_paths
 from profkit.capture.run import CaptureProgress, NoProgress, RunRecord, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.errors import EXIT_RUN_FAILED, OutputExists, ProfkitError
 from profkit.pipelines.loading import resolve_device
 
 
@@ -22,7 +22,7 @@ def run_capture(settings: CaptureSettings, progress: CaptureProgress | None = No
     for dtype in settings.dtypes:  # refuse before any work rather than half-way through
         folder = run_folder(settings, dtype)
         if folder.exists() and not settings.force:
-            raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
+            raise OutputExists(folder)
     progress = progress or NoProgress()
     tool = None
     if settings.nsys:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from profkit.analysis.compare import ComparisonResult, compare_results
 from profkit.app.inputs import TraceInput, analyze_input, default_report_base, resolve_input
-from profkit.errors import ProfkitError
+from profkit.errors import SetupMismatch
 from profkit.jsonio import check_writable
 from profkit.model.comparison import ComparisonDocument
 from profkit.report import comparison_html
@@ -49,11 +49,7 @@ def compare_paths(
             check_writable(target, force)
     comparison = compare_results(analyze_input(a), analyze_input(b), a.label, b.label)
     if comparison.setup_differences and not allow_different_setups:
-        raise ProfkitError(
-            "refusing to compare runs from different setups ("
-            + "; ".join(comparison.setup_differences)
-            + "): pass --force to compare anyway"
-        )
+        raise SetupMismatch("refusing to compare runs from different setups", comparison.setup_differences)
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(comparison_html(comparison, str(a.trace), str(b.trace)), encoding="utf-8")
     outputs = CompareOutputs(comparison, html)

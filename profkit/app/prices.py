@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from profkit.errors import ProfkitError
+from profkit.errors import ConflictingSettings, SettingError
 
 #: (source, USD per hour, detail): what ``analysis.bench.summary.cost_of`` turns into a cost per image.
 Price = tuple[str, float, str]
@@ -22,19 +22,19 @@ def load_prices(path: Path | None = None) -> dict[str, Any]:
     try:
         table = orjson.loads(Path(path).read_bytes())
     except (OSError, orjson.JSONDecodeError) as error:
-        raise ProfkitError(f"--price-table {path}: cannot read it as JSON ({error})") from error
+        raise SettingError("price_table", f"{path}: cannot read it as JSON ({error})") from error
     if not isinstance(table, dict) or not isinstance(table.get("instances"), list):
-        raise ProfkitError(f"--price-table {path}: expected {{'instances': [{{name, usd_per_hour, ...}}]}}")
+        raise SettingError("price_table", f"{path}: expected {{'instances': [{{name, usd_per_hour, ...}}]}}")
     return table
 
 
 def price_for(price_per_hour: float | None, instance: str | None, table: dict[str, Any] | None = None) -> Price | None:
-    """(source, USD/hour, detail) from --price-per-hour or --instance, or None."""
+    """(source, USD/hour, detail) from a price per hour or an instance of the table, or None."""
     if price_per_hour is not None and instance is not None:
-        raise ProfkitError("give --price-per-hour or --instance, not both")
+        raise ConflictingSettings("price_per_hour", "instance")
     if price_per_hour is not None:
         if price_per_hour <= 0:
-            raise ProfkitError(f"--price-per-hour must be positive (got {price_per_hour})")
+            raise SettingError("price_per_hour", f"must be positive (got {price_per_hour})")
         return "--price-per-hour", float(price_per_hour), "price given on the command line"
     if instance is None:
         return None
@@ -44,4 +44,8 @@ def price_for(price_per_hour: float | None, instance: str | None, table: dict[st
             detail = f"{row.get('gpu', '?')}, {row.get('region', '?')}, list price of {row.get('price_date', '?')}"
             return instance, float(row["usd_per_hour"]), detail
     names = ", ".join(str(row.get("name")) for row in table["instances"])
-    raise ProfkitError(f"--instance {instance}: not in the price table (known: {names}); or use --price-per-hour")
+    raise SettingError(
+        "instance",
+        f"{instance}: not in the price table (known: {names}); or use {{price_per_hour}}",
+        ("price_per_hour",),
+    )

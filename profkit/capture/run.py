@@ -16,7 +16,7 @@ import msgspec
 
 from profkit.capture.environment import device_info, environment, precision_settings
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import ProfkitError
+from profkit.errors import OutputExists
 from profkit.model.capture import (
     IMAGES_DIR,
     CaptureMetadata,
@@ -65,7 +65,7 @@ def run_folder(settings: CaptureSettings, dtype: str) -> Path:
 def prepare_run_folder(folder: Path, force: bool) -> None:
     if folder.exists():
         if not force:
-            raise ProfkitError(f"{folder} already exists: pass --force to overwrite it, or choose --out")
+            raise OutputExists(folder)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
 

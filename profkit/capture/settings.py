@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, SettingError
 from profkit.model.bench import DEFAULT_PROMPT  # one default prompt for captures and benchmarks
 from profkit.pipelines.loading import DTYPES
 
@@ -33,22 +33,24 @@ class CaptureSettings:
 
     def validate(self) -> CaptureSettings:
         if not self.dtypes:
-            raise ProfkitError("--dtype needs at least one of fp32, fp16, bf16")
+            raise SettingError("dtypes", "needs at least one of fp32, fp16, bf16")
         for dtype in self.dtypes:
             if dtype not in DTYPES:
                 raise ProfkitError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
         if len(set(self.dtypes)) != len(self.dtypes):
-            raise ProfkitError(f"--dtype lists a dtype twice: {','.join(self.dtypes)}")
+            raise SettingError("dtypes", f"lists a dtype twice: {','.join(self.dtypes)}")
         if self.steps < 1:
-            raise ProfkitError(f"--steps must be at least 1 (got {self.steps})")
+            raise SettingError("steps", f"must be at least 1 (got {self.steps})")
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
-            raise ProfkitError(f"--height/--width must be positive multiples of 8 (got {self.height}x{self.width})")
+            raise SettingError("height/width", f"must be positive multiples of 8 (got {self.height}x{self.width})")
         if self.batch < 1:
-            raise ProfkitError(f"--batch must be at least 1 (got {self.batch})")
+            raise SettingError("batch", f"must be at least 1 (got {self.batch})")
         if self.warmup < 0:
-            raise ProfkitError(f"--warmup cannot be negative (got {self.warmup})")
+            raise SettingError("warmup", f"cannot be negative (got {self.warmup})")
         if not self.prompts or not any(p.strip() for p in self.prompts):
-            raise ProfkitError("no prompt given: --prompt is empty or --prompts-file has no lines")
+            raise ProfkitError(
+                "no prompt given: {prompt} is empty or {prompts_file} has no lines", settings=("prompt", "prompts_file")
+            )
         return self
 
     def batch_prompts(self) -> list[str]:
@@ -71,12 +73,12 @@ class CaptureSettings:
 
 def read_prompts_file(path: Path) -> tuple[str, ...]:
     if not path.is_file():
-        raise ProfkitError(f"--prompts-file {path}: no such file")
+        raise SettingError("prompts_file", f"{path}: no such file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise ProfkitError(f"--prompts-file {path}: cannot read it ({error})") from error
+        raise SettingError("prompts_file", f"{path}: cannot read it ({error})") from error
     prompts = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
     if not prompts:
-        raise ProfkitError(f"--prompts-file {path} has no prompts (one per line)")
+        raise SettingError("prompts_file", f"{path} has no prompts (one per line)")
     return prompts

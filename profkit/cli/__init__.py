@@ -1,16 +1,23 @@
-"""The ``profkit`` command line: typer commands only; errors are mapped to exit codes in :func:`main`."""
+"""The ``profkit`` command line: typer commands only; errors become one line and an exit code in :func:`main`.
+
+Command modules hold flags and help only and import their implementation (``profkit.app``, ``profkit.report``)
+when they run, so ``profkit --help`` loads neither numpy, pandas, scipy nor torch.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
+from profkit import __version__
 from profkit.cli import analyze as _analyze
 from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
-from profkit.errors import EXIT_BAD_INPUT, ProfkitError
+from profkit.cli.errors import error_line
+from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, ProfkitError
 
 app = typer.Typer(
     name="profkit",
@@ -20,6 +27,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"profkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Where the time goes in diffusion-model inference: capture, analyze, compare, bench."""
+
+
 app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_capture.capture)
 app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_analyze.analyze)
 app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_compare.compare)
@@ -34,14 +58,14 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except ProfkitError as error:
-        print(f"profkit: error: {error.message}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         print("profkit: interrupted; files written so far are kept", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except typer.Abort:
         print("profkit: aborted", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_ABORTED)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except Exception as error:

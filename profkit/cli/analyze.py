@@ -1,13 +1,11 @@
+"""`profkit analyze`: the flags; the work is :func:`profkit.app.analyze.analyze_path`."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from profkit.app.analyze import analyze_path
-from profkit.cli.output import console, wrote
-from profkit.report.terminal import print_analysis
 
 HELP = (
     "Analyze a Kineto trace (.json/.json.gz), an Nsight Systems export (.sqlite, .nsys-rep) or a capture folder: "
@@ -32,6 +30,10 @@ def analyze(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing report files.")] = False,
 ) -> None:
+    from profkit.app.analyze import analyze_path
+    from profkit.cli.output import console, wrote
+    from profkit.report.terminal import print_analysis
+
     outputs = analyze_path(
         trace,
         html=out,

@@ -1,17 +1,13 @@
+"""`profkit bench` and `profkit check`: the flags; the work is in :mod:`profkit.app.bench`."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from profkit.app.bench import EXIT_REGRESSION, BenchOutputs, CostOptions, GateOptions, bench, check
-from profkit.capture.settings import DEFAULT_PROMPT, read_prompts_file
-from profkit.cli.output import console, progress_console, wrote
-from profkit.errors import ProfkitError
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
-from profkit.report.terminal import print_bench
 
 HELP = (
     "Benchmark a diffusers pipeline: latency (end to end, denoise loop, per step, per stage) with P50/P90/P95/P99 "
@@ -25,26 +21,12 @@ CHECK_HELP = "Compare a stored benchmark result with a baseline result; exit 4 w
 CHECK_EPILOG = "Example: profkit check bench/new/bench.json --baseline bench/old/bench.json --fail-if-slower 5"
 
 
-def _ints(value: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError as error:
-        raise ProfkitError(f"{option} takes integers separated by commas (got {value!r})") from error
+def _report(outputs: Any, fail_if_slower: float | None) -> None:
+    """Print a bench or check outcome; exit 130 when interrupted, 4 when gated and slower."""
+    from profkit.cli.output import console, wrote
+    from profkit.errors import EXIT_INTERRUPTED, EXIT_REGRESSION, ProfkitError
+    from profkit.report.terminal import print_bench
 
-
-class _RichProgress:
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._task = None
-
-    def start(self, total_calls: int) -> None:
-        self._task = self._progress.add_task("starting", total=total_calls)
-
-    def advance(self, text: str) -> None:
-        self._progress.update(self._task, description=text, advance=1)
-
-
-def _report(outputs: BenchOutputs, fail_if_slower: float | None) -> None:
     print_bench(outputs.summary, console)
     for what, path in outputs.files.items():
         wrote(
@@ -52,7 +34,7 @@ def _report(outputs: BenchOutputs, fail_if_slower: float | None) -> None:
         )
     if outputs.result.status == "interrupted":
         console.print("interrupted: the partial results above were written", markup=False)
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if fail_if_slower is not None and outputs.regressed:
         names = ", ".join(f"{c.config} {c.metric} {c.change:+.1%}" for c in outputs.summary.regressions)
         raise ProfkitError(f"slower than the baseline by more than {fail_if_slower:g}%: {names}", EXIT_REGRESSION)
@@ -91,19 +73,20 @@ def bench_command(
         bool, typer.Option("--force", help="Overwrite outputs; compare with a baseline of another setup.")
     ] = False,
 ) -> None:
+    from profkit.app.bench import CostOptions, GateOptions, bench
     from profkit.capture.bench.runner import BenchSettings, validate_settings
+    from profkit.cli.progress import progress_display
+    from profkit.cli.settings import comma_ints, comma_list, prompts_from
+    from profkit.errors import ProfkitError
 
-    if prompt is not None and prompts_file is not None:
-        raise ProfkitError("give --prompt or --prompts-file, not both")
-    prompts = read_prompts_file(prompts_file) if prompts_file else (prompt if prompt is not None else DEFAULT_PROMPT,)
     settings = BenchSettings(
         model=model,
-        dtypes=tuple(part.strip().lower() for part in dtype.split(",") if part.strip()),
-        batches=_ints(batch, "--batch"),
+        dtypes=comma_list(dtype),
+        batches=comma_ints(batch, "batches"),
         steps=steps,
         height=height,
         width=width,
-        prompts=prompts,
+        prompts=prompts_from(prompt, prompts_file),
         seed=seed,
         device=device,
         warmup=warmup,
@@ -116,15 +99,8 @@ def bench_command(
         raise ProfkitError("--fail-if-slower needs --baseline")
     cost = CostOptions(price_per_hour, instance, price_table)
     gate = GateOptions(baseline, fail_if_slower, force)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("calls"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=progress_console, transient=False) as progress:
-        outputs = bench(settings, out, cost, gate, force, _RichProgress(progress))
+    with progress_display("calls") as display:
+        outputs = bench(settings, out, cost, gate, force, display)
     _report(outputs, fail_if_slower)
 
 
@@ -139,6 +115,8 @@ def check_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write an HTML report here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Compare across setups; overwrite --out.")] = False,
 ) -> None:
+    from profkit.app.bench import CostOptions, GateOptions, check
+
     outputs = check(
         result, CostOptions(price_per_hour, instance), GateOptions(baseline, fail_if_slower, force), out, force
     )

@@ -1,16 +1,12 @@
+"""`profkit capture`: the flags; the work is :func:`profkit.app.capture.capture_and_report`."""
+
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from profkit.app.capture import capture_and_report
-from profkit.capture.settings import DEFAULT_PROMPT, CaptureSettings, read_prompts_file
-from profkit.cli.output import console, progress_console, wrote
-from profkit.errors import ProfkitError
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -21,31 +17,6 @@ EPILOG = (
     "Example: profkit capture --dtype fp32,fp16 --steps 10 --out runs  "
     "(captures both precisions with identical prompts/seed/sizes, analyzes each and writes the comparison)"
 )
-
-
-class _RichProgress:
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._task = None
-
-    def start_run(self, name: str, total_steps: int) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, description="done")
-        self._task = self._progress.add_task("starting", total=total_steps, run=name)
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, description="done")
-
-    def phase(self, text: str) -> None:
-        self._progress.update(self._task, description=text)
-
-    def step(self) -> None:
-        self._progress.advance(self._task)
-
-
-def _parse_dtypes(value: str) -> tuple[str, ...]:
-    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
 def capture(
@@ -90,17 +61,23 @@ def capture(
         str | None, typer.Option("--nsys-args", help='Extra flags for `nsys profile`, e.g. "--gpu-metrics-device=0".')
     ] = None,
 ) -> None:
-    if prompt is not None and prompts_file is not None:
-        raise ProfkitError("give --prompt or --prompts-file, not both")
-    prompts = read_prompts_file(prompts_file) if prompts_file else (prompt if prompt is not None else DEFAULT_PROMPT,)
+    import shlex
+
+    from profkit.app.capture import capture_and_report
+    from profkit.capture.settings import CaptureSettings
+    from profkit.cli.output import console, wrote
+    from profkit.cli.progress import progress_display
+    from profkit.cli.settings import comma_list, prompts_from
+    from profkit.errors import ProfkitError
+
     settings = CaptureSettings(
         model=model,
-        dtypes=_parse_dtypes(dtype),
+        dtypes=comma_list(dtype),
         steps=steps,
         height=height,
         width=width,
         batch=batch,
-        prompts=prompts,
+        prompts=prompts_from(prompt, prompts_file),
         seed=seed,
         warmup=warmup,
         device=device,
@@ -113,18 +90,8 @@ def capture(
     ).validate()
     if (nsys_path or nsys_args) and not nsys:
         raise ProfkitError("--nsys-path and --nsys-args only apply with --nsys")
-    columns = (
-        TextColumn("{task.fields[run]}"),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=progress_console, transient=False) as progress:
-        display = _RichProgress(progress)
+    with progress_display("steps") as display:
         outputs = capture_and_report(settings, display, analyze=not no_analyze)
-        display.finish()
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
         console.print(f"[bold]{run.dtype}[/] run: {run.folder}", highlight=False)
         wrote("  trace", run.trace)

@@ -1,13 +1,11 @@
+"""`profkit compare`: the flags; the work is :func:`profkit.app.compare.compare_paths`."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from profkit.app.compare import compare_paths
-from profkit.cli.output import console, wrote
-from profkit.report.terminal import print_comparison
 
 HELP = "Compare two traces, capture folders or analysis summaries (A vs B): total, stage and step speedup, kernel mix."
 EPILOG = (
@@ -29,6 +27,10 @@ def compare(
         bool, typer.Option("--force", help="Overwrite outputs; compare runs from different setups.")
     ] = False,
 ) -> None:
+    from profkit.app.compare import compare_paths
+    from profkit.cli.output import console, wrote
+    from profkit.report.terminal import print_comparison
+
     outputs = compare_paths(
         a,
         b,

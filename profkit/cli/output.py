@@ -1,4 +1,4 @@
-"""What commands print: a console on stderr for progress, stdout for results."""
+"""What commands print: a console on stdout for results, one on stderr for progress."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, SettingError
 from profkit.pipelines.builtin import BUILDERS
 
 DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -29,7 +29,7 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ProfkitError(f"--device {requested} was asked for, but torch sees no CUDA GPU on this machine")
+        raise SettingError("device", f"{requested} was asked for, but torch sees no CUDA GPU on this machine")
     if requested not in ("cpu",) and not requested.startswith("cuda"):
         raise ProfkitError(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
     return requested

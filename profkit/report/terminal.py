@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from profkit.analysis.bench.summary import BenchSummary
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding, Severity
 from profkit.analysis.summary import AnalysisResult
 from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us
+
+if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an analysis
+    from profkit.analysis.bench.summary import BenchSummary
 
 _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 

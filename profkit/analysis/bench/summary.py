@@ -34,8 +34,6 @@ METRICS = {
 }
 GATED_METRICS = ("e2e_ms", "inference_ms", "step_ms")
 SATURATION_GAIN = 0.05  # a batch size that adds less than 5% images/s over the previous one
-#: What must match between a result and its baseline (environment keys, device name, settings).
-# TODO(issue 9): use the one checked-metadata list of profkit.model.compat once it covers bench results.
 
 
 def cost_of(price: tuple[str, float, str], images_per_s: float) -> Cost:

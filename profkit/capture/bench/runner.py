@@ -28,25 +28,25 @@ from profkit.capture.environment import device_info, environment
 from profkit.capture.instrument import instrument
 from profkit.capture.run import call_kwargs, synchronize
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import ProfkitError
+from profkit.errors import SettingError
 from profkit.model.bench import BenchResult, BenchSettings, ConfigRun, Trial, config_name
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 
 
 def validate_settings(settings: BenchSettings) -> BenchSettings:
-    """``settings`` when a run can be made of them; else a :class:`ProfkitError` saying what is wrong."""
+    """``settings`` when a run can be made of them; else a :class:`SettingError` saying what is wrong."""
     for batch in settings.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
         capture_settings(settings, batch).validate()
     if not settings.batches:
-        raise ProfkitError("--batch needs at least one batch size")
+        raise SettingError("batches", "needs at least one batch size")
     if len(set(settings.batches)) != len(settings.batches):
-        raise ProfkitError("--batch lists a batch size twice")
+        raise SettingError("batches", "lists a batch size twice")
     if settings.trials < 1:
-        raise ProfkitError(f"--trials must be at least 1 (got {settings.trials})")
+        raise SettingError("trials", f"must be at least 1 (got {settings.trials})")
     if settings.time_budget_s is not None and settings.time_budget_s <= 0:
-        raise ProfkitError(f"--time-budget must be positive (got {settings.time_budget_s})")
+        raise SettingError("time_budget_s", f"must be positive (got {settings.time_budget_s})")
     if not 1 <= settings.sample_hz <= 1000:
-        raise ProfkitError(f"the sampling rate must be between 1 and 1000 Hz (got {settings.sample_hz})")
+        raise SettingError("sample_hz", f"must be between 1 and 1000 Hz (got {settings.sample_hz})")
     return settings
 
 

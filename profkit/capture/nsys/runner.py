@@ -18,7 +18,7 @@ import msgspec
 from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
 from profkit.capture.run import CaptureProgress, RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.jsonio import write_json
 from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata
 
@@ -62,7 +62,9 @@ def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_a
     """``nsys profile`` with profkit's defaults; an option given in ``extra_args`` replaces its default."""
     given = _option_names(extra_args)
     if "--output" in given:
-        raise ProfkitError("--nsys-args cannot set --output/-o: profkit names the report after the run (use --out)")
+        raise SettingError(
+            "nsys_args", "cannot set --output/-o: profkit names the report after the run (use {out})", ("out",)
+        )
     cuda = device.startswith("cuda")
     defaults = {
         "--trace": "cuda,nvtx,osrt" if cuda else "nvtx,osrt",
@@ -143,8 +145,9 @@ def capture_one_nsys(
         raise ProfkitError(
             f"nsys recorded no profkit ranges in {report.name}. Likely cause: python nvtx {_nvtx_version()} emits "
             "ranges that older nsys drops silently (nsys 2022.4 needs nvtx 0.2.10 or 0.2.11: "
-            "pip install 'nvtx>=0.2.10,<0.2.12'), or --nsys-args turned NVTX tracing off",
+            "pip install 'nvtx>=0.2.10,<0.2.12'), or {nsys_args} turned NVTX tracing off",
             EXIT_RUN_FAILED,
+            ("nsys_args",),
         )
     metadata = add_nsys_outputs(folder, sqlite_path, report, ranges)
     (folder / REQUEST_FILE).unlink(missing_ok=True)

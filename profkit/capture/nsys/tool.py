@@ -12,11 +12,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
 
 INSTALL_HINT = (
     "install it with `bash scripts/install-nsys.sh` (Debian/Ubuntu), or from "
-    "https://developer.nvidia.com/nsight-systems, or pass --nsys-path"
+    "https://developer.nvidia.com/nsight-systems"
 )
 _USUAL_PLACES = (
     "/usr/lib/nsight-systems/bin/nsys",
@@ -52,7 +52,7 @@ def find_nsys(explicit: str | Path | None = None) -> NsysTool:
         candidates = [path, path / "nsys", path / "bin" / "nsys"]
         found = next((c for c in candidates if _executable(c)), None)
         if found is None:
-            raise ProfkitError(f"--nsys-path {explicit}: no nsys executable there")
+            raise SettingError("nsys_path", f"{explicit}: no nsys executable there")
     else:
         on_path = shutil.which("nsys")
         candidates = [Path(on_path)] if on_path else []
@@ -63,7 +63,10 @@ def find_nsys(explicit: str | Path | None = None) -> NsysTool:
             candidates += [Path(p) for p in sorted(glob.glob(pattern), reverse=True)]
         found = next((c for c in candidates if _executable(c)), None)
         if found is None:
-            raise ProfkitError(f"Nsight Systems (nsys) not found: {INSTALL_HINT}")
+            raise ProfkitError(
+                f"Nsight Systems (nsys) not found: {INSTALL_HINT}, or point {{nsys_path}} at it",
+                settings=("nsys_path",),
+            )
     return NsysTool(found, find_importer(found))
 
 

@@ -1,0 +1,49 @@
+"""The one place that turns profkit's errors into command-line text and exit codes.
+
+Library code names settings (``steps``, ``prompts_file``, ``force``); :data:`FLAGS` maps each to the flag that
+sets it, and :func:`error_line` renders an error with those flags.
+"""
+
+from __future__ import annotations
+
+from profkit.errors import ProfkitError
+
+#: Setting name (a field of CaptureSettings, BenchSettings, the cost/gate options) -> the flag that sets it.
+FLAGS: dict[str, str] = {
+    "model": "--model",
+    "dtypes": "--dtype",
+    "steps": "--steps",
+    "height": "--height",
+    "width": "--width",
+    "batch": "--batch",
+    "batches": "--batch",
+    "prompt": "--prompt",
+    "prompts": "--prompt",
+    "prompts_file": "--prompts-file",
+    "seed": "--seed",
+    "warmup": "--warmup",
+    "device": "--device",
+    "guidance_scale": "--guidance-scale",
+    "trials": "--trials",
+    "time_budget_s": "--time-budget",
+    "out": "--out",
+    "force": "--force",
+    "nsys": "--nsys",
+    "nsys_path": "--nsys-path",
+    "nsys_args": "--nsys-args",
+    "price_per_hour": "--price-per-hour",
+    "instance": "--instance",
+    "price_table": "--price-table",
+    "baseline": "--baseline",
+    "fail_if_slower": "--fail-if-slower",
+}
+
+
+def flag_for(setting: str) -> str:
+    """The flag of a setting; a setting no flag sets (e.g. the bench sampler's ``sample_hz``) keeps its name."""
+    return FLAGS.get(setting, setting)
+
+
+def error_line(error: ProfkitError) -> str:
+    """The single stderr line of an error, settings shown as flags."""
+    return f"profkit: error: {error.render(flag_for)}"
