@@ -13,7 +13,7 @@ from profkit.jsonio import check_writable
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
 
 if TYPE_CHECKING:
-    from profkit.capture.bench.runner import BenchProgress
+    from profkit.capture.progress import Progress
 
 RESULT_FILE = "bench.json"
 OUTPUT_FILES = {"json": RESULT_FILE, "trials_csv": "trials.csv", "stats_csv": "stats.csv", "html": "bench.html"}
@@ -103,7 +103,7 @@ def bench(
     cost: CostOptions,
     gate: GateOptions,
     force: bool,
-    progress: BenchProgress | None = None,
+    progress: Progress | None = None,
 ) -> BenchOutputs:
     from profkit.capture.bench.runner import run_bench, validate_settings
 

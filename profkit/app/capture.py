@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_paths
-from profkit.capture.run import CaptureProgress, NoProgress, RunRecord, run_folder
+from profkit.capture.progress import NoProgress, Progress
+from profkit.capture.run import RunRecord, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, OutputExists, ProfkitError
 from profkit.pipelines.loading import resolve_device
 
 
-def run_capture(settings: CaptureSettings, progress: CaptureProgress | None = None) -> list[RunRecord]:
+def run_capture(settings: CaptureSettings, progress: Progress | None = None) -> list[RunRecord]:
     """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps."""
     settings.validate()
     device = resolve_device(settings.device)
@@ -58,7 +59,7 @@ class CaptureOutputs:
 
 
 def capture_and_report(
-    settings: CaptureSettings, progress: CaptureProgress | None = None, analyze: bool = True
+    settings: CaptureSettings, progress: Progress | None = None, analyze: bool = True
 ) -> CaptureOutputs:
     """Capture every dtype; analyze each run; with two or more dtypes, compare each against the first."""
     runs = run_capture(settings, progress)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -27,23 +27,6 @@ from profkit.model.capture import (
     RunSettings,
     Timing,
 )
-
-
-class CaptureProgress(Protocol):
-    def start_run(self, name: str, total_steps: int) -> None: ...
-    def phase(self, text: str) -> None: ...
-    def step(self) -> None: ...
-
-
-class NoProgress:
-    def start_run(self, name: str, total_steps: int) -> None:
-        pass
-
-    def phase(self, text: str) -> None:
-        pass
-
-    def step(self) -> None:
-        pass
 
 
 @dataclass

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from profkit.capture.instrument import instrument
+from profkit.capture.progress import Progress
 from profkit.capture.run import (
-    CaptureProgress,
     RunRecord,
     native_stdout_to_stderr,
     platform_notes,
@@ -19,18 +19,18 @@ from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFi
 from profkit.pipelines.loading import load_pipeline
 
 
-def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: CaptureProgress) -> RunRecord:
+def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
     """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     folder = run_folder(settings, dtype)
     prepare_run_folder(folder, settings.force)
-    progress.start_run(folder.name, settings.steps * (settings.warmup + 1))
+    progress.start(folder.name, settings.steps * (settings.warmup + 1))
     progress.phase("loading pipeline")
     loaded = load_pipeline(settings.model, dtype, device)
     pipeline = loaded.pipeline
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.step())
+    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance())
     warmup_seconds: list[float] = []
     with instrumentation:
         for index in range(settings.warmup):

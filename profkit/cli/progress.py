@@ -1,7 +1,5 @@
-"""One Rich progress display for every long-running command (capture runs and bench calls).
-
-It implements both progress protocols the runners accept: ``capture.run.CaptureProgress`` (one bar per run,
-advanced per denoising step) and ``capture.bench.runner.BenchProgress`` (one bar over all pipeline calls).
+"""One Rich progress display for every long-running command, through the one protocol
+:class:`profkit.capture.progress.Progress` (a bar per capture run counting steps; one bar over all bench calls).
 """
 
 from __future__ import annotations
@@ -12,28 +10,22 @@ from typing import Any
 
 
 class RichProgress:
-    """A Rich ``Progress`` seen through the capture and bench progress protocols."""
+    """A Rich ``Progress`` seen through :class:`profkit.capture.progress.Progress`."""
 
     def __init__(self, progress: Any) -> None:
         self._progress = progress
         self._task: Any = None
 
-    # bench: one bar over every call
-    def start(self, total_calls: int) -> None:
-        self._task = self._progress.add_task("starting", total=total_calls, run="")
-
-    def advance(self, text: str) -> None:
-        self._progress.update(self._task, description=text, advance=1)
-
-    # capture: one bar per run
-    def start_run(self, name: str, total_steps: int) -> None:
+    def start(self, name: str, total: int) -> None:
         self.finish()
-        self._task = self._progress.add_task("starting", total=total_steps, run=name)
+        self._task = self._progress.add_task("starting", total=total, run=name)
 
     def phase(self, text: str) -> None:
         self._progress.update(self._task, description=text)
 
-    def step(self) -> None:
+    def advance(self, text: str | None = None) -> None:
+        if text is not None:
+            self._progress.update(self._task, description=text)
         self._progress.advance(self._task)
 
     def finish(self) -> None:

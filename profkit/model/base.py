@@ -113,12 +113,3 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
         from profkit.jsonio import write_bytes
 
         return write_bytes(Path(path), self.to_json())
-
-
-def document_header(kind: str, version: int = LEGACY_VERSION) -> dict[str, Any]:
-    """The first keys of a JSON document written from a plain dict (kinds not yet typed)."""
-    return {"schema_version": version, "kind": kind, "created_at": now_utc()}
-
-
-#: Version of the documents still written from plain dicts.
-SCHEMA_VERSION = LEGACY_VERSION

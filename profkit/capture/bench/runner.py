@@ -18,7 +18,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -26,6 +26,7 @@ from profkit import naming
 from profkit.capture.bench.sampler import Sampler
 from profkit.capture.environment import device_info, environment
 from profkit.capture.instrument import instrument
+from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import call_kwargs, synchronize
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import SettingError
@@ -82,19 +83,6 @@ class _Records:
     def add_trial(self, trial: Trial) -> None:
         config = self.configs[trial.config]
         self.update(trial.config, trials=(*config.trials, trial))
-
-
-class BenchProgress(Protocol):
-    def start(self, total_calls: int) -> None: ...
-    def advance(self, text: str) -> None: ...
-
-
-class _Quiet:
-    def start(self, total_calls: int) -> None:
-        pass
-
-    def advance(self, text: str) -> None:
-        pass
 
 
 class _RangeTimer:
@@ -165,15 +153,15 @@ def _error_text(error: BaseException) -> str:
 
 def run_bench(
     settings: BenchSettings,
-    progress: BenchProgress | None = None,
+    progress: Progress | None = None,
     load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
 ) -> BenchResult:
     """Run every configuration's warm-ups and trials; Ctrl-C ends the run with what was measured."""
     validate_settings(settings)
     device = resolve_device(settings.device)
-    progress = progress or _Quiet()
+    progress = progress or NoProgress()
     records = _Records(settings)
-    progress.start(len(records.configs) * (settings.warmup + settings.trials))
+    progress.start("", len(records.configs) * (settings.warmup + settings.trials))
     started = time.perf_counter()
     status = "complete"
     with Sampler(device, settings.sample_hz) as sampler:
@@ -236,7 +224,7 @@ def _warm_up(
     records: _Records,
     pipelines: dict[str, Any],
     sampler: Sampler,
-    progress: BenchProgress,
+    progress: Progress,
 ) -> None:
     for config in list(records.configs.values()):
         if config.error or config.dtype not in pipelines:
@@ -271,7 +259,7 @@ def _trials(
     records: _Records,
     pipelines: dict[str, Any],
     sampler: Sampler,
-    progress: BenchProgress,
+    progress: Progress,
     started: float,
 ) -> None:
     runnable = [c for c in records.configs.values() if not c.error and c.dtype in pipelines]

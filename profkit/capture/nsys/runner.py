@@ -16,7 +16,8 @@ from pathlib import Path
 import msgspec
 
 from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
-from profkit.capture.run import CaptureProgress, RunRecord, prepare_run_folder, run_folder
+from profkit.capture.progress import Progress
+from profkit.capture.run import RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.jsonio import write_json
@@ -98,7 +99,7 @@ def capture_one_nsys(
     settings: CaptureSettings,
     dtype: str,
     device: str,
-    progress: CaptureProgress,
+    progress: Progress,
     tool: NsysTool,
     extra_args: list[str],
 ) -> RunRecord:
@@ -115,7 +116,7 @@ def capture_one_nsys(
             "nsys": {"path": str(tool.nsys), "version": tool.version(), "args": extra_args},
         },
     )
-    progress.start_run(folder.name, settings.steps)
+    progress.start(folder.name, settings.steps)
     progress.phase(f"warm-up ×{settings.warmup} + recording under nsys")
     command = nsys_command(tool, base, request, device, extra_args)
     try:
@@ -126,7 +127,7 @@ def capture_one_nsys(
     assert child.stdout is not None
     for line in child.stdout:
         if line.startswith(STEP_MARKER):
-            progress.step()
+            progress.advance()
         else:
             output.append(line.rstrip())
     errors = child.stderr.read() if child.stderr else ""

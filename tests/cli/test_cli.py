@@ -233,12 +233,12 @@ def test_one_rich_progress_serves_capture_and_bench():
 
     with Progress(console=Console(file=io.StringIO())) as progress:
         display = RichProgress(progress)
-        display.start(3)  # bench: calls
+        display.start("", 3)  # bench: one bar over every call
         display.advance("warm-up fp32 b1")
         display.advance("fp32 b1")
-        display.start_run("tiny-sd_fp16", 2)  # capture: steps of a run
+        display.start("tiny-sd_fp16", 2)  # capture: a bar per run, counting its steps
         display.phase("recording")
-        display.step()
+        display.advance()
         display.finish()
     bench_task, run_task = progress.tasks
     assert (bench_task.completed, bench_task.total, bench_task.description) == (2, 3, "done")
@@ -249,7 +249,7 @@ def test_one_rich_progress_serves_capture_and_bench():
 def test_no_test_waits_on_a_fixed_sleep():
     """A test may sleep only as the poll interval of a loop waiting on a condition."""
     fixed = []
-    for path in Path(__file__).parent.glob("test_*.py"):
+    for path in Path(__file__).resolve().parent.parent.rglob("test_*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         in_loop = {id(n) for loop in ast.walk(tree) if isinstance(loop, ast.While) for n in ast.walk(loop)}
         for node in ast.walk(tree):
