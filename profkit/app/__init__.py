@@ -1,0 +1,7 @@
+"""The library function behind each command: ``analyze``, ``compare``, ``capture``, ``bench``/``check``.
+
+Each takes typed settings, drives capture -> parsers -> analysis -> documents -> renderers, writes the outputs
+and returns what it wrote; none prints. File-level side effects that are not parsing live here too: resolving a
+trace file or capture folder (``inputs``), exporting an ``.nsys-rep`` with nsys (``nsys_export``), reading
+the price table (``prices``). To add a command: a function here, a typer module in ``profkit/cli/``.
+"""

@@ -83,8 +83,8 @@ def _summarize_bench(
 
 
 def write_outputs(out: Path, result: BenchResult, summary: BenchSummary, force: bool) -> dict[str, Path]:
-    from profkit.report.bench import bench_html
     from profkit.report.csv import stats_csv, trials_csv
+    from profkit.report.html import bench_html
 
     files = {what: out / name for what, name in OUTPUT_FILES.items()}
     for path in files.values():
@@ -140,7 +140,7 @@ def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | N
     summary = summarize(result, cost, gate)
     outputs = BenchOutputs(result, summary)
     if out is not None:
-        from profkit.report.bench import bench_html
+        from profkit.report.html import bench_html
 
         check_writable(out, force)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Data files shipped with profkit (the built-in price table)."""
