@@ -14,11 +14,19 @@ process in, so the analyses join on ``correlation`` alone, exactly as for Kineto
 Each table is one :class:`EventKind` in :data:`EVENT_KINDS`: its columns (required, or optional: read as
 NULL where an export of another nsys version lacks them; columns not named are ignored), its name
 lookup in ``StringIds`` and the function that turns its rows into columns of a :class:`TraceTables` table.
+
+Rows are checked in SQL before they are fetched: a number column holding anything but an integer (text,
+a blob, a real; NULL too where the column is required), ``end < start`` or negative ``bytes`` make the row
+unusable; such rows are skipped and counted in :attr:`TraceInfo.skipped_events` by reason and table, as the
+Kineto parser counts its unusable events. CUDA runtime calls sharing one correlation id in one process are
+skipped too (which call launched the work is unknowable), and text that is not UTF-8 is decoded with
+replacement characters and counted in a warning.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,14 +244,47 @@ class EventKind:
     where: str = ""
     sql_only: tuple[str, ...] = ()  # columns only ``name`` and ``where`` read: not fetched (nor ``strings``)
 
-    def sql(self, columns: set[str]) -> str:
+    def _numbers(self, columns: tuple[str, ...]) -> list[str]:
+        """The integer columns among ``columns`` (all but the ``StringIds`` key and the SQL-only ones)."""
+        return [c for c in columns if c != self.strings and c not in self.sql_only]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why a row is unusable, indexed by the code ``check`` gives it minus one."""
+        return (
+            *(f"missing or bad {c}" for c in self._numbers(self.required)),
+            *(f"bad {c}" for c in self._numbers(self.optional)),
+            "negative dur",
+            *(["negative bytes"] if "bytes" in self.required else []),
+        )
+
+    def check(self) -> str:
+        """SQL giving each row 0 when usable, else the 1-based index of its first reason in ``reasons``."""
+        tests = [f"typeof(u.\"{c}\") != 'integer'" for c in self._numbers(self.required)]
+        tests += [f"typeof(u.\"{c}\") NOT IN ('integer', 'null')" for c in self._numbers(self.optional)]
+        tests += ['u."end" < u."start"', *(['u."bytes" < 0'] if "bytes" in self.required else [])]
+        return "CASE " + " ".join(f"WHEN {test} THEN {code}" for code, test in enumerate(tests, 1)) + " ELSE 0 END"
+
+    def _source(self, columns: set[str]) -> str:
         wanted = (*self.required, *self.optional)
         inner = ", ".join(f'"{c}"' if c in columns else f'NULL AS "{c}"' for c in wanted)
+        # checked over the aliased columns: an absent optional column is then NULL, not the string literal
+        # that SQLite reads a double-quoted name it cannot resolve as
+        return f"(SELECT u.*, {self.check()} AS bad FROM (SELECT {inner} FROM {self.table}) u) t"
+
+    def sql(self, columns: set[str]) -> str:
+        """The usable rows, with their name joined from ``StringIds``."""
+        wanted = (*self.required, *self.optional)
         fetched = [f't."{c}"' for c in wanted if c not in self.sql_only and c != self.strings]
         select = "SELECT " + ", ".join(fetched + ([f"{self.name} AS name"] if self.strings else []))
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
-        where = f" WHERE {self.where}" if self.where else ""
-        return f"{select} FROM (SELECT {inner} FROM {self.table}) t{join}{where}"
+        where = " AND ".join(["t.bad = 0", *([self.where] if self.where else [])])
+        return f"{select} FROM {self._source(columns)}{join} WHERE {where}"
+
+    def skipped_sql(self, columns: set[str]) -> str:
+        """How many rows each reason code made unusable."""
+        where = " AND ".join(["t.bad != 0", *([self.where] if self.where else [])])
+        return f"SELECT t.bad, count(*) FROM {self._source(columns)} WHERE {where} GROUP BY t.bad"
 
 
 _GPU = ("deviceId", "streamId", "correlationId", "globalPid")
@@ -260,7 +301,7 @@ EVENT_KINDS = (
         optional=("text", "textId", "globalTid"),
         strings="textId",
         name="coalesce(t.text, s.value)",
-        where=f"t.eventType IN {NVTX_RANGE_TYPES} AND t.end IS NOT NULL",
+        where=f"t.eventType IN {NVTX_RANGE_TYPES}",
         sql_only=("eventType", "text"),
     ),
     EventKind(
@@ -314,7 +355,8 @@ EVENT_KINDS = (
 TABLE_ROLES = {kind.table: kind.role for kind in EVENT_KINDS if kind.role}
 
 
-def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind) -> pd.DataFrame:
+def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind, skipped: Counter[str]) -> pd.DataFrame:
+    """The usable rows of one table; the unusable ones counted in ``skipped`` as "reason (table)"."""
     try:
         columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{kind.table}")')}
     except sqlite3.DatabaseError as error:
@@ -324,7 +366,36 @@ def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind) -> p
         raise ProfkitError(
             f"{path}: cannot read {kind.table} (no such column: {', '.join(missing)}); is this an nsys SQLite export?"
         )
-    return _query(connection, path, kind.table, kind.sql(columns))
+    for code, count in _query(connection, path, kind.table, kind.skipped_sql(columns)).itertuples(index=False):
+        skipped[f"{kind.reasons[int(code) - 1]} ({kind.table})"] += int(count)
+    frame = _query(connection, path, kind.table, kind.sql(columns))
+    return _unique_launches(frame, kind.table, skipped) if kind.target == "launches" else frame
+
+
+def _unique_launches(frame: pd.DataFrame, table: str, skipped: Counter[str]) -> pd.DataFrame:
+    """Drop runtime calls that share a correlation id with another call of their process (counted)."""
+    process = _ints(frame, "globalTid", 0) >> 24
+    correlation = _num(frame, "correlationId")
+    keys = pd.DataFrame({"process": process, "correlation": correlation.to_numpy()})
+    shared = correlation.notna().to_numpy() & keys.duplicated(keep=False).to_numpy()
+    if count := int(shared.sum()):
+        skipped[f"duplicate correlationId ({table})"] += count
+        return frame[~shared].reset_index(drop=True)
+    return frame
+
+
+class _Utf8:
+    """A ``text_factory`` decoding text that is not UTF-8 with replacement characters, counting it."""
+
+    def __init__(self) -> None:
+        self.replaced = 0
+
+    def __call__(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.replaced += 1
+            return data.decode("utf-8", "replace")
 
 
 def load_nsys_sqlite(path: Path) -> TraceTables:
@@ -336,13 +407,17 @@ def load_nsys_sqlite(path: Path) -> TraceTables:
 
 
 def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
+    utf8 = connection.text_factory = _Utf8()
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "StringIds" not in tables:
         raise ProfkitError(f"{path}: SQLite, but not an Nsight Systems export (no StringIds table)")
     if not any(table in tables for table in TABLE_ROLES):
         raise ProfkitError(f"{path}: the report holds no events (no NVTX, CUDA or OS runtime tables)")
-    raw = [(kind, _read_kind(connection, path, kind)) for kind in EVENT_KINDS if kind.table in tables]
+    skipped: Counter[str] = Counter()
+    raw = [(kind, _read_kind(connection, path, kind, skipped)) for kind in EVENT_KINDS if kind.table in tables]
     if not any(len(frame) for _, frame in raw):
+        if skipped:
+            raise ProfkitError(f"{path}: the report holds no usable events ({_skipped_detail(skipped)})")
         raise ProfkitError(f"{path}: the report holds no events (its event tables are empty)")
 
     ctx = _Context(min(float(frame["start"].min()) for _, frame in raw if len(frame)))
@@ -361,7 +436,8 @@ def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
         path=path,
         source_format="nsys",
         devices=_devices(connection, tables),
-        event_count=sum(len(frame) for _, frame in raw),
+        event_count=sum(len(frame) for _, frame in raw) + sum(skipped.values()),
+        skipped_events=dict(skipped),
         time_origin_us=ctx.origin_ns / 1000.0,
         decoder="sqlite",
         not_captured=[f"{role} ({table})" for table, role in TABLE_ROLES.items() if table not in tables],
@@ -371,7 +447,15 @@ def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
         if "OSRT_API" in tables
         else "Nsight Systems records no PyTorch operators, and OS runtime calls were not traced"
     )
+    if skipped:
+        info.warnings.append(f"skipped {sum(skipped.values())} unusable events ({_skipped_detail(skipped)})")
+    if utf8.replaced:
+        info.warnings.append(f"{utf8.replaced} text values were not valid UTF-8: decoded with replacement characters")
     return TraceTables(info=info, **built)
+
+
+def _skipped_detail(skipped: Counter[str]) -> str:
+    return ", ".join(f"{count} {reason}" for reason, count in skipped.most_common())
 
 
 def _devices(connection: sqlite3.Connection, tables: set[str]) -> list[dict[str, Any]]:
