@@ -2,12 +2,17 @@
 
 Times are nanoseconds, as in real exports. ``globalTid`` packs the pid in bits 24-47 and the tid in
 bits 0-23; a kernel's ``globalPid`` is its launching thread's ``globalTid`` with the tid bits cleared.
+
+Hostile fixtures: :meth:`NsysBuilder.set` puts any value (text, a blob, a real, ``None``, a repeated
+correlation id) into one cell of a row already added, and ``write(path, constraints=False)`` creates the
+tables without their NOT NULL constraints so that NULLs can be written where nsys never writes them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 SCHEMA = {
     "StringIds": "id INTEGER PRIMARY KEY, value TEXT NOT NULL",
@@ -37,7 +42,13 @@ SCHEMA = {
     "TARGET_INFO_GPU": "id INTEGER, name TEXT, busLocation TEXT, totalMemory INTEGER",
 }
 PUSH_POP, DOMAIN_CREATE = 59, 75
+KERNEL, RUNTIME, MEMCPY, MEMSET = (f"CUPTI_ACTIVITY_KIND_{k}" for k in ("KERNEL", "RUNTIME", "MEMCPY", "MEMSET"))
 HTOD, DTOH, PAGEABLE, DEVICE, PINNED = 1, 2, 1, 2, 7
+
+
+def columns(table: str) -> list[str]:
+    """The column names of ``table`` in :data:`SCHEMA`, in order."""
+    return [part.split()[0] for part in SCHEMA[table].split(", ")]
 
 
 def global_tid(pid: int, tid: int) -> int:
@@ -172,11 +183,20 @@ class NsysBuilder:
         )
         return self
 
-    def write(self, path: Path) -> Path:
+    def set(self, table: str, row: int, column: str, value: Any) -> NsysBuilder:
+        """Overwrite one cell of row ``row`` (an index into the rows added to ``table``, -1 the last)."""
+        cells = list(self.rows[table][row])
+        cells[columns(table).index(column)] = value
+        self.rows[table][row] = tuple(cells)
+        return self
+
+    def write(self, path: Path, constraints: bool = True) -> Path:
+        """The SQLite file; ``constraints=False`` leaves out the NOT NULL constraints (types stay declared)."""
         path.unlink(missing_ok=True)
         with sqlite3.connect(path) as connection:
             for table in self.tables:
-                connection.execute(f"CREATE TABLE {table} ({SCHEMA[table]})")
+                schema = SCHEMA[table] if constraints else SCHEMA[table].replace(" NOT NULL", "")
+                connection.execute(f"CREATE TABLE {table} ({schema})")
                 rows = self.rows[table] or (
                     [(0, "NVIDIA H100 80GB HBM3", "0000:00:00.0", 80 << 30)] if table == "TARGET_INFO_GPU" else []
                 )

@@ -47,15 +47,37 @@ class PipelineWindows:
     gpu_steps: pd.DataFrame
 
 
+#: step numbers from here on are not real denoise steps (and would not fit the int64 step column)
+MAX_STEP = 2**31
+
+
+def parse_range(name: str) -> naming.RangeInfo | None:
+    """What a range name says, or ``None`` when it is not a profkit range profkit can place."""
+    try:
+        info = naming.parse_range_name(name)
+    except ValueError:  # a step number too long for int()
+        return None
+    return info if info is None or info.step < MAX_STEP else None
+
+
+def unparsed_ranges(ranges: pd.DataFrame) -> dict[str, int]:
+    """CPU-side ranges named ``profkit/...`` whose names do not parse, by name (most frequent first)."""
+    named = ranges.loc[~ranges["on_gpu"].to_numpy(dtype=bool), "name"]
+    named = named[named.str.startswith(naming.PREFIX, na=False)]
+    counts = named.value_counts()
+    return {str(name): int(count) for name, count in counts.items() if parse_range(str(name)) is None}
+
+
 def _classified(ranges: pd.DataFrame) -> pd.DataFrame:
     named = ranges[ranges["name"].str.startswith(naming.PREFIX, na=False)]
-    infos = [naming.parse_range_name(name) for name in named["name"]]
+    parsed = {name: parse_range(name) for name in named["name"].unique()}
+    infos = [parsed[name] for name in named["name"]]
     keep = np.array([info is not None for info in infos], dtype=bool)
     named = named[keep].copy()
     infos = [info for info in infos if info is not None]
     named["stage"] = [info.stage for info in infos]
     named["kind"] = [info.kind for info in infos]
-    named["step"] = [-1 if info.step is None else info.step for info in infos]
+    named["step"] = np.array([-1 if info.step is None else info.step for info in infos], dtype=np.int64)
     return named.sort_values("ts", kind="stable").reset_index(drop=True)
 
 

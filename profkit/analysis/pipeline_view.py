@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from profkit import naming
-from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows
+from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows, unparsed_ranges
 from profkit.analysis.intervals import union_length
 from profkit.analysis.stats import Summary, summarize
 from profkit.parsers.tables import TraceTables
@@ -53,6 +53,16 @@ class PipelineView:
     steps_per_call: list[int] = field(default_factory=list)
     gpu_unattributed_share: float | None = None  # of GPU busy time not launched inside a stage
     gpu_attribution: dict[str, int] = field(default_factory=dict)  # method (launch|gpu_annotation|none) -> count
+    ignored_ranges: int = 0  # ``profkit/...`` ranges whose names do not parse: in no stage or step
+    ignored_range_names: list[str] = field(default_factory=list)  # the most frequent of their names
+
+
+#: how many names of ignored ranges a view keeps, and how many characters of each
+IGNORED_NAMES_KEPT, IGNORED_NAME_CHARS = 3, 80
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= IGNORED_NAME_CHARS else name[: IGNORED_NAME_CHARS - 3] + "..."
 
 
 def _union(work: pd.DataFrame, mask: np.ndarray) -> float:
@@ -61,8 +71,13 @@ def _union(work: pd.DataFrame, mask: np.ndarray) -> float:
 
 def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, work: pd.DataFrame) -> PipelineView:
     """Stage and step wall times from ``windows``; GPU time per stage/step from the attributed ``work``."""
+    unparsed = unparsed_ranges(tables.ranges)
+    ignored = {
+        "ignored_ranges": sum(unparsed.values()),
+        "ignored_range_names": [_shortened(name) for name in list(unparsed)[:IGNORED_NAMES_KEPT]],
+    }
     if windows is None:
-        return PipelineView(has_ranges=False, pipeline_calls=0, total_us=0.0, total_source="none")
+        return PipelineView(has_ranges=False, pipeline_calls=0, total_us=0.0, total_source="none", **ignored)
     p_starts, p_ends = windows.pipeline
     total = float(np.sum(p_ends - p_starts))
     gpu = tables.has_gpu_activity and len(work) > 0
@@ -98,6 +113,7 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
         steps=steps,
         step_stats=summarize([s.wall_us for s in steps]),
         steps_per_call=[sum(1 for s in steps if s.call == c) for c in sorted({s.call for s in steps})],
+        **ignored,
     )
     if gpu:
         all_busy = _union(work, np.ones(len(work), dtype=bool))
@@ -139,3 +155,14 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
             row.gpu_busy_us = _union(work, step_rows_of_work == index)
         rows.append(row)
     return rows
+
+
+def view_notes(view: PipelineView) -> list[str]:
+    """What the stage and step views left out, for the analysis notes."""
+    if not view.ignored_ranges:
+        return []
+    names = ", ".join(repr(name) for name in view.ignored_range_names)
+    return [
+        f"ignored {view.ignored_ranges} profkit ranges whose names do not parse (such as {names}): "
+        "their time is in no stage or step"
+    ]

@@ -24,7 +24,7 @@ from profkit.analysis.operators import (
     kernel_breakdown,
     stage_mix,
 )
-from profkit.analysis.pipeline_view import PipelineView, build_pipeline_view
+from profkit.analysis.pipeline_view import PipelineView, build_pipeline_view, view_notes
 from profkit.analysis.taxonomy import runtime_api_classes
 from profkit.analysis.timeline import (
     HostBlocking,
@@ -157,7 +157,7 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
         warnings=list(info.warnings),
         not_captured=list(info.not_captured),
     )
-    notes = list(run.notes) if run is not None else []
+    notes = [*(run.notes if run is not None else []), *view_notes(view)]
     return AnalysisResult(
         trace,
         view,
