@@ -105,9 +105,16 @@ def _run(command: list[str], what: str, timeout: float | None = None) -> subproc
     except subprocess.TimeoutExpired as error:
         raise ProfkitError(f"{what}: {command[0]} did not finish in {timeout:.0f} s", EXIT_RUN_FAILED) from error
     if completed.returncode != 0:
-        tail = " | ".join((completed.stderr or completed.stdout).strip().splitlines()[-3:])
-        raise ProfkitError(f"{what} failed (exit {completed.returncode}): {tail}", EXIT_RUN_FAILED)
+        raise ToolFailed(what, completed.returncode, (completed.stderr or completed.stdout).strip().splitlines()[-3:])
     return completed
+
+
+class ToolFailed(ProfkitError):
+    """An nsys tool ran and exited non-zero; ``lines``: the last lines it printed."""
+
+    def __init__(self, what: str, returncode: int, lines: list[str]) -> None:
+        self.returncode, self.lines = returncode, lines
+        super().__init__(f"{what} failed (exit {returncode}): {' | '.join(lines)}", EXIT_RUN_FAILED)
 
 
 def finish_report(tool: NsysTool, base: Path) -> Path:
