@@ -276,7 +276,8 @@ class EventKind:
         """The usable rows, with their name joined from ``StringIds``."""
         wanted = (*self.required, *self.optional)
         fetched = [f't."{c}"' for c in wanted if c not in self.sql_only and c != self.strings]
-        select = "SELECT " + ", ".join(fetched + ([f"{self.name} AS name"] if self.strings else []))
+        # CAST: a name stored as a number or a blob still reads as text (blobs through the UTF-8 text_factory)
+        select = "SELECT " + ", ".join(fetched + ([f"CAST({self.name} AS TEXT) AS name"] if self.strings else []))
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
         where = " AND ".join(["t.bad = 0", *([self.where] if self.where else [])])
         return f"{select} FROM {self._source(columns)}{join} WHERE {where}"
