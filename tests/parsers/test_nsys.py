@@ -218,8 +218,25 @@ def test_nsys_rep_without_nsys_says_how_to_get_it(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ProfkitError, match="needs nsys to export it"):
         analyze_input(resolve_input(report))
-    with pytest.raises(ProfkitError, match="needs nsys to export it"):
+    with pytest.raises(ProfkitError, match="needs nsys to export it") as raised:
         parsable_trace(report)
+    assert raised.value.exit_code == 3  # a missing tool is a run failure, not bad input
+
+
+def test_an_unusable_row_is_counted_once_under_its_first_reason(tmp_path: Path) -> None:
+    from tests.nsysbuilder import KERNEL
+
+    builder = nsys_diffusion(steps=2).set(KERNEL, 0, "start", "x").set(KERNEL, 0, "streamId", "y")
+    builder.set(KERNEL, 1, "gridX", 2.5)
+    tables = load_nsys_sqlite(builder.write(tmp_path / "run.sqlite"))
+    assert tables.info.skipped_events == {
+        "missing or bad start (CUPTI_ACTIVITY_KIND_KERNEL)": 1,
+        "bad gridX (CUPTI_ACTIVITY_KIND_KERNEL)": 1,
+    }
+    clean = load_nsys_sqlite(nsys_diffusion(steps=2).write(tmp_path / "clean.sqlite"))
+    assert len(tables.kernels) == len(clean.kernels) - 2
+    assert tables.info.event_count == clean.info.event_count  # the skipped rows are events of the file too
+    assert "skipped 2 unusable events (1 missing or bad start" in tables.info.warnings[-1]
 
 
 def test_the_parser_layer_asks_for_an_nsys_rep_to_be_exported_first(tmp_path: Path) -> None:
