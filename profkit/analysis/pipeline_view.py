@@ -2,7 +2,8 @@
 
 Wall time comes from the CPU-side ranges. On GPU traces each kernel/memcpy is attributed to a stage
 and step by :mod:`profkit.analysis.attribution` (launch correlation, else GPU-side annotation);
-GPU busy time per stage is the union of the attributed intervals.
+GPU busy time per stage is the union of the attributed intervals. ``profkit/...`` ranges whose names do not
+parse are counted (``ignored_ranges``) and named in the analysis notes (:func:`view_notes`), never dropped silently.
 """
 
 from __future__ import annotations
