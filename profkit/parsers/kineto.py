@@ -164,17 +164,22 @@ def _coerce_event(event: dict[str, Any]) -> KinetoEvent:
     )
 
 
-_SCALARS = (str, int, float, bool, type(None))
+def _scalar(value: Any) -> bool:
+    """A JSON scalar that profkit can write back (an integer within int64)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, (str, float, bool, type(None)))
 
 
 def _shallow(value: Any) -> Any:
-    """``value`` cut to one level of JSON scalars: the free-form blocks (``deviceProperties``, header fields)
-    may hold anything, even nesting too deep for any code that walks it later (rendering, JSON writing)."""
+    """``value`` cut to one level of writable JSON scalars (None when it is none of those): the free-form blocks
+    (``deviceProperties``, header fields) may hold anything, even nesting too deep for any code that walks it
+    later (rendering, JSON writing)."""
     if isinstance(value, dict):
-        return {str(k): v for k, v in value.items() if isinstance(v, _SCALARS)}
+        return {str(k): v for k, v in value.items() if _scalar(v)}
     if isinstance(value, list):
-        return [v for v in value if isinstance(v, _SCALARS)]
-    return value
+        return [v for v in value if _scalar(v)]
+    return value if _scalar(value) else None
 
 
 def _tolerant_document(document: Any, path: Path) -> tuple[list[KinetoEvent], dict[str, Any], int]:

@@ -134,7 +134,9 @@ REFUSED = [
         id="nesting-in-args",
     ),
     pytest.param(
-        write("t.json", _trace_bytes(lambda d: d.__setitem__("deviceProperties", "DEEP"), DEEP=b"[" * DEEP + b"]" * DEEP)),
+        write(
+            "t.json", _trace_bytes(lambda d: d.__setitem__("deviceProperties", "DEEP"), DEEP=b"[" * DEEP + b"]" * DEEP)
+        ),
         2,
         "{path}: not a trace: its JSON is nested deeper than profkit reads",
         id="nesting-in-deviceProperties",
@@ -186,7 +188,7 @@ def _bounded(call: Callable[[], Any], seconds: float = 20) -> Any:
     def run() -> None:
         try:
             outcome["value"] = call()
-        except BaseException as error:  # noqa: BLE001 - handed back to the test
+        except BaseException as error:  # handed back to the test
             outcome["error"] = error
 
     thread = threading.Thread(target=run, daemon=True)
