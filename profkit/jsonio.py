@@ -36,12 +36,12 @@ _NOT_REGULAR = (
 
 def max_input_bytes() -> int:
     """The most bytes one input may hold once gunzipped: ``PROFKIT_MAX_TRACE_BYTES``, else a third of the memory
-    available now (a trace needs about twice its size again to decode and analyze), at least 1 GiB."""
+    available now (a trace needs about twice its size again to decode and analyze), within 1 to 8 GiB."""
     text = os.environ.get(MAX_INPUT_ENV, "").strip()
     if not text:
         import psutil
 
-        return max(_GIB, psutil.virtual_memory().available // 3)
+        return min(8 * _GIB, max(_GIB, psutil.virtual_memory().available // 3))
     number, unit = text.rstrip("bB").upper(), ""
     if number[-1:] in _UNITS:
         number, unit = number[:-1], number[-1]

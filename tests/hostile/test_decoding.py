@@ -338,7 +338,7 @@ def test_the_size_limit_reads_its_setting(monkeypatch):
     monkeypatch.setenv(MAX_INPUT_ENV, "1000")
     assert max_input_bytes() == 1000
     monkeypatch.delenv(MAX_INPUT_ENV)
-    assert max_input_bytes() >= 1 << 30
+    assert 1 << 30 <= max_input_bytes() <= 8 << 30
     for bad in ("lots", "-1", "0", "1e999G"):
         monkeypatch.setenv(MAX_INPUT_ENV, bad)
         with pytest.raises(ProfkitError, match="PROFKIT_MAX_TRACE_BYTES must be a positive number of bytes"):
@@ -397,3 +397,11 @@ def test_a_gzip_bomb_stops_at_the_limit_in_memory(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "inflates to more than the 50.0 MiB" in result.stderr
     assert int(result.stdout) < 100, f"peak RSS grew by {result.stdout.strip()} MB"
+
+
+def test_a_price_table_that_is_not_a_file_is_refused(tmp_path):
+    from profkit.app.prices import load_prices
+
+    path = fifo("prices.json")(tmp_path)
+    with pytest.raises(ProfkitError, match=r"is a named pipe \(FIFO\), not a regular file: expected a price table"):
+        _bounded(lambda: load_prices(path))
