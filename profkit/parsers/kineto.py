@@ -405,7 +405,9 @@ def _typed(raw: bytes, path: Path) -> KinetoDocument | None:
     """The typed decode; None when the file needs the tolerant path."""
     try:
         return _TYPED_DECODER.decode(raw)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError as error:
+        if str(error).endswith("at `$.traceEvents`"):  # no events to coerce: refuse before building it all
+            raise ProfkitError(f"{path}: 'traceEvents' is not an array") from error
         return None
     except msgspec.DecodeError as error:
         raise ProfkitError(f"{path}: not valid JSON ({error})") from error

@@ -159,6 +159,12 @@ REFUSED = [
         "{path}: not valid JSON (number is infinity",
         id="number-beyond-double",
     ),
+    pytest.param(
+        write("t.json", b'{"traceEvents": "' + b"a" * 100_000 + b'"}'),
+        2,
+        "{path}: 'traceEvents' is not an array",
+        id="events-one-string",
+    ),
     pytest.param(fifo("t.json"), 2, "{path}: is a named pipe (FIFO), not a regular file", id="fifo"),
     pytest.param(fifo("t.sqlite"), 2, "{path}: is a named pipe (FIFO), not a regular file", id="fifo-sqlite"),
     pytest.param(fifo("t.nsys-rep"), 2, "{path}: is a named pipe (FIFO), not a regular file", id="fifo-nsys-rep"),
