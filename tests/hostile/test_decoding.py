@@ -375,20 +375,26 @@ def test_format_detection_never_opens_what_is_not_a_file(tmp_path):
 
 
 _PEAK_RSS = """
-import resource, sys
+import sys
 from pathlib import Path
 from profkit.errors import ProfkitError
 from profkit.jsonio import read_bytes
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak_mb():  # this process's own peak RSS (getrusage's ru_maxrss keeps the forking parent's peak across exec)
+    line = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    return int(line.split()[1]) // 1024
+
+before = peak_mb()
 try:
     read_bytes(Path(sys.argv[1]))
 except ProfkitError as error:
     print(error, file=sys.stderr)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+print(peak_mb() - before)
 """
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
 def test_a_gzip_bomb_stops_at_the_limit_in_memory(tmp_path):
     """200 MB of JSON string against a 50 MB limit: refused without holding much more than the limit."""
     path = gzip_bomb("bomb.json.gz", 200 << 20)(tmp_path)
@@ -402,7 +408,7 @@ def test_a_gzip_bomb_stops_at_the_limit_in_memory(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "inflates to more than the 50.0 MiB" in result.stderr
-    assert int(result.stdout) < 100, f"peak RSS grew by {result.stdout.strip()} MB"
+    assert 40 <= int(result.stdout) < 100, f"peak RSS grew by {result.stdout.strip()} MB"  # the limit, not more
 
 
 def test_a_price_table_that_is_not_a_file_is_refused(tmp_path):
