@@ -1,10 +1,16 @@
-"""Reading and writing JSON (optionally gzipped) with orjson, with user-facing errors."""
+"""Reading and writing JSON (optionally gzipped) with orjson, with user-facing errors.
+
+Reading is bounded: only regular files are opened (a FIFO or a device is refused before anything blocks), and
+no input may hold or inflate to more than :func:`max_input_bytes` (a gzip bomb stops at the limit).
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -15,14 +21,113 @@ except ImportError:  # pragma: no cover - isal is a dependency, but profkit work
 
 from profkit.errors import OutputExists, ProfkitError
 
+GZIP_MAGIC = b"\x1f\x8b"
+#: Environment variable that overrides the input size limit (bytes; K/M/G/T suffixes allowed).
+MAX_INPUT_ENV = "PROFKIT_MAX_TRACE_BYTES"
+_GIB = 1 << 30
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": _GIB, "T": 1 << 40}
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
-def _gunzip(data: bytes, path: Path) -> bytes:
-    """All members of a gzip stream (zlib checks each CRC; faster than the gzip module)."""
-    parts = []
+
+def max_input_bytes() -> int:
+    """The most bytes one input may hold once gunzipped: ``PROFKIT_MAX_TRACE_BYTES``, else a third of the memory
+    available now (a trace needs about twice its size again to decode and analyze), within 1 to 8 GiB."""
+    text = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not text:
+        import psutil
+
+        return min(8 * _GIB, max(_GIB, psutil.virtual_memory().available // 3))
+    number, unit = text.rstrip("bB").upper(), ""
+    if number[-1:] in _UNITS:
+        number, unit = number[:-1], number[-1]
     try:
-        while data[:2] == b"\x1f\x8b":
+        limit = int(float(number) * _UNITS[unit])
+    except (ValueError, OverflowError):
+        limit = 0
+    if limit <= 0:
+        raise ProfkitError(f"{MAX_INPUT_ENV} must be a positive number of bytes such as 8G (got {text!r})")
+    return limit
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GiB", _GIB), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def _too_large(path: Path, limit: int, gunzipped: bool) -> ProfkitError:
+    holds = "inflates to" if gunzipped else "holds"
+    return ProfkitError(
+        f"{path}: {holds} more than the {_size_text(limit)} profkit reads from one file "
+        f"(set {MAX_INPUT_ENV} to raise the limit)"
+    )
+
+
+def _refuse_irregular(path: Path, mode: int, what: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise ProfkitError(f"{path}: is a directory, expected a {what}")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise ProfkitError(f"{path}: is {kind}, not a regular file: expected a {what}")
+
+
+def open_regular(path: Path, what: str = "file") -> BinaryIO:
+    """``path`` opened for binary reading when it is a regular file (after symlinks); anything else (a FIFO, a
+    device, a socket, a directory) is refused with one clear :class:`ProfkitError`, without blocking."""
+    try:
+        _refuse_irregular(path, os.stat(path).st_mode, what)
+        # O_NONBLOCK: should a FIFO replace the file after the check, opening it must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ProfkitError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ProfkitError(f"{path}: cannot read it ({error.strerror or error})") from error
+    try:
+        _refuse_irregular(path, os.fstat(fd).st_mode, what)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _read_bounded(handle: BinaryIO, path: Path, limit: int) -> bytes:
+    """All of an open regular file, refused past ``limit`` bytes."""
+    size = os.fstat(handle.fileno()).st_size
+    if size > limit:
+        raise _too_large(path, limit, gunzipped=False)
+    raw = handle.read(size + 1)
+    if len(raw) <= size:
+        return raw
+    # it grew meanwhile, or its size is not known up front (/proc): read on, in chunks, up to the limit
+    parts, total = [raw], len(raw)
+    while total <= limit and (chunk := handle.read(min(1 << 24, limit + 1 - total))):
+        parts.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise _too_large(path, limit, gunzipped=False)
+    return b"".join(parts)
+
+
+def _gunzip(data: bytes, path: Path, limit: int | None = None) -> bytes:
+    """All members of a gzip stream (zlib checks each CRC; faster than the gzip module), inflated at most to
+    ``limit`` bytes: a bomb stops there, holding no more than the limit."""
+    limit = max_input_bytes() if limit is None else limit
+    parts, total = [], 0
+    try:
+        while data[:2] == GZIP_MAGIC:
             inflater = inflate_lib.decompressobj(wbits=31)
-            parts.append(inflater.decompress(data))
+            part = inflater.decompress(data, limit - total + 1)  # stops one byte past the limit
+            total += len(part)
+            if total > limit:
+                raise _too_large(path, limit, gunzipped=True)
+            parts.append(part)
             if not inflater.eof:
                 raise ProfkitError(f"{path}: the gzip data is truncated or corrupt (unexpected end of file)")
             data = inflater.unused_data
@@ -31,18 +136,18 @@ def _gunzip(data: bytes, path: Path) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def read_bytes(path: Path, what: str = "file") -> bytes:
-    """The content of ``path``, gunzipped when it is gzip data; every failure is one clear :class:`ProfkitError`."""
-    if not path.exists():
-        raise ProfkitError(f"{path}: no such file")
-    if path.is_dir():
-        raise ProfkitError(f"{path}: is a directory, expected a {what}")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ProfkitError(f"{path}: cannot read it ({error.strerror or error})") from error
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, path)
+def read_bytes(path: Path, what: str = "file", limit: int | None = None) -> bytes:
+    """The content of ``path``, gunzipped when it is gzip data, at most ``limit`` bytes (default
+    :func:`max_input_bytes`); every failure is one clear :class:`ProfkitError`."""
+    path = Path(path)
+    limit = max_input_bytes() if limit is None else limit
+    with open_regular(path, what) as handle:
+        try:
+            raw = _read_bounded(handle, path, limit)
+        except OSError as error:
+            raise ProfkitError(f"{path}: cannot read it ({error.strerror or error})") from error
+    if raw[:2] == GZIP_MAGIC:
+        raw = _gunzip(raw, path, limit)
     if not raw or raw.isspace():
         raise ProfkitError(f"{path}: the file is empty")
     return raw

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from profkit.errors import ConflictingSettings, SettingError
+from profkit.jsonio import read_bytes
 
 #: (source, USD per hour, detail): what ``analysis.bench.summary.cost_of`` turns into a cost per image.
 Price = tuple[str, float, str]
@@ -20,7 +21,7 @@ def load_prices(path: Path | None = None) -> dict[str, Any]:
         data = importlib.resources.files("profkit.data").joinpath("prices.json").read_bytes()
         return orjson.loads(data)
     try:
-        table = orjson.loads(Path(path).read_bytes())
+        table = orjson.loads(read_bytes(Path(path), "price table"))  # a regular file, size-bounded
     except (OSError, orjson.JSONDecodeError) as error:
         raise SettingError("price_table", f"{path}: cannot read it as JSON ({error})") from error
     if not isinstance(table, dict) or not isinstance(table.get("instances"), list):

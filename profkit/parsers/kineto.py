@@ -8,10 +8,16 @@ Decoding takes one of two paths that end in the same event structs:
 * **tolerant**: when the typed decode rejects the file (an event that is not an object, a ``ts``
   given as a string, ``args`` that is a list...), orjson loads it and each event is coerced one by
   one; unusable events are counted as skipped instead of failing the whole file.
+
+Hostile input stays bounded: both decoders limit nesting depth (msgspec by the recursion limit, orjson at
+1024), and a file nested deeper is refused in one line; of the free-form blocks (``deviceProperties``, the
+header) only shallow values are kept; numbers outside int64 become "missing" ids, and times beyond 2**53 us
+count as bad; invalid UTF-8 is replaced by U+FFFD and counted in a warning.
 """
 
 from __future__ import annotations
 
+import codecs
 import gc
 import math
 from collections import Counter
@@ -90,6 +96,8 @@ _HEADER_KEYS = ("schemaVersion", "traceName", "distributedInfo")
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Larger times (us) lose integer precision in float64 and are 285 years long: not a profiler's.
+_MAX_TIME_US = float(2**53)
 
 
 def _int(value: Any) -> int | None:
@@ -156,6 +164,24 @@ def _coerce_event(event: dict[str, Any]) -> KinetoEvent:
     )
 
 
+def _scalar(value: Any) -> bool:
+    """A JSON scalar that profkit can write back (an integer within int64)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, (str, float, bool, type(None)))
+
+
+def _shallow(value: Any) -> Any:
+    """``value`` cut to one level of writable JSON scalars (None when it is none of those): the free-form blocks
+    (``deviceProperties``, header fields) may hold anything, even nesting too deep for any code that walks it
+    later (rendering, JSON writing)."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items() if _scalar(v)}
+    if isinstance(value, list):
+        return [v for v in value if _scalar(v)]
+    return value if _scalar(value) else None
+
+
 def _tolerant_document(document: Any, path: Path) -> tuple[list[KinetoEvent], dict[str, Any], int]:
     """Events of a generic JSON document, coerced one by one; returns (events, header, non-object count)."""
     if isinstance(document, dict):
@@ -218,8 +244,8 @@ def _valid(bucket: list[KinetoEvent], skipped: Counter[str]) -> tuple[list[Kinet
     """Drop events without a usable ``ts``/``dur`` (counted in ``skipped``); return them with ts and dur arrays."""
     ts = np.array([e.ts for e in bucket], dtype=np.float64)
     dur = np.array([e.dur for e in bucket], dtype=np.float64)
-    bad_ts = ~np.isfinite(ts)
-    bad_dur = ~bad_ts & ~np.isfinite(dur)
+    bad_ts = ~(np.abs(ts) <= _MAX_TIME_US)  # NaN (missing) and infinities compare False
+    bad_dur = ~bad_ts & ~(np.abs(dur) <= _MAX_TIME_US)
     negative = ~bad_ts & ~bad_dur & (dur < 0)
     keep = ~(bad_ts | bad_dur | negative)
     if keep.all():
@@ -243,10 +269,12 @@ def _device_stream(events: list[KinetoEvent], args: list[KinetoArgs]) -> dict[st
     """GPU device and stream from ``args``, else Kineto's pid/tid rows (which number them for GPU events)."""
     return {
         "device": [
-            a.device if type(a.device) is int else _id_or(a.device, e.pid) for e, a in zip(events, args, strict=True)
+            a.device if type(a.device) is int and _INT64_MIN <= a.device <= _INT64_MAX else _id_or(a.device, e.pid)
+            for e, a in zip(events, args, strict=True)
         ],
         "stream": [
-            a.stream if type(a.stream) is int else _id_or(a.stream, e.tid) for e, a in zip(events, args, strict=True)
+            a.stream if type(a.stream) is int and _INT64_MIN <= a.stream <= _INT64_MAX else _id_or(a.stream, e.tid)
+            for e, a in zip(events, args, strict=True)
         ],
     }
 
@@ -306,7 +334,12 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
 
 
 def tables_from_events(
-    events: list[KinetoEvent], header: dict[str, Any], path: Path, non_objects: int = 0, decoder: str = "typed"
+    events: list[KinetoEvent],
+    header: dict[str, Any],
+    path: Path,
+    non_objects: int = 0,
+    decoder: str = "typed",
+    notes: Iterable[str] = (),
 ) -> TraceTables:
     if not any(event.ph == "X" for event in events):
         raise ProfkitError(f"{path}: the trace has no duration events (empty or not a profiler trace)")
@@ -323,14 +356,15 @@ def tables_from_events(
     info = TraceInfo(
         path=path,
         source_format="kineto",
-        devices=[d for d in devices if isinstance(d, dict)] if isinstance(devices, list) else [],
+        devices=[_shallow(d) for d in devices if isinstance(d, dict)] if isinstance(devices, list) else [],
         event_count=len(events) + non_objects,
         skipped_events=dict(skipped),
         unknown_categories=dict(unknown),
-        trace_metadata={key: header[key] for key in _HEADER_KEYS if header.get(key) is not None},
+        trace_metadata={key: _shallow(header[key]) for key in _HEADER_KEYS if header.get(key) is not None},
         time_origin_us=origin,
         decoder=decoder,
     )
+    info.warnings.extend(notes)
     if header.get("deviceProperties") is None:
         info.warnings.append("the trace has no deviceProperties block: GPU model unknown")
     if skipped:
@@ -339,28 +373,80 @@ def tables_from_events(
     return TraceTables(info=info, **built)
 
 
-def parse_kineto_document(document: Any, path: Path) -> TraceTables:
+def parse_kineto_document(document: Any, path: Path, notes: Iterable[str] = ()) -> TraceTables:
     """Tables from an already-loaded JSON document (the tolerant path)."""
     events, header, non_objects = _tolerant_document(document, path)
-    return tables_from_events(events, header, path, non_objects, decoder="tolerant")
+    return tables_from_events(events, header, path, non_objects, decoder="tolerant", notes=notes)
 
 
-def parse_kineto_bytes(raw: bytes, path: Path) -> TraceTables:
-    """Tables from the bytes of a trace: typed decode first, the tolerant path when the file needs it."""
+_REPLACEMENT = "\ufffd".encode()
+
+
+def repair_utf8(raw: bytes) -> tuple[bytes, int]:
+    """``raw`` with each invalid UTF-8 sequence replaced by U+FFFD, and how many were replaced (decoded in
+    chunks: a large file is never held as one ``str``)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    view, chunk = memoryview(raw), 1 << 24
+    parts = [decoder.decode(view[start : start + chunk]).encode() for start in range(0, len(raw), chunk)]
+    parts.append(decoder.decode(b"", final=True).encode())
+    repaired = b"".join(parts)
+    return repaired, repaired.count(_REPLACEMENT) - raw.count(_REPLACEMENT)
+
+
+def _too_deep(path: Path) -> ProfkitError:
+    return ProfkitError(f"{path}: not a trace: its JSON is nested deeper than profkit reads (about 1000 levels)")
+
+
+class _InvalidUtf8(Exception):
+    """The bytes hold invalid UTF-8 (raised by either decoder), to be repaired and decoded again."""
+
+
+def _typed(raw: bytes, path: Path) -> KinetoDocument | None:
+    """The typed decode; None when the file needs the tolerant path."""
     try:
-        document = _TYPED_DECODER.decode(raw)
-    except msgspec.ValidationError:
-        try:
-            generic = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise ProfkitError(f"{path}: not valid JSON ({error})") from error
-        return parse_kineto_document(generic, path)
+        return _TYPED_DECODER.decode(raw)
+    except msgspec.ValidationError as error:
+        if str(error).endswith("at `$.traceEvents`"):  # no events to coerce: refuse before building it all
+            raise ProfkitError(f"{path}: 'traceEvents' is not an array") from error
+        return None
     except msgspec.DecodeError as error:
         raise ProfkitError(f"{path}: not valid JSON ({error})") from error
+    except UnicodeDecodeError as error:
+        raise _InvalidUtf8 from error
+    except RecursionError:  # msgspec bounds nesting (skipped fields too) by the recursion limit
+        raise _too_deep(path) from None
+
+
+def _generic(raw: bytes, path: Path) -> Any:
+    """The orjson decode (nesting bounded at 1024)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if "not valid UTF-8" in str(error):
+            raise _InvalidUtf8 from error
+        if "depth limit" in str(error):
+            raise _too_deep(path) from error
+        raise ProfkitError(f"{path}: not valid JSON ({error})") from error
+
+
+def _parse(raw: bytes, path: Path, notes: list[str]) -> TraceTables:
+    document = _typed(raw, path)
+    if document is None:
+        return parse_kineto_document(_generic(raw, path), path, notes)
     if document.traceEvents is None:
         raise ProfkitError(f"{path}: JSON, but not a Kineto/Chrome trace (no 'traceEvents' array)")
     header = {key: getattr(document, key) for key in ("deviceProperties", *_HEADER_KEYS)}
-    return tables_from_events(document.traceEvents, header, path)
+    return tables_from_events(document.traceEvents, header, path, notes=notes)
+
+
+def parse_kineto_bytes(raw: bytes, path: Path) -> TraceTables:
+    """Tables from the bytes of a trace: typed decode first, the tolerant path when the file needs it; invalid
+    UTF-8 (written by broken tools) is replaced and counted in a warning."""
+    try:
+        return _parse(raw, path, [])
+    except _InvalidUtf8:
+        raw, replaced = repair_utf8(raw)
+    return _parse(raw, path, [f"replaced {max(replaced, 1)} invalid UTF-8 sequences in strings with U+FFFD"])
 
 
 def load_kineto(path: Path) -> TraceTables:

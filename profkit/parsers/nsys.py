@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from profkit.errors import ProfkitError
+from profkit.jsonio import open_regular
 from profkit.parsers.registry import TraceFormat, register
 from profkit.parsers.tables import SCHEMAS, TraceInfo, TraceTables, build_table, empty_table
 
@@ -68,11 +69,7 @@ PAGEABLE = 1
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise ProfkitError(f"{path}: no such file")
-    if path.is_dir():
-        raise ProfkitError(f"{path}: is a directory, expected an Nsight Systems SQLite export")
-    with path.open("rb") as handle:
+    with open_regular(path, "Nsight Systems SQLite export") as handle:  # a FIFO or device is refused, not opened
         if handle.read(16) != SQLITE_MAGIC:
             raise ProfkitError(f"{path}: not an SQLite database (export one with: nsys export --type sqlite REPORT)")
     try:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.errors import ProfkitError
+from profkit.jsonio import GZIP_MAGIC, open_regular
 
 if TYPE_CHECKING:
     from profkit.parsers.tables import TraceTables
 
 SNIFF_BYTES = 4096
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,13 @@ def trace_suffixes() -> list[str]:
 
 
 def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
-    """The first ``size`` bytes of the file's content (gunzipped when gzip); empty when unreadable."""
+    """The first ``size`` bytes of the file's content (gunzipped when gzip); empty when unreadable.
+
+    Anything but a regular file (missing, a directory, a FIFO, a device) is refused with a :class:`ProfkitError`
+    before it is opened for good: a FIFO would block the read, ``/dev/zero`` would never end.
+    """
     try:
-        with Path(path).open("rb") as handle:
+        with open_regular(Path(path), "trace file") as handle:
             head = handle.read(size)
     except OSError:
         return b""
@@ -95,7 +99,8 @@ def suffix_format(path: Path) -> TraceFormat | None:
 
 
 def detect_format(path: Path) -> TraceFormat | None:
-    """The format of ``path``: by content, else by suffix; None when neither tells."""
+    """The format of ``path``: by content, else by suffix; None when neither tells. A path that is not a regular
+    file is refused (:class:`ProfkitError`)."""
     return sniff_format(read_head(path)) or suffix_format(path)
 
 
