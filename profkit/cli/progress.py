@@ -41,8 +41,8 @@ def progress_display(unit: str) -> Iterator[RichProgress]:
     from profkit.cli.output import progress_console
 
     columns = (
-        TextColumn("{task.fields[run]}"),
-        TextColumn("{task.description}"),
+        TextColumn("{task.fields[run]}", markup=False),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
