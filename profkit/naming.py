@@ -107,9 +107,9 @@ def safe_component(text: str, max_len: int = 80, default: str = "run") -> str:
     """
     slug = _UNSAFE.sub("-", str(text)).lstrip(".-").rstrip("-")
     slug = re.sub(r"\.{2,}", ".", slug)
-    if len(slug) > max_len:
+    if len(slug) > max_len >= 16:
         import hashlib
 
         digest = hashlib.sha256(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        slug = slug[: max(1, max_len - 9)].rstrip(".-") + "-" + digest
-    return slug or default
+        slug = slug[: max_len - 9].rstrip(".-") + "-" + digest
+    return (slug[:max_len].rstrip(".-") or default)[:max_len]

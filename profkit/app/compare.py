@@ -46,9 +46,9 @@ def compare_paths(
 ) -> CompareOutputs:
     a, b = resolve_input(path_a), resolve_input(path_b)
     base = default_compare_base(a, b, out_dir or Path.cwd())
-    html = html or base.with_suffix(".html")
+    html = html or base.with_name(base.name + ".html")  # not with_suffix: a dot in a name is not a suffix
     if json_path is None and write_json_summary:
-        json_path = base.with_suffix(".json")
+        json_path = base.with_name(base.name + ".json")
     check_outputs((html, json_path), (*a.files, *b.files), force)
     comparison = compare_results(analyze_input(a), analyze_input(b), a.label, b.label)
     if comparison.setup_differences and not allow_different_setups:
