@@ -494,3 +494,57 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# ---------------------------------------------------------------- a metadata.json that is missing or not ours
+
+NOT_OURS = "metadata.json in {folder} is not a profkit capture file: ignored, settings not checked"
+
+
+@pytest.mark.parametrize(
+    ("content", "note"),
+    [
+        pytest.param(b"[1, 2]", NOT_OURS, id="array"),
+        pytest.param(b'"text"', NOT_OURS, id="string"),
+        pytest.param(b"42", NOT_OURS, id="number"),
+        pytest.param(b'{"tool": "other"}', NOT_OURS, id="foreign-object"),
+        pytest.param(None, "{folder} has no metadata.json: run settings not checked", id="missing"),
+        pytest.param("dir", NOT_OURS, id="a-folder"),
+    ],
+)
+def test_an_ignored_metadata_json_is_said_in_analysis_and_comparison(
+    content: bytes | str | None, note: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    folder = capture_folder(tmp_path, "run")
+    (folder / "metadata.json").unlink()
+    if content == "dir":
+        (folder / "metadata.json").mkdir()
+    elif content is not None:
+        (folder / "metadata.json").write_bytes(content)
+    expected = note.format(folder=folder)
+    code, out, err = _main_in_process(
+        ["analyze", str(folder), "--json-out", str(tmp_path / "s.json"), "--no-html"], monkeypatch, capsys
+    )
+    assert code == 0 and "Traceback" not in err, err
+    assert expected in " ".join(out.split())  # the terminal wraps long lines
+    assert expected in orjson.loads((tmp_path / "s.json").read_bytes())["notes"]
+    code, out, err = _main_in_process(
+        ["compare", str(folder), str(FP16), "--out", str(tmp_path / "c.html"), "--json-out", str(tmp_path / "c.json")],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and "Traceback" not in err, err
+    assert expected in orjson.loads((tmp_path / "c.json").read_bytes())["notes"]
+    assert expected.replace("'", "&#39;") in (tmp_path / "c.html").read_text()
+
+
+def test_a_trace_beside_a_foreign_metadata_json_gets_the_note(tmp_path: Path) -> None:
+    from profkit.app.inputs import analyze_input, resolve_input
+
+    folder = capture_folder(tmp_path, "run")
+    (folder / "metadata.json").write_bytes(b"[]")
+    result = analyze_input(resolve_input(folder / "trace.json.gz"))
+    assert NOT_OURS.format(folder=folder) in result.notes
+    # a trace with no metadata.json beside it is an ordinary trace file: nothing to say
+    plain = _trace(tmp_path)
+    assert not [n for n in analyze_input(resolve_input(plain)).notes if "metadata.json" in n]
