@@ -70,6 +70,16 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: setting it to read it is not thread-safe.
+_UMASK = _umask()
+
+
 def _cannot_write(path: Path, error: OSError) -> ProfkitError:
     """An output that cannot be written (unwritable folder, not a folder, full disk) is exit 2: the user must
     choose or free another place; nothing was left behind."""
@@ -114,7 +124,7 @@ def write_bytes(path: Path, data: bytes, force: bool = True) -> Path:
         descriptor, temp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-        os.chmod(temp, 0o666 & ~_umask())
+        os.chmod(temp, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's 0600
         _publish(temp, path, force)
         temp = None
     except OSError as error:
@@ -134,12 +144,6 @@ def write_json(path: Path, data: Any, force: bool = True) -> Path:
     return write_bytes(path, dumps(data) + b"\n", force)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def check_writable(path: Path, force: bool) -> None:
     """Refuse to overwrite an existing output unless ``force``; refuse an existing folder always."""
     if path.is_dir():
@@ -155,7 +159,10 @@ def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
         inode = (stat.st_dev, stat.st_ino)
     except OSError:
         inode = None
-    return path.resolve(), inode
+    try:
+        return path.resolve(), inode
+    except (OSError, RuntimeError):  # a symlink loop: compare the path as written
+        return path.absolute(), inode
 
 
 def check_outputs(outputs: Sequence[Path | None], inputs: Sequence[Path | None], force: bool) -> None:
