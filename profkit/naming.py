@@ -92,3 +92,24 @@ def parse_range_name(name: str) -> RangeInfo | None:
     if rest == "safety_checker":
         return RangeInfo("safety_checker", -1, "safety_checker", "safety_checker")
     return None
+
+
+#: Characters a file name derived from data may keep; everything else becomes "-".
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_component(text: str, max_len: int = 80, default: str = "run") -> str:
+    """``text`` (a dtype, a model name: data, not trusted) as ONE safe path component.
+
+    Separators, ``..``, control and markup characters become ``-``; no leading dot or dash (no hidden files, no
+    option look-alikes); at most ``max_len`` characters (a long name keeps a short hash of the whole so two
+    long names stay distinct); ``default`` when nothing is left.
+    """
+    slug = _UNSAFE.sub("-", str(text)).lstrip(".-").rstrip("-")
+    slug = re.sub(r"\.{2,}", ".", slug)
+    if len(slug) > max_len >= 16:
+        import hashlib
+
+        digest = hashlib.sha256(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        slug = slug[: max_len - 9].rstrip(".-") + "-" + digest
+    return (slug[:max_len].rstrip(".-") or default)[:max_len]

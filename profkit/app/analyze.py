@@ -7,7 +7,7 @@ from pathlib import Path
 
 from profkit.analysis import AnalysisResult
 from profkit.app.inputs import analyze_input, default_report_base, resolve_input
-from profkit.jsonio import check_writable
+from profkit.jsonio import check_outputs, write_text
 from profkit.model.analysis import AnalysisSummary
 from profkit.report import analysis_html
 
@@ -32,15 +32,11 @@ def analyze_path(
     html = html or (base.with_name(base.name + ".report.html") if write_html else None)
     if json_path is None and write_json_summary:
         json_path = base.with_name(base.name + ".summary.json")
-    for target in (html, json_path):
-        if target is not None:
-            check_writable(target, force)
+    check_outputs((html, json_path), source.files, force)
     result = analyze_input(source)
     outputs = AnalyzeOutputs(result)
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(analysis_html(result), encoding="utf-8")
-        outputs.html = html
+        outputs.html = write_text(html, analysis_html(result), force)
     if json_path is not None:
-        outputs.json = AnalysisSummary(result=result).write(json_path)
+        outputs.json = AnalysisSummary(result=result).write(json_path, force)
     return outputs

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.app.prices import Price, load_prices, price_for
 from profkit.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, ProfkitError, SettingError, SetupMismatch
-from profkit.jsonio import check_writable
+from profkit.jsonio import check_outputs, write_text
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
+from profkit.naming import safe_component
 
 if TYPE_CHECKING:
     from profkit.capture.progress import Progress
@@ -56,10 +57,12 @@ class BenchOutputs:
 
 
 def default_out_dir(settings: BenchSettings) -> Path:
-    model = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(settings.model).name or settings.model).strip("-")
+    """``bench/<model>_<dtypes>_<steps>steps_<h>x<w>_b<batches>``, one safe folder name."""
+    model = safe_component(Path(settings.model).name or settings.model, max_len=60, default="model")
     dtypes = "-".join(settings.dtypes)
     batches = "-".join(str(b) for b in settings.batches)
-    return Path("bench") / f"{model}_{dtypes}_{settings.steps}steps_{settings.height}x{settings.width}_b{batches}"
+    name = f"{model}_{dtypes}_{settings.steps}steps_{settings.height}x{settings.width}_b{batches}"
+    return Path("bench") / safe_component(name, max_len=120)
 
 
 def load_result(path: Path, what: str = "benchmark result") -> BenchResult:
@@ -82,18 +85,19 @@ def _summarize_bench(
     return summarize_bench(result, price, baseline, threshold)
 
 
-def write_outputs(out: Path, result: BenchResult, summary: BenchSummary, force: bool) -> dict[str, Path]:
+def write_outputs(
+    out: Path, result: BenchResult, summary: BenchSummary, force: bool, inputs: Sequence[Path | None] = ()
+) -> dict[str, Path]:
+    """bench.json, the CSVs and the HTML report in ``out``, each written atomically; none may replace an input."""
     from profkit.report.csv import stats_csv, trials_csv
     from profkit.report.html import bench_html
 
     files = {what: out / name for what, name in OUTPUT_FILES.items()}
-    for path in files.values():
-        check_writable(path, force)
-    out.mkdir(parents=True, exist_ok=True)
-    result.with_summary(summary).write(files["json"])
-    files["trials_csv"].write_text(trials_csv(result), encoding="utf-8")
-    files["stats_csv"].write_text(stats_csv(summary), encoding="utf-8")
-    files["html"].write_text(bench_html(result, summary), encoding="utf-8")
+    check_outputs(list(files.values()), inputs, force)
+    result.with_summary(summary).write(files["json"], force)
+    write_text(files["trials_csv"], trials_csv(result), force)
+    write_text(files["stats_csv"], stats_csv(summary), force)
+    write_text(files["html"], bench_html(result, summary), force)
     return files
 
 
@@ -104,7 +108,9 @@ def bench(
     gate: GateOptions,
     force: bool,
     progress: Progress | None = None,
+    inputs: Sequence[Path | None] = (),
 ) -> BenchOutputs:
+    """Run the benchmark and write its outputs; ``inputs`` (a prompts file) are files no output may replace."""
     from profkit.capture.bench.runner import run_bench, validate_settings
 
     validate_settings(settings)
@@ -113,8 +119,8 @@ def bench(
     if gate.baseline:
         load_result(gate.baseline, "baseline result")
     out = out or default_out_dir(settings)
-    for name in OUTPUT_FILES.values():
-        check_writable(out / name, force)
+    inputs = (*inputs, gate.baseline, cost.price_table)
+    check_outputs([out / name for name in OUTPUT_FILES.values()], inputs, force)
     result = run_bench(settings, progress)
     if not any(trial.ok for trial in result.trials()):
         result.write(out / RESULT_FILE)  # writable: checked above
@@ -129,7 +135,7 @@ def bench(
             f"no trial succeeded ({reasons or result.status}); raw results in {out / RESULT_FILE}", EXIT_RUN_FAILED
         )
     summary = summarize(result, cost, gate)
-    return BenchOutputs(result, summary, write_outputs(out, result, summary, force))
+    return BenchOutputs(result, summary, write_outputs(out, result, summary, force, inputs))
 
 
 def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | None, force: bool) -> BenchOutputs:
@@ -142,8 +148,6 @@ def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | N
     if out is not None:
         from profkit.report.html import bench_html
 
-        check_writable(out, force)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(bench_html(result, summary), encoding="utf-8")
-        outputs.files["html"] = out
+        check_outputs([out], [result_path, gate.baseline], force)
+        outputs.files["html"] = write_text(out, bench_html(result, summary), force)
     return outputs

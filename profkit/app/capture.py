@@ -5,7 +5,9 @@ The comparisons read the analysis summaries the analyses wrote, so no trace is p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_paths
@@ -16,12 +18,23 @@ from profkit.errors import EXIT_RUN_FAILED, OutputExists, ProfkitError
 from profkit.pipelines.loading import resolve_device
 
 
-def run_capture(settings: CaptureSettings, progress: Progress | None = None) -> list[RunRecord]:
-    """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps."""
+def _refuse_inputs_inside(folder: Path, inputs: Sequence[Path | None]) -> None:
+    """A run folder is replaced as a whole: no input (a prompts file) may live in it."""
+    for source in inputs:
+        if source is not None and Path(source).resolve().is_relative_to(folder.resolve()):
+            raise ProfkitError(f"{source} is an input inside the run folder {folder}: choose another output folder")
+
+
+def run_capture(
+    settings: CaptureSettings, progress: Progress | None = None, inputs: Sequence[Path | None] = ()
+) -> list[RunRecord]:
+    """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps; ``inputs`` (a prompts
+    file) are files no run folder may hold."""
     settings.validate()
     device = resolve_device(settings.device)
     for dtype in settings.dtypes:  # refuse before any work rather than half-way through
         folder = run_folder(settings, dtype)
+        _refuse_inputs_inside(folder, inputs)
         if folder.exists() and not settings.force:
             raise OutputExists(folder)
     progress = progress or NoProgress()
@@ -59,10 +72,13 @@ class CaptureOutputs:
 
 
 def capture_and_report(
-    settings: CaptureSettings, progress: Progress | None = None, analyze: bool = True
+    settings: CaptureSettings,
+    progress: Progress | None = None,
+    analyze: bool = True,
+    inputs: Sequence[Path | None] = (),
 ) -> CaptureOutputs:
     """Capture every dtype; analyze each run; with two or more dtypes, compare each against the first."""
-    runs = run_capture(settings, progress)
+    runs = run_capture(settings, progress, inputs)
     outputs = CaptureOutputs(runs)
     if not analyze:
         return outputs

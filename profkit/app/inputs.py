@@ -6,11 +6,12 @@ of kind ``profkit.analysis``, recognised by its content) stands for its trace: i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.errors import ProfkitError
+from profkit.jsonio import inside
 from profkit.model import sniff_kind
 from profkit.model.capture import METADATA_FILE, TRACE_FILE, CaptureMetadata
 
@@ -26,14 +27,34 @@ class TraceInput:
     metadata: CaptureMetadata | None
     label: str
     analysis: AnalysisResult | None = None  # already analyzed (an analysis summary was given)
+    notes: list[str] = field(default_factory=list)  # what was ignored (a foreign or missing metadata.json)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files this input reads (no output may replace them)."""
+        folder = self.trace.parent
+        return (self.trace, folder / METADATA_FILE) if self.metadata is not None else (self.trace,)
 
 
-def _metadata_of(folder: Path) -> CaptureMetadata | None:
-    """The capture metadata of a folder; a ``metadata.json`` of some other tool is not ours and is ignored."""
+def _metadata_of(folder: Path, notes: list[str], capture_folder: bool) -> CaptureMetadata | None:
+    """The capture metadata of a folder; a ``metadata.json`` of some other tool is not ours: ignored, with a note.
+
+    ``capture_folder``: the folder itself was given, so a missing ``metadata.json`` is worth a note too.
+    """
     path = folder / METADATA_FILE
-    if not path.is_file() or sniff_kind(path) != CaptureMetadata.KIND:
+    if not path.exists():
+        if capture_folder:
+            notes.append(f"{folder} has no {METADATA_FILE}: run settings not checked")
         return None
-    return CaptureMetadata.load(path, "metadata file")
+    if not path.is_file() or sniff_kind(path) != CaptureMetadata.KIND:
+        notes.append(f"{METADATA_FILE} in {folder} is not a profkit capture file: ignored, settings not checked")
+        return None
+    metadata = CaptureMetadata.load(path, "metadata file")
+    source = f"{path}: files"
+    for name in (metadata.files.trace, metadata.files.nsys_report, *metadata.files.images):
+        if name is not None:
+            inside(folder, name, source)  # files named in the metadata stay in their folder
+    return metadata
 
 
 def _from_summary(path: Path) -> TraceInput:
@@ -47,8 +68,9 @@ def resolve_input(path: Path) -> TraceInput:
     """A trace file, a capture folder holding its trace (``trace.json.gz`` or an nsys ``.sqlite``) and metadata,
     or an analysis summary."""
     path = Path(path)
+    notes: list[str] = []
     if path.is_dir():
-        metadata = _metadata_of(path)
+        metadata = _metadata_of(path, notes, capture_folder=True)
         trace = path / (metadata.trace_file if metadata else TRACE_FILE)
         if not trace.is_file():
             raise ProfkitError(f"{path}: is a directory without a {trace.name}; pass a trace file or capture folder")
@@ -62,11 +84,11 @@ def resolve_input(path: Path) -> TraceInput:
                 f"summary ({ANALYSIS_KIND})"
             )
         trace = path
-        metadata = _metadata_of(trace.parent) if trace.parent.is_dir() else None
+        metadata = _metadata_of(trace.parent, notes, capture_folder=False) if trace.parent.is_dir() else None
         if metadata is not None and trace.name != metadata.trace_file:
             metadata = None  # a metadata.json that describes another file
     label = metadata.label if metadata else default_report_base(trace).name
-    return TraceInput(trace, metadata, label)
+    return TraceInput(trace, metadata, label, notes=notes)
 
 
 def analyze_input(source: TraceInput) -> AnalysisResult:
@@ -77,7 +99,9 @@ def analyze_input(source: TraceInput) -> AnalysisResult:
     from profkit.app.nsys_export import parsable_trace
     from profkit.parsers import load_trace
 
-    return analyze_tables(load_trace(parsable_trace(source.trace)), run=source.metadata, label=source.label)
+    result = analyze_tables(load_trace(parsable_trace(source.trace)), run=source.metadata, label=source.label)
+    result.notes.extend(note for note in source.notes if note not in result.notes)
+    return result
 
 
 def default_report_base(trace: Path) -> Path:

@@ -16,7 +16,8 @@ import msgspec
 
 from profkit.capture.environment import device_info, environment, precision_settings
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import OutputExists
+from profkit.errors import OutputExists, ProfkitError
+from profkit.jsonio import write_bytes
 from profkit.model.capture import (
     IMAGES_DIR,
     CaptureMetadata,
@@ -27,6 +28,7 @@ from profkit.model.capture import (
     RunSettings,
     Timing,
 )
+from profkit.naming import safe_component
 
 
 @dataclass
@@ -42,15 +44,22 @@ class RunRecord:
 
 
 def run_folder(settings: CaptureSettings, dtype: str) -> Path:
-    return settings.out / settings.run_name(dtype)
+    """``out/<model>_<dtype>_...``: the run name as one safe folder name (it holds names taken from data)."""
+    return settings.out / safe_component(settings.run_name(dtype), max_len=120)
 
 
 def prepare_run_folder(folder: Path, force: bool) -> None:
+    """An empty run folder: an existing one is refused, or removed with ``force``."""
     if folder.exists():
         if not force:
             raise OutputExists(folder)
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:  # another run made it meanwhile
+        raise OutputExists(folder) from None
+    except OSError as error:
+        raise ProfkitError(f"cannot write {folder}: {error.strerror or error}") from error
 
 
 def attention_processors(pipeline: Any) -> dict[str, int]:
@@ -123,13 +132,15 @@ def native_stdout_to_stderr() -> Iterator[None]:
 
 
 def save_images(output: Any, folder: Path) -> list[Path]:
+    """The pipeline's images as ``images/image_000.png`` ..., each written atomically."""
+    import io
+
     images = []
     for index, image in enumerate(getattr(output, "images", []) or []):
         if hasattr(image, "save"):
-            path = folder / IMAGES_DIR / f"image_{index:03d}.png"
-            path.parent.mkdir(exist_ok=True)
-            image.save(path)
-            images.append(path)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            images.append(write_bytes(folder / IMAGES_DIR / f"image_{index:03d}.png", buffer.getvalue()))
     return images
 
 

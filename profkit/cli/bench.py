@@ -100,7 +100,7 @@ def bench_command(
     cost = CostOptions(price_per_hour, instance, price_table)
     gate = GateOptions(baseline, fail_if_slower, force)
     with progress_display("calls") as display:
-        outputs = bench(settings, out, cost, gate, force, display)
+        outputs = bench(settings, out, cost, gate, force, display, inputs=(prompts_file,))
     _report(outputs, fail_if_slower)
 
 

@@ -63,6 +63,8 @@ def capture(
 ) -> None:
     import shlex
 
+    from rich.text import Text
+
     from profkit.app.capture import capture_and_report
     from profkit.capture.settings import CaptureSettings
     from profkit.cli.output import console, wrote
@@ -91,12 +93,12 @@ def capture(
     if (nsys_path or nsys_args) and not nsys:
         raise ProfkitError("--nsys-path and --nsys-args only apply with --nsys")
     with progress_display("steps") as display:
-        outputs = capture_and_report(settings, display, analyze=not no_analyze)
+        outputs = capture_and_report(settings, display, analyze=not no_analyze, inputs=(prompts_file,))
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
-        console.print(f"[bold]{run.dtype}[/] run: {run.folder}", highlight=False)
+        console.print(Text.assemble((run.dtype, "bold"), f" run: {run.folder}"), highlight=False)
         wrote("  trace", run.trace)
         wrote("  metadata", run.metadata)
-        console.print(f"  images: {len(run.images)} in {run.folder / 'images'}", highlight=False)
+        console.print(f"  images: {len(run.images)} in {run.folder / 'images'}", highlight=False, markup=False)
         if report is not None:
             wrote("  HTML report", report.html)
             wrote("  JSON summary", report.json)

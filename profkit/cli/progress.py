@@ -15,9 +15,13 @@ class RichProgress:
     def __init__(self, progress: Any) -> None:
         self._progress = progress
         self._task: Any = None
+        self.started = False
 
     def start(self, name: str, total: int) -> None:
         self.finish()
+        if not self.started:  # shown from the first run on: a command refused before any work prints nothing
+            self._progress.start()
+            self.started = True
         self._task = self._progress.add_task("starting", total=total, run=name)
 
     def phase(self, text: str) -> None:
@@ -41,14 +45,18 @@ def progress_display(unit: str) -> Iterator[RichProgress]:
     from profkit.cli.output import progress_console
 
     columns = (
-        TextColumn("{task.fields[run]}"),
-        TextColumn("{task.description}"),
+        TextColumn("{task.fields[run]}", markup=False),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=progress_console, transient=False) as progress:
-        display = RichProgress(progress)
+    progress = Progress(*columns, console=progress_console, transient=False)
+    display = RichProgress(progress)
+    try:
         yield display
         display.finish()
+    finally:
+        if display.started:
+            progress.stop()

@@ -109,7 +109,8 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
 
         return cls.from_builtins(read_json(Path(path), what or f"{cls.KIND} document"), str(path))
 
-    def write(self, path: Path) -> Path:
+    def write(self, path: Path, force: bool = True) -> Path:
+        """Write atomically; without ``force`` an existing file is refused (even one that appeared meanwhile)."""
         from profkit.jsonio import write_bytes
 
-        return write_bytes(Path(path), self.to_json())
+        return write_bytes(Path(path), self.to_json(), force)

@@ -1,4 +1,9 @@
-"""Report model -> rich terminal tables."""
+"""Report model -> rich terminal tables.
+
+Every string that comes from a trace, a metadata file or a bench result (kernel, model, config and device names,
+labels, findings) reaches rich as :class:`~rich.text.Text` (cells, titles, rules) or is printed with
+``markup=False``: text in square brackets is shown as written, never read as console markup.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +24,37 @@ if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an an
 _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
+def _text(value: object) -> Text:
+    """A plain cell, title or line: never parsed as markup."""
+    return Text(str(value))
+
+
+def _line(console: Console, text: str, style: str | None = None) -> None:
+    console.print(Text(text, style=style or ""), highlight=False)
+
+
+def _add_row(table: Table, *cells: object) -> None:
+    table.add_row(*(_text(cell) for cell in cells))
+
+
 def _findings(console: Console, findings: list[Finding], limit: int = 8) -> None:
     for finding in findings[:limit]:
         label = f"{finding.severity.value.upper():8}"
-        console.print(Text.assemble((label, _SEVERITY_STYLE[finding.severity]), " ", finding.title), highlight=False)
-        console.print(f"         {finding.evidence}", markup=False, highlight=False)
+        title = Text.assemble((label, _SEVERITY_STYLE[finding.severity]), " ", str(finding.title))
+        console.print(title, highlight=False)
+        _line(console, f"         {finding.evidence}")
+
+
+def _notes(console: Console, notes: list[str]) -> None:
+    for note in notes:
+        _line(console, f"note: {note}")
 
 
 def print_analysis(result: AnalysisResult, console: Console) -> None:
-    console.rule(f"profkit analyze: {result.label}", style="dim")
+    console.rule(_text(f"profkit analyze: {result.label}"), style="dim")
     if result.view.has_ranges:
-        table = Table(title=f"Stages (pipeline wall time {format_ms(result.view.total_us)})", title_justify="left")
+        title = _text(f"Stages (pipeline wall time {format_ms(result.view.total_us)})")
+        table = Table(title=title, title_justify="left")
         table.add_column("stage")
         table.add_column("wall", justify="right")
         table.add_column("share", justify="right")
@@ -40,38 +65,36 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
             cells = [stage.stage, format_ms(stage.wall_us), format_pct(stage.share)]
             if result.gpu:
                 cells += [format_ms(stage.gpu_busy_us), format_pct(stage.gpu_utilization)]
-            table.add_row(*cells)
+            _add_row(table, *cells)
         console.print(table)
         stats = result.view.step_stats
         if stats:
-            console.print(
+            _line(
+                console,
                 f"Denoise steps: {stats.count}, mean {format_ms(stats.mean)}, median {format_ms(stats.median)}, "
                 f"min {format_ms(stats.min)}, max {format_ms(stats.max)}, std {format_ms(stats.std)}",
-                highlight=False,
             )
     else:
-        console.print("No profkit ranges in this trace: stage and step views unavailable.", highlight=False)
+        _line(console, "No profkit ranges in this trace: stage and step views unavailable.")
     if result.trace.not_captured:
-        console.print(f"Not captured: {', '.join(result.trace.not_captured)}", highlight=False, markup=False)
+        _line(console, f"Not captured: {', '.join(result.trace.not_captured)}")
     if result.gpu:
         gpu = result.gpu
-        console.print(
+        _line(
+            console,
             f"GPU: busy {format_ms(gpu.busy_us)} of {format_ms(gpu.window_us)} window "
             f"({format_pct(gpu.utilization)}), kernel sum {format_ms(gpu.kernel_sum_us)}, "
             f"{gpu.kernel_count} kernels on {gpu.streams} streams",
-            highlight=False,
         )
     if result.gaps and result.gaps.count:
         causes = ", ".join(f"{c.label} {format_ms(c.total_us)} ({format_pct(c.share)})" for c in result.gaps.by_cause)
-        console.print(
-            f"GPU idle {format_ms(result.gaps.idle_us)} in {result.gaps.count} gaps: {causes}", highlight=False
-        )
+        _line(console, f"GPU idle {format_ms(result.gaps.idle_us)} in {result.gaps.count} gaps: {causes}")
     if result.launches and result.launches.delay_p50_us is not None:
         launches = result.launches
-        console.print(
+        _line(
+            console,
             f"Launch-to-start delay P50 {format_us(launches.delay_p50_us)}, P99 {format_us(launches.delay_p99_us)}; "
             f"{format_pct(launches.short_kernel_share)} of kernels under {launches.short_kernel_threshold_us:.0f} µs",
-            highlight=False,
         )
     breakdown = result.primary
     title = "Top GPU kernels" if breakdown.kind == "gpu_kernels" else "Top CPU operators (self time)"
@@ -83,34 +106,37 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
     table.add_column("time", justify="right", no_wrap=True, min_width=10)
     table.add_column("share", justify="right", no_wrap=True, min_width=6)
     for row in breakdown.rows[:10]:
-        table.add_row(row.name, row.category, str(row.count), format_us(row.total_us), format_pct(row.share))
+        _add_row(table, row.name, row.category, row.count, format_us(row.total_us), format_pct(row.share))
     console.print(table)
+    _notes(console, result.notes)
     _findings(console, result.findings)
 
 
 def print_comparison(comparison: ComparisonResult, console: Console) -> None:
-    console.rule(f"profkit compare: {comparison.label_a} vs {comparison.label_b}", style="dim")
-    console.print(comparison.verdict + ".", style="bold", highlight=False, markup=False)
+    console.rule(_text(f"profkit compare: {comparison.label_a} vs {comparison.label_b}"), style="dim")
+    _line(console, comparison.verdict + ".", style="bold")
     table = Table(title="Speedup A/B (above 1: B faster)", title_justify="left")
     for column in ("", f"A: {comparison.label_a}", f"B: {comparison.label_b}", "speedup"):
-        table.add_column(column, justify="right" if column else "left")
-    table.add_row(
+        table.add_column(_text(column), justify="right" if column else "left")
+    _add_row(
+        table,
         "total",
         format_ms(comparison.total.a_us),
         format_ms(comparison.total.b_us),
         format_speedup(comparison.total.speedup),
     )
     for row in comparison.stages:
-        table.add_row(row.key, format_ms(row.a_us), format_ms(row.b_us), format_speedup(row.speedup))
+        _add_row(table, row.key, format_ms(row.a_us), format_ms(row.b_us), format_speedup(row.speedup))
     if comparison.step_speedup:
-        table.add_row("median step", "", "", format_speedup(comparison.step_speedup.median))
+        _add_row(table, "median step", "", "", format_speedup(comparison.step_speedup.median))
     console.print(table)
+    _notes(console, comparison.notes)
     _findings(console, comparison.findings)
 
 
 def print_bench(summary: BenchSummary, console: Console) -> None:
     """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
-    console.rule(f"profkit bench ({summary.status}, {summary.device})", style="dim")
+    console.rule(_text(f"profkit bench ({summary.status}, {summary.device})"), style="dim")
     table = Table(title="End-to-end latency (ms), throughput, cost", title_justify="left")
     table.add_column("config", no_wrap=True, min_width=8)
     for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img"):
@@ -132,12 +158,12 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
             f"{config.images_per_s:.2f}" if config.images_per_s else "n/a",
             f"{config.cost.usd_per_1000_images:.4f}" if config.cost else "-",
         ]
-        table.add_row(*cells)
+        _add_row(table, *cells)
     console.print(table)
     for line in summary.saturation.values():
-        console.print(line, highlight=False, markup=False)
+        _line(console, line)
     for warning in summary.warnings:
-        console.print(f"warning: {warning}", highlight=False, markup=False)
+        _line(console, f"warning: {warning}")
     if summary.changes:
         changes = Table(title="Against the baseline (median, Mann-Whitney U)", title_justify="left")
         for column in ("config", "metric", "baseline", "now", "change", "p", "verdict"):
@@ -145,7 +171,8 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
         for change in summary.changes:
             verdict = "REGRESSION" if change.regressed else ("significant" if change.significant else "noise")
             p_value = f"{change.p_value:.3g}" if change.p_value is not None else "n/a"
-            changes.add_row(
+            _add_row(
+                changes,
                 change.config,
                 change.metric,
                 f"{change.baseline_median:.2f}",
