@@ -483,6 +483,53 @@ def test_nan_and_infinity_are_refused_in_memory_too() -> None:
             BenchResult.from_builtins(data, "mem.json")
 
 
+def _analyzed(builder: TraceBuilder, tmp: Path, name: str) -> Any:
+    from profkit.analysis import analyze_tables
+    from profkit.parsers import load_trace
+
+    return analyze_tables(load_trace(builder.write(tmp / name)), label=name)
+
+
+def test_a_side_without_ranges_compares_both_on_the_gpu_window(tmp_path: Path) -> None:
+    """One GPU trace with profkit ranges, one without: both totals are GPU windows, never wall vs window."""
+    from profkit.analysis.compare import GPU_WINDOW, compare_results
+
+    ranged = _analyzed(diffusion_trace(steps=3), tmp_path, "ranged.json")
+    bare = TraceBuilder()
+    bare.cpu_op("aten::mm", 0, 50)
+    bare.kernel("sm90_xmma_gemm_f16f16_f16f32", 10, 20, 400)
+    plain = _analyzed(bare, tmp_path, "plain.json")
+    comparison = compare_results(ranged, plain)
+    assert comparison.total_basis == GPU_WINDOW and comparison.verdict.endswith(f"({GPU_WINDOW})")
+    assert (comparison.total.a_us, comparison.total.b_us) == (ranged.gpu.window_us, plain.gpu.window_us)
+    assert ranged.total_us != ranged.gpu.window_us  # its own total is the wall time, which B has not
+    assert comparison.stages == [] and comparison.steps == [] and comparison.step_speedup is None
+
+
+def test_step_rows_only_when_both_sides_have_steps(tmp_path: Path) -> None:
+    from profkit.analysis.compare import WALL_TIME, compare_results
+
+    steps = _analyzed(diffusion_trace(steps=3), tmp_path, "steps.json")
+    no_steps = TraceBuilder()
+    no_steps.range("profkit/pipeline", 0, 3000).range("profkit/vae/decode", 2000, 900)
+    no_steps.kernel("void cudnn::cnn::conv2d_grouped_direct_kernel<float>", 2005, 2010, 300)
+    comparison = compare_results(steps, _analyzed(no_steps, tmp_path, "no_steps.json"))
+    assert comparison.total_basis == WALL_TIME and comparison.stages
+    assert comparison.steps == [] and comparison.step_speedup is None
+
+
+def test_a_trace_compared_with_itself_says_so_in_every_output(tmp_path: Path) -> None:
+    from profkit.analysis.compare import SAME_TRACE
+
+    same_trace(tmp_path)
+    outputs = compare_paths(tmp_path / "a.json", tmp_path / "copy.json", html=tmp_path / "c.html")
+    assert outputs.comparison.verdict.startswith(SAME_TRACE) and outputs.comparison.notes[0] == SAME_TRACE
+    assert SAME_TRACE in outputs.html.read_text()
+    other = diffusion_trace(steps=3, step_us=1500).write(tmp_path / "other.json")
+    different = compare_paths(tmp_path / "a.json", other, html=tmp_path / "d.html").comparison
+    assert SAME_TRACE not in different.verdict and SAME_TRACE not in different.notes
+
+
 # ---------------------------------------------------------------- the fuzzer: wrong types in capture metadata
 
 
