@@ -546,6 +546,9 @@ def test_a_stored_summary_is_audited_against_its_raw_trials() -> None:
         f"The summary stored in this result disagrees with its raw trials ({'; '.join(problems)}): every number "
         "here is recomputed from the trials"
     ]
+    from profkit.report.html import bench_html
+
+    assert "disagrees with its raw trials" in bench_html(edited, summarize_bench(edited))  # in the report too
     # the recomputed numbers are those of the trials, whatever the stored summary said
     assert summarize_bench(edited).configs == summarize_bench(result).configs
     against = summarize_bench(result, baseline=edited, threshold=0.1)
