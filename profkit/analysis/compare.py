@@ -1,6 +1,12 @@
 """A vs B: total, per-stage and per-step speedup, category mix, one-sided ops, findings.
 
 Speedup is ``A time / B time``: above 1 means B is faster, below 1 means B is slower.
+
+Both totals are measured the same way (the *basis*): the pipeline wall time when both traces have profkit
+ranges, else the GPU active window when both have GPU activity, else the CPU operator self time when neither
+has any. Two traces with no such time in common are refused (:class:`NoSharedBasis`): a GPU window against a CPU
+operator sum is no speedup. Stage rows need ranges on both sides, step rows steps on both sides. A trace
+compared with itself (the same file, a copy, or its summary) is compared, and the verdict says so.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from profkit.analysis.findings import Finding, evaluate_comparison
 from profkit.analysis.operators import StageMixRow
 from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
+from profkit.errors import ProfkitError
 from profkit.model.compat import settings_differences, setup_differences
 
 
@@ -85,6 +92,70 @@ class ComparisonResult:
         return msgspec.to_builtins(self)
 
 
+WALL_TIME = "pipeline wall time"
+GPU_WINDOW = "GPU active window"
+CPU_SELF_TIME = "CPU operator self time"
+#: The note (and verdict) of a comparison whose two sides are one trace.
+SAME_TRACE = "A and B are the same trace: every difference is zero by construction, so this says nothing"
+
+
+class NoSharedBasis(ProfkitError):
+    """The two sides have no time measured the same way (one GPU trace without ranges, one CPU-only trace)."""
+
+    def __init__(self, label_a: str, label_b: str, a: AnalysisResult, b: AnalysisResult) -> None:
+        super().__init__(
+            f"cannot compare {label_a} ({_measures(a)}) with {label_b} ({_measures(b)}): no time is measured the "
+            "same way on both sides; compare traces that both have profkit ranges, both have GPU activity, or "
+            "both have CPU operators only"
+        )
+
+
+def _measures(result: AnalysisResult) -> str:
+    """What one side can be timed by, for the refusal."""
+    parts = ["profkit ranges" if result.view.has_ranges else "no profkit ranges"]
+    if result.gpu is not None:
+        parts.append("GPU activity")
+    elif result.cpu_ops.total_us > 0:
+        parts.append("CPU operators only")
+    else:
+        parts.append("no GPU or CPU operator time")
+    return ", ".join(parts)
+
+
+def shared_basis(a: AnalysisResult, b: AnalysisResult) -> str | None:
+    """The one way both sides' totals are measured, or ``None`` when they share none."""
+    if a.view.has_ranges and b.view.has_ranges:
+        return WALL_TIME
+    if a.gpu is not None and b.gpu is not None:
+        return GPU_WINDOW
+    if a.gpu is None and b.gpu is None and a.cpu_ops.total_us > 0 and b.cpu_ops.total_us > 0:
+        return CPU_SELF_TIME
+    return None
+
+
+def total_on(result: AnalysisResult, basis: str) -> float:
+    """One side's total time on ``basis`` (a value of :func:`shared_basis`)."""
+    if basis == WALL_TIME:
+        return result.view.total_us
+    if basis == GPU_WINDOW:
+        return result.gpu.window_us if result.gpu is not None else 0.0
+    return result.cpu_ops.total_us
+
+
+def same_trace(a: AnalysisResult, b: AnalysisResult) -> bool:
+    """Whether both analyses are of one trace (the same file, a copy of it, or its summary): every count and
+    every time equal. Two separate runs never agree to the last bit on all of them."""
+    return (
+        a.trace.source_format == b.trace.source_format
+        and a.trace.event_count == b.trace.event_count
+        and a.trace.counts == b.trace.counts
+        and a.view == b.view
+        and a.gpu == b.gpu
+        and a.cpu_ops.total_us == b.cpu_ops.total_us
+        and a.stage_mix == b.stage_mix
+    )
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b <= 0:
         return None
@@ -102,14 +173,21 @@ def _how(speedup: float | None) -> str:
 
 
 def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", label_b: str = "") -> ComparisonResult:
+    """A against B on their shared basis; raises :class:`NoSharedBasis` when they have none."""
     label_a = label_a or a.label
     label_b = label_b or b.label
-    both_ranges = a.view.has_ranges and b.view.has_ranges
-    basis = (
-        "pipeline wall time" if both_ranges else ("GPU active window" if a.gpu and b.gpu else "CPU operator self time")
+    basis = shared_basis(a, b)
+    if basis is None:
+        raise NoSharedBasis(label_a, label_b, a, b)
+    both_ranges = basis == WALL_TIME
+    a_total, b_total = total_on(a, basis), total_on(b, basis)
+    total = DeltaRow("total", a_total, b_total, _ratio(a_total, b_total))
+    identical = same_trace(a, b)
+    verdict = (
+        f"{SAME_TRACE} ({label_a} vs {label_b}, {basis})"
+        if identical
+        else f"{label_b} is {_how(total.speedup)} {label_a} ({basis})"
     )
-    total = DeltaRow("total", a.total_us, b.total_us, _ratio(a.total_us, b.total_us))
-    verdict = f"{label_b} is {_how(total.speedup)} {label_a} ({basis})"
 
     stages = []
     if both_ranges:
@@ -122,8 +200,9 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
                 )
             )
 
-    a_steps = {(s.call, s.step): s.wall_us for s in a.view.steps}
-    b_steps = {(s.call, s.step): s.wall_us for s in b.view.steps}
+    both_steps = bool(a.view.steps) and bool(b.view.steps)  # steps on one side only: nothing to match
+    a_steps = {(s.call, s.step): s.wall_us for s in a.view.steps} if both_steps else {}
+    b_steps = {(s.call, s.step): s.wall_us for s in b.view.steps} if both_steps else {}
     steps = [
         DeltaRow(
             f"{call}:{step}" if call else str(step),
@@ -192,7 +271,7 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         aligned_kind=aligned_kind,
         setting_differences=settings_differences(a.run, b.run) if both_runs else [],
         setup_differences=setup_differences(a.run, b.run) if both_runs else [],
-        notes=list(dict.fromkeys([*a.notes, *b.notes])),
+        notes=list(dict.fromkeys([*([SAME_TRACE] if identical else []), *a.notes, *b.notes])),
     )
     result.findings = evaluate_comparison(result, a, b)
     return result

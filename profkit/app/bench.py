@@ -1,4 +1,10 @@
-"""`profkit bench` and `profkit check`: run or load results, summarize, compare, write every output."""
+"""`profkit bench` and `profkit check`: run or load results, summarize, compare, write every output.
+
+A baseline or a checked result that is partial (its run was interrupted) is refused: comparing it would measure
+the interruption. A regression gate (a threshold) also refuses a file whose stored summary disagrees with its
+raw trials, and a comparison where no gated metric could be compared: a gate never passes on data it cannot
+trust. Without a gate, a disagreeing stored summary is a warning in the report.
+"""
 
 from __future__ import annotations
 
@@ -69,12 +75,59 @@ def load_result(path: Path, what: str = "benchmark result") -> BenchResult:
     return BenchResult.load(Path(path), what)
 
 
-def summarize(result: BenchResult, cost: CostOptions, gate: GateOptions) -> BenchSummary:
-    baseline = load_result(gate.baseline, "baseline result") if gate.baseline else None
-    summary = _summarize_bench(result, cost.price(), baseline, gate.threshold())
+def refuse_partial(result: BenchResult, path: Path, what: str) -> None:
+    """Refuse a stored result whose run was interrupted: its numbers are not those of the run it names."""
+    if result.status == "interrupted":
+        raise ProfkitError(f"{path}: the {what} is partial (its run was interrupted): compare results of complete runs")
+
+
+def load_baseline(gate: GateOptions) -> BenchResult | None:
+    """The baseline result of a gate, refused when partial."""
+    if gate.baseline is None:
+        return None
+    baseline = load_result(gate.baseline, "baseline result")
+    refuse_partial(baseline, gate.baseline, "baseline result")
+    return baseline
+
+
+def _refuse_untrusted(result: BenchResult, source: str, what: str) -> None:
+    from profkit.analysis.bench.summary import stored_summary_problems
+
+    problems = stored_summary_problems(result)
+    if problems:
+        raise ProfkitError(
+            f"{source}: the {what}'s stored summary disagrees with its raw trials ({problems[0]}): a regression gate "
+            "does not decide on a file that may have been altered; rerun the benchmark"
+        )
+
+
+def summarize(
+    result: BenchResult, cost: CostOptions, gate: GateOptions, source: str = "the new result"
+) -> BenchSummary:
+    """The summary of ``result``, against the gate's baseline when there is one (``source`` names ``result``)."""
+    baseline = load_baseline(gate)
+    threshold = gate.threshold()
+    if baseline is not None and threshold is not None:
+        _refuse_untrusted(result, source, "result")
+        _refuse_untrusted(baseline, str(gate.baseline), "baseline")
+    summary = _summarize_bench(result, cost.price(), baseline, threshold)
     if baseline is not None and summary.baseline_differences and not gate.force:
         raise SetupMismatch("refusing to compare with a baseline from a different setup", summary.baseline_differences)
     return summary
+
+
+def refuse_empty_gate(outputs: BenchOutputs, gate: GateOptions, source: str) -> None:
+    """A gate that compared no gated metric (no configuration in common with the baseline, or none with
+    successful trials) must not pass."""
+    from profkit.analysis.bench.summary import GATED_METRICS
+
+    if gate.baseline is None or gate.fail_if_slower is None or outputs.result.status == "interrupted":
+        return
+    if not any(change.metric in GATED_METRICS for change in outputs.summary.changes):
+        raise ProfkitError(
+            f"{source}: no configuration has trials to compare with those of the baseline {gate.baseline}: the "
+            "regression gate has nothing to decide on"
+        )
 
 
 def _summarize_bench(
@@ -116,8 +169,7 @@ def bench(
     validate_settings(settings)
     cost.price()  # refuse a bad instance / price table before running anything
     gate.threshold()
-    if gate.baseline:
-        load_result(gate.baseline, "baseline result")
+    load_baseline(gate)  # refuse a missing, broken or partial baseline before running anything
     out = out or default_out_dir(settings)
     inputs = (*inputs, gate.baseline, cost.price_table)
     check_outputs([out / name for name in OUTPUT_FILES.values()], inputs, force)
@@ -135,7 +187,9 @@ def bench(
             f"no trial succeeded ({reasons or result.status}); raw results in {out / RESULT_FILE}", EXIT_RUN_FAILED
         )
     summary = summarize(result, cost, gate)
-    return BenchOutputs(result, summary, write_outputs(out, result, summary, force, inputs))
+    outputs = BenchOutputs(result, summary, write_outputs(out, result, summary, force, inputs))
+    refuse_empty_gate(outputs, gate, str(outputs.files["json"]))  # after writing: the run is kept
+    return outputs
 
 
 def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | None, force: bool) -> BenchOutputs:
@@ -143,8 +197,10 @@ def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | N
     if gate.baseline is None:
         raise SettingError("baseline", "is needed to check a result (a previous bench.json)")
     result = load_result(result_path)
-    summary = summarize(result, cost, gate)
+    refuse_partial(result, result_path, "result to check")
+    summary = summarize(result, cost, gate, str(result_path))
     outputs = BenchOutputs(result, summary)
+    refuse_empty_gate(outputs, gate, str(result_path))
     if out is not None:
         from profkit.report.html import bench_html
 

@@ -7,11 +7,16 @@
 
 Version 1 is the shape profkit wrote before documents were typed; the parts a hand-made or older file
 may lack (environment, device, status, samples, trial rounds ...) have defaults here.
+
+A file is measured data a gate decides on, so loading refuses what no measurement gives, naming the field:
+a negative, NaN or infinite time, size or reading (:data:`Measure`), a batch below 1, and a trial whose
+denoise loop, steps or stages take longer than the whole call (:func:`trial_problem`). Results built in
+memory by a running benchmark are not re-checked.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -19,6 +24,14 @@ from profkit.model.base import Document
 
 #: The prompt of every capture and benchmark unless one is given.
 DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
+
+#: A measured time, size, rate or reading as stored: finite and never negative (checked when a file is loaded).
+Measure = Annotated[float, msgspec.Meta(ge=0, le=1e12)]
+#: A batch size as stored: at least 1.
+BatchSize = Annotated[int, msgspec.Meta(ge=1)]
+#: How much longer than the whole call a part of it may measure (timer resolution, CUDA events vs host clock).
+PART_SLACK = 0.01  # of the end-to-end time
+PART_SLACK_MS = 1.0
 
 
 class BenchSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,18 +69,38 @@ class Trial(msgspec.Struct, frozen=True, kw_only=True):
     order: int = 0  # position in the whole run (0 = first trial of all)
     ok: bool
     error: str | None = None
-    e2e_ms: float | None = None
-    inference_ms: float | None = None
-    steps_ms: tuple[float, ...] = ()
-    stage_ms: dict[str, float] = msgspec.field(default_factory=dict)  # text_encoder, vae (summed over calls)
+    e2e_ms: Measure | None = None
+    inference_ms: Measure | None = None
+    steps_ms: tuple[Measure, ...] = ()
+    stage_ms: dict[str, Measure] = msgspec.field(default_factory=dict)  # text_encoder, vae (summed over calls)
     range_timer: str = "host"  # host | cuda events
-    peak_allocated_mb: float | None = None
-    peak_reserved_mb: float | None = None
-    started_s: float = 0.0  # since the run started (aligns with the utilization samples)
+    peak_allocated_mb: Measure | None = None
+    peak_reserved_mb: Measure | None = None
+    started_s: Measure = 0.0  # since the run started (aligns with the utilization samples)
 
     def __post_init__(self) -> None:
         if self.ok and self.e2e_ms is None:
             raise ValueError(f"a successful trial of {self.config} has no e2e_ms")
+
+
+def trial_problem(trial: Trial) -> str | None:
+    """Why a stored trial cannot be a measurement: a part of the call (denoise loop, steps, a stage) that took
+    longer than the whole call, or ``None``."""
+    if trial.e2e_ms is None:
+        return None
+    limit = trial.e2e_ms * (1 + PART_SLACK) + PART_SLACK_MS
+    parts = {
+        "inference_ms": trial.inference_ms,
+        "steps_ms (summed)": sum(trial.steps_ms) if trial.steps_ms else None,
+        "stage_ms (summed)": sum(trial.stage_ms.values()) if trial.stage_ms else None,
+    }
+    for name, value in parts.items():
+        if value is not None and value > limit:
+            return (
+                f"{name} of a trial of {trial.config} is {value:.3f} ms, longer than its whole call "
+                f"(e2e_ms {trial.e2e_ms:.3f} ms)"
+            )
+    return None
 
 
 class ConfigRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,10 +108,10 @@ class ConfigRun(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     dtype: str
-    batch: int
-    load_s: float | None = None
-    cold_call_s: float | None = None  # the first warm-up call
-    warmup_s: tuple[float, ...] = ()
+    batch: BatchSize
+    load_s: Measure | None = None
+    cold_call_s: Measure | None = None  # the first warm-up call
+    warmup_s: tuple[Measure, ...] = ()
     trials: tuple[Trial, ...] = ()
     error: str | None = None  # load or warm-up failure: no trials ran
 
@@ -86,16 +119,16 @@ class ConfigRun(msgspec.Struct, frozen=True, kw_only=True):
 class Samples(msgspec.Struct, frozen=True, kw_only=True):
     """Utilization series sampled during the run; ``label`` says which configuration ran at each sample."""
 
-    hz: float = 20.0
-    t: tuple[float, ...] = ()  # seconds since the sampler started
+    hz: Measure = 20.0
+    t: tuple[Measure, ...] = ()  # seconds since the sampler started
     label: tuple[str, ...] = ()
-    cpu_percent: tuple[float, ...] = ()
-    rss_mb: tuple[float, ...] = ()
+    cpu_percent: tuple[Measure, ...] = ()
+    rss_mb: tuple[Measure, ...] = ()
     # empty when NVML is not available; a failed read is None (null)
-    gpu_util: tuple[float | None, ...] = ()
-    gpu_mem_mb: tuple[float | None, ...] = ()
-    gpu_power_w: tuple[float | None, ...] = ()
-    gpu_sm_clock_mhz: tuple[float | None, ...] = ()
+    gpu_util: tuple[Measure | None, ...] = ()
+    gpu_mem_mb: tuple[Measure | None, ...] = ()
+    gpu_power_w: tuple[Measure | None, ...] = ()
+    gpu_sm_clock_mhz: tuple[Measure | None, ...] = ()
     gpu_source: str = "not captured"  # "NVML device N (name)" or why not
 
 
@@ -198,8 +231,8 @@ class BenchResult(Document, frozen=True, kw_only=True):
     device: str = "unknown"
     settings: BenchSettings = msgspec.field(default_factory=BenchSettings)
     status: str = "unknown"  # complete | interrupted
-    duration_s: float = 0.0
-    peak_rss_mb: float = 0.0
+    duration_s: Measure = 0.0
+    peak_rss_mb: Measure = 0.0
     order: tuple[str, ...] = ()  # configuration of each trial, in run order
     configs: tuple[ConfigRun, ...]
     samples: Samples = msgspec.field(default_factory=Samples)
@@ -208,6 +241,17 @@ class BenchResult(Document, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if not self.configs:
             raise ValueError("the result has no configurations")
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], source: str = "document") -> BenchResult:
+        """The document, its field types and ranges checked, then every trial's parts against its whole."""
+        result = super().from_body(body, source)
+        for i, config in enumerate(result.configs):
+            for j, trial in enumerate(config.trials):
+                problem = trial_problem(trial)
+                if problem is not None:
+                    raise msgspec.ValidationError(f"{problem} - at `$.configs[{i}].trials[{j}]`")
+        return result
 
     def trials(self) -> list[Trial]:
         return [trial for config in self.configs for trial in config.trials]

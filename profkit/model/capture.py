@@ -4,11 +4,11 @@ One per captured run: software versions, the device, the settings of the experim
 attention switches that change what an FP32/FP16 number means, timings of the calls, what the profiler was and
 which files the run wrote. Nested parts whose keys are known are small Structs; open-ended ones are dicts.
 Optional keys of a nested part are left out of the JSON when unset, so version-1 files keep their exact shape.
+Every field is typed down to its leaves (a precision switch is a scalar, never a list or an object), so a
+hand-edited file with a wrong type is refused on load with its field named, and no report sees one.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import msgspec
 
@@ -18,6 +18,9 @@ from profkit.model.base import Document
 TRACE_FILE = "trace.json.gz"
 METADATA_FILE = "metadata.json"
 IMAGES_DIR = "images"
+
+#: The value of a precision switch: a flag, a mode name ("highest") or a number.
+Switch = bool | int | float | str | None
 
 
 class Environment(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,7 +113,7 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
     components: dict[str, str] = msgspec.field(default_factory=dict)  # pipeline attribute -> profkit role
     settings: RunSettings | None = None
     seed: int | None = None
-    precision: dict[str, Any] = msgspec.field(default_factory=dict)  # TF32 / SDPA switches (vary by torch)
+    precision: dict[str, Switch] = msgspec.field(default_factory=dict)  # TF32 / SDPA switches (vary by torch)
     attention_processors: dict[str, int] = msgspec.field(default_factory=dict)  # "unet:AttnProcessor2_0" -> layers
     timing_seconds: Timing = msgspec.field(default_factory=lambda: Timing(warmup_calls=[]))
     profiler: ProfilerInfo | None = None

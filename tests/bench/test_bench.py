@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from profkit.analysis.bench.stats import compare_samples, describe, median_ci
-from profkit.analysis.bench.summary import cost_of, metric_samples, summarize_bench
+from profkit.analysis.bench.summary import cost_of, metric_samples, stored_summary_problems, summarize_bench
 from profkit.app.bench import CostOptions, GateOptions, bench, load_result
 from profkit.app.prices import load_prices, price_for
 from profkit.capture.bench.runner import BenchSettings, run_bench
@@ -446,6 +446,7 @@ def test_the_h100_corpus_result_loads_round_trips_and_resummarizes() -> None:
     price = price_for(None, cost["source"], load_prices())
     recomputed = orjson.loads(orjson.dumps(summarize_bench(result, price).to_dict()))
     assert recomputed == stored  # the stored statistics are those of the stored raw trials
+    assert stored_summary_problems(result) == []  # and the audit agrees
 
 
 def test_a_minimal_version_1_file_loads_with_defaults(tmp_path: Path) -> None:
@@ -516,3 +517,102 @@ def test_summary_takes_the_price_as_a_value() -> None:
     assert b1.cost.source == "aws-g5.xlarge" and b1.cost.usd_per_hour == 1.006
     assert b1.cost.usd_per_image == pytest.approx(1.006 / 3600 / b1.images_per_s)
     assert summarize_bench(result).configs[0].cost is None
+
+
+# ---------------------------------------------------------------- trust: what a stored result must be
+
+
+def test_a_stored_summary_is_audited_against_its_raw_trials() -> None:
+    """A priced summary agrees with its trials; an edited statistic or trial count is named, and said once."""
+    result = bench_result(6)
+    priced = result.with_summary(summarize_bench(result, ("test", 2.0, "")))
+    assert stored_summary_problems(priced) == [] and stored_summary_problems(result) == []
+    stats = priced.summary.configs[1].metrics["step_ms"]
+    edited_config = msgspec.structs.replace(
+        priced.summary.configs[1],
+        trials_failed=2,
+        metrics={**priced.summary.configs[1].metrics, "step_ms": msgspec.structs.replace(stats, max=stats.max * 2)},
+    )
+    edited = priced.with_summary(
+        msgspec.structs.replace(priced.summary, configs=(priced.summary.configs[0], edited_config))
+    )
+    problems = stored_summary_problems(edited)
+    assert problems == [
+        "fp32 b2: the summary counts 6 ok and 2 failed trials, the trials 6 and 0",
+        f"fp32 b2 step_ms max: stored {stats.max * 2:.6g}, the trials give {stats.max:.6g}",
+    ]
+    warnings = [w for w in summarize_bench(edited).warnings if "disagrees" in w]
+    assert warnings == [
+        f"The summary stored in this result disagrees with its raw trials ({'; '.join(problems)}): every number "
+        "here is recomputed from the trials"
+    ]
+    from profkit.report.html import bench_html
+
+    assert "disagrees with its raw trials" in bench_html(edited, summarize_bench(edited))  # in the report too
+    # the recomputed numbers are those of the trials, whatever the stored summary said
+    assert summarize_bench(edited).configs == summarize_bench(result).configs
+    against = summarize_bench(result, baseline=edited, threshold=0.1)
+    assert any(w.startswith("The summary stored in the baseline disagrees") for w in against.warnings)
+
+
+def test_a_gate_never_passes_on_data_it_cannot_trust(tmp_path: Path) -> None:
+    """Altered, partial or incomparable files: the gate refuses (exit 2, one line) instead of passing."""
+    from profkit.app.bench import check
+
+    good = bench_result(6)
+    base = good.write(tmp_path / "base.json")
+    gate = GateOptions(base, 10.0)
+    assert not check(good.write(tmp_path / "same.json"), CostOptions(), gate, None, False).regressed
+    stats = summarize_bench(good)
+    first = stats.configs[0]
+    fast = msgspec.structs.replace(first.metrics["e2e_ms"], p50=1.0)
+    altered = good.with_summary(
+        msgspec.structs.replace(
+            stats,
+            configs=(msgspec.structs.replace(first, metrics={**first.metrics, "e2e_ms": fast}), *stats.configs[1:]),
+        )
+    )
+    path = altered.write(tmp_path / "altered.json")
+    with pytest.raises(ProfkitError, match=r"altered\.json: the result's stored summary disagrees") as raised:
+        check(path, CostOptions(), gate, None, False)
+    assert raised.value.exit_code == 2
+    # without a gate the same file is checked, with a warning
+    ungated = check(path, CostOptions(), GateOptions(base), None, False)
+    assert any("disagrees with its raw trials" in w for w in ungated.summary.warnings)
+    partial = msgspec.structs.replace(good, status="interrupted").write(tmp_path / "partial.json")
+    for new, baseline, message in (
+        (partial, base, "partial.json: the result to check is partial"),
+        (base, partial, "partial.json: the baseline result is partial"),
+    ):
+        for threshold in (None, 10.0):
+            with pytest.raises(ProfkitError, match=message) as raised:
+                check(new, CostOptions(), GateOptions(baseline, threshold), None, False)
+            assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("e2e_ms", -1.0, "Expected `float` >= 0.0 - at `$.configs[0].trials[2].e2e_ms`"),
+        ("inference_ms", 10_000.0, "inference_ms of a trial of fp32 b1 is 10000.000 ms, longer than its whole call"),
+        ("steps_ms", [60.0, 60.0], "steps_ms (summed) of a trial of fp32 b1 is 120.000 ms"),
+        ("stage_ms", {"vae": 500.0}, "stage_ms (summed) of a trial of fp32 b1 is 500.000 ms"),
+        ("peak_allocated_mb", -5.0, "at `$.configs[0].trials[2].peak_allocated_mb`"),
+        ("started_s", 1e13, "Expected `float` <= 1000000000000.0"),
+    ],
+)
+def test_impossible_trial_values_are_refused_on_load(field: str, value: object, message: str) -> None:
+    data = orjson.loads(bench_result().to_json())
+    data["configs"][0]["trials"][2][field] = value
+    with pytest.raises(ProfkitError) as raised:
+        BenchResult.from_builtins(data, "tampered.json")
+    assert str(raised.value).startswith("tampered.json: invalid profkit.bench document: ")
+    assert message in str(raised.value) and raised.value.exit_code == 2
+
+
+def test_parts_within_the_timer_slack_of_the_call_are_kept() -> None:
+    """CUDA-event parts may exceed the host-timed call by timer resolution: 1% + 1 ms is not refused."""
+    data = orjson.loads(bench_result().to_json())
+    trial = data["configs"][0]["trials"][0]
+    trial["inference_ms"] = trial["e2e_ms"] * 1.01 + 0.9
+    assert BenchResult.from_builtins(data, "ok.json").configs[0].trials[0].inference_ms == trial["inference_ms"]

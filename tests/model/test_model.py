@@ -66,6 +66,40 @@ def test_capture_metadata_types_are_checked_with_the_field_named(tmp_path: Path)
         CaptureMetadata.load(bad)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("precision", {"cudnn_allow_tf32": [True]}, "$.precision[...]"),
+        ("attention_processors", {"unet:AttnProcessor2_0": "eight"}, "$.attention_processors[...]"),
+        ("components", {"unet": {"role": "denoiser"}}, "$.components[...]"),
+        ("device", "cuda", "$.device"),
+        ("timing_seconds", {"warmup_calls": "1.0"}, "$.timing_seconds.warmup_calls"),
+        ("notes", "a note", "$.notes"),
+    ],
+)
+def test_every_nested_metadata_value_is_typed(field: str, value: Any, where: str, tmp_path: Path) -> None:
+    """Down to the leaves: no report or template ever receives a list where a switch belongs, a string for a part."""
+    data = orjson.loads((FP32 / "metadata.json").read_bytes())
+    data[field] = value
+    bad = tmp_path / "metadata.json"
+    bad.write_bytes(orjson.dumps(data))
+    with pytest.raises(ProfkitError) as raised:
+        CaptureMetadata.load(bad)
+    assert str(raised.value).startswith(f"{bad}: invalid profkit.capture document: ") and where in str(raised.value)
+
+
+def test_metadata_without_settings_still_analyzes_and_renders(tmp_path: Path) -> None:
+    from profkit.app.analyze import analyze_path
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "trace.json.gz").write_bytes((FP32 / "trace.json.gz").read_bytes())
+    data = orjson.loads((FP32 / "metadata.json").read_bytes())
+    (folder / "metadata.json").write_bytes(orjson.dumps({**data, "settings": None}))
+    outputs = analyze_path(folder)
+    assert outputs.result.run.settings is None and "Precision switches" in outputs.html.read_text()
+
+
 # ---------------------------------------------------------------- analysis and comparison
 
 

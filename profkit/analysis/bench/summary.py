@@ -1,8 +1,9 @@
 """From a benchmark result document (raw trials and samples) to the numbers reports show.
 
 Everything here is recomputed from the raw trials, so a result file can be re-summarized, checked
-against a baseline, or audited by hand. Pure functions: no timing, no printing, no files (the price
-comes in as a value: ``app.prices``).
+against a baseline, or audited by hand; a stored summary that disagrees with its trials is named
+(:func:`stored_summary_problems`) and said in the warnings. Pure functions: no timing, no printing, no
+files (the price comes in as a value: ``app.prices``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ METRICS = {
 }
 GATED_METRICS = ("e2e_ms", "inference_ms", "step_ms")
 SATURATION_GAIN = 0.05  # a batch size that adds less than 5% images/s over the previous one
+#: Statistics a stored summary must share with its raw trials (any implementation computes them alike).
+AUDITED_STATS = ("count", "min", "p50", "mean", "max")
+STORED_TOLERANCE = 1e-6  # relative
 
 
 def cost_of(price: tuple[str, float, str], images_per_s: float) -> Cost:
@@ -116,6 +120,75 @@ def _config_summary(config: ConfigRun, samples: Samples, price: tuple[str, float
     )
 
 
+def _differs(stored: float, fresh: float) -> bool:
+    return abs(stored - fresh) > STORED_TOLERANCE * max(abs(stored), abs(fresh), 1e-9)
+
+
+def _config_problems(kept: ConfigSummary, fresh: ConfigSummary) -> list[str]:
+    """How one configuration's stored summary differs from the one its trials give."""
+    problems = []
+    if (kept.trials_ok, kept.trials_failed) != (fresh.trials_ok, fresh.trials_failed):
+        problems.append(
+            f"{kept.name}: the summary counts {kept.trials_ok} ok and {kept.trials_failed} failed trials, the trials "
+            f"{fresh.trials_ok} and {fresh.trials_failed}"
+        )
+    for metric, stats in fresh.metrics.items():
+        if metric not in kept.metrics:
+            continue  # written by a profkit that did not summarize this metric
+        stored = kept.metrics[metric]
+        if stored is None or stats is None:
+            if stored is not stats:
+                problems.append(
+                    f"{kept.name} {metric}: statistics {'missing' if stored is None else 'stored'} "
+                    f"for {stats.count if stats else 0} samples"
+                )
+            continue
+        key = next((key for key in AUDITED_STATS if _differs(getattr(stored, key), getattr(stats, key))), None)
+        if key is not None:
+            stored_value, value = getattr(stored, key), getattr(stats, key)
+            problems.append(f"{kept.name} {metric} {key}: stored {stored_value:.6g}, the trials give {value:.6g}")
+    return problems
+
+
+def stored_summary_problems(result: BenchResult) -> list[str]:
+    """Where the summary stored in a result disagrees with the statistics of its own raw trials (a file edited by
+    hand, or truncated); empty when it agrees or none is stored."""
+    stored = result.summary
+    if stored is None:
+        return []
+    problems = []
+    if stored.status != result.status:
+        problems.append(f"status: the summary says {stored.status!r}, the result {result.status!r}")
+    kept = {c.name: c for c in stored.configs}
+    fresh = {c.name: _config_summary(c, result.samples, None) for c in result.configs}
+    for name in dict.fromkeys([*kept, *fresh]):
+        if name not in fresh:
+            problems.append(f"{name}: in the summary, not among the trials")
+        elif name not in kept:
+            problems.append(f"{name}: among the trials, not in the summary")
+        else:
+            problems += _config_problems(kept[name], fresh[name])
+    return problems
+
+
+def _trust_warnings(result: BenchResult, baseline: BenchResult | None) -> list[str]:
+    """What the reader must know before trusting the numbers: partial runs, stored summaries that disagree."""
+    warnings = []
+    for what, document in (("this result", result), ("the baseline", baseline)):
+        if document is None:
+            continue
+        if document is baseline and document.status == "interrupted":
+            warnings.append("The baseline run was interrupted: its results are partial.")
+        problems = stored_summary_problems(document)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            warnings.append(
+                f"The summary stored in {what} disagrees with its raw trials ({'; '.join(problems[:3])}{more}): "
+                "every number here is recomputed from the trials"
+            )
+    return warnings
+
+
 def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]]:
     rows: list[SweepRow] = []
     saturation: dict[str, str] = {}
@@ -156,6 +229,7 @@ def summarize_bench(
     warnings: list[str] = []
     if result.status == "interrupted":
         warnings.append("The run was interrupted: these are partial results.")
+    warnings += _trust_warnings(result, baseline)
     for config in configs:
         for metric, stats in config.metrics.items():
             if stats is None or metric not in ("e2e_ms", "step_ms"):
