@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.app.prices import Price, load_prices, price_for
-from profkit.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, ProfkitError, SettingError, SetupMismatch
+from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError, SetupMismatch
 from profkit.jsonio import check_writable
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
 
@@ -49,6 +49,8 @@ class BenchOutputs:
     result: BenchResult
     summary: BenchSummary
     files: dict[str, Path] = field(default_factory=dict)
+    #: The run was stopped (Ctrl-C, SIGTERM): the partial results are written; raise this after showing them.
+    interrupted: Interrupted | None = None
 
     @property
     def regressed(self) -> bool:
@@ -105,7 +107,7 @@ def bench(
     force: bool,
     progress: Progress | None = None,
 ) -> BenchOutputs:
-    from profkit.capture.bench.runner import run_bench, validate_settings
+    from profkit.capture.bench.runner import measure, validate_settings
 
     validate_settings(settings)
     cost.price()  # refuse a bad instance / price table before running anything
@@ -115,21 +117,26 @@ def bench(
     out = out or default_out_dir(settings)
     for name in OUTPUT_FILES.values():
         check_writable(out / name, force)
-    result = run_bench(settings, progress)
+    result, interrupt = measure(settings, progress)
     if not any(trial.ok for trial in result.trials()):
         result.write(out / RESULT_FILE)  # writable: checked above
         errors = [c.error for c in result.configs if c.error] + [t.error for t in result.trials() if t.error]
         reasons = "; ".join(dict.fromkeys(errors))
-        if result.status == "interrupted":
-            raise ProfkitError(
-                f"interrupted before any trial finished; what was recorded is in {out / RESULT_FILE}",
-                EXIT_INTERRUPTED,
-            )
+        if interrupt is not None:
+            raise Interrupted(f"no trial had finished; what was recorded is in {out / RESULT_FILE}", interrupt)
         raise ProfkitError(
             f"no trial succeeded ({reasons or result.status}); raw results in {out / RESULT_FILE}", EXIT_RUN_FAILED
         )
     summary = summarize(result, cost, gate)
-    return BenchOutputs(result, summary, write_outputs(out, result, summary, force))
+    outputs = BenchOutputs(result, summary, write_outputs(out, result, summary, force))
+    if interrupt is not None:
+        finished = sum(trial.ok for trial in result.trials())
+        outputs.interrupted = Interrupted(
+            f"{finished} trial{'s' if finished != 1 else ''} finished; the partial results are in {out} "
+            f"({RESULT_FILE} status interrupted)",
+            interrupt,
+        )
+    return outputs
 
 
 def check(result_path: Path, cost: CostOptions, gate: GateOptions, out: Path | None, force: bool) -> BenchOutputs:

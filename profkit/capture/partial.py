@@ -51,6 +51,8 @@ class RunState:
     profiler: ProfilerInfo | None = None
     files: RunFiles = field(default_factory=lambda: RunFiles(images=[]))
     notes: list[str] = field(default_factory=list)
+    #: Another process (the nsys child) writes the run's metadata: keep what it wrote, add status, notes, report.
+    adopt_written: bool = False
 
     def metadata(self, status: str) -> CaptureMetadata:
         """The run's metadata as far as it got (the complete run writes the full one instead)."""
@@ -79,8 +81,20 @@ class RunState:
             status=status,
         )
 
-    def write(self, status: str) -> Path:
-        return self.metadata(status).write(self.folder / METADATA_FILE)
+    def write(self, status: str) -> CaptureMetadata:
+        """Write the metadata with ``status``; the written document."""
+        metadata = self.metadata(status)
+        written = _written(self.folder) if self.adopt_written else None
+        if written is not None and written.status != RUNNING:
+            report = self.files.nsys_report or written.files.nsys_report
+            metadata = msgspec.structs.replace(
+                written,
+                status=status,
+                notes=[*written.notes, *self.notes],
+                files=msgspec.structs.replace(written.files, nsys_report=report),
+            )
+        metadata.write(self.folder / METADATA_FILE)
+        return metadata
 
     def start(self) -> RunState:
         """Mark the folder as holding a run that has not finished."""
@@ -89,15 +103,17 @@ class RunState:
 
     def interrupted(self, interrupt: BaseException) -> Interrupted:
         """Keep what was measured, marked interrupted; the error that says so."""
-        warmups = len(self.warmup_seconds)
-        done = f"{warmups} warm-up call{'s' if warmups != 1 else ''} timed"
-        if self.files.trace:
-            done += f", the partial trace kept in {self.files.trace}"
-        self.notes.append(f"interrupted ({signal_name(interrupt)}) during {self.phase}: {done}; the run is partial")
-        self.write(INTERRUPTED)
+        self.notes.append(f"interrupted ({signal_name(interrupt)}) during {self.phase}: the run is partial")
+        metadata = self.write(INTERRUPTED)
+        warmups = len(metadata.timing_seconds.warmup_calls)
+        kept = [f"{warmups} warm-up call{'s' if warmups != 1 else ''} timed"]
+        if metadata.files.trace:
+            kept.append(f"the partial trace {metadata.files.trace}")
+        if metadata.files.nsys_report:
+            kept.append(f"the partial report {metadata.files.nsys_report}")
         return Interrupted(
-            f"the {self.dtype} run stopped during {self.phase} ({done}); what it measured is kept in {self.folder}, "
-            f"marked {INTERRUPTED} in its {METADATA_FILE}",
+            f"the {self.dtype} run stopped during {self.phase} ({', '.join(kept)}); what it measured is kept in "
+            f"{self.folder}, marked {INTERRUPTED} in its {METADATA_FILE}",
             interrupt,
         )
 
@@ -108,17 +124,21 @@ class RunState:
             self.write(FAILED)
 
 
+def _written(folder: Path) -> CaptureMetadata | None:
+    path = folder / METADATA_FILE
+    try:
+        return CaptureMetadata.load(path) if path.is_file() else None
+    except ProfkitError:
+        return None
+
+
 def unfinished_status(folder: Path) -> str | None:
     """The status of an unfinished run in ``folder`` ("running", "interrupted", "failed"), else ``None``.
 
     An empty folder is an unfinished run too (its process died before writing anything); a folder with complete,
     foreign or unreadable metadata is not.
     """
-    path = folder / METADATA_FILE
-    if not path.is_file():
+    if not (folder / METADATA_FILE).is_file():
         return RUNNING if folder.is_dir() and not any(folder.iterdir()) else None
-    try:
-        status = CaptureMetadata.load(path).status
-    except ProfkitError:
-        return None
-    return None if status == "complete" else status
+    written = _written(folder)
+    return None if written is None or written.status == "complete" else written.status
