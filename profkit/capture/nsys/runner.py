@@ -24,7 +24,7 @@ from profkit.capture.run import RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError
 from profkit.jsonio import write_json
-from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata, RunFiles
+from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata, ProfilerInfo, RunFiles
 
 REQUEST_FILE = "nsys-request.json"
 STEP_MARKER = "@@profkit-step"
@@ -129,6 +129,7 @@ def capture_one_nsys(
 def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: list[str]) -> RunRecord:
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     base = folder / folder.name
+    state.profiler = ProfilerInfo(tool="nsys", nsys_version=tool.version(), nsys_args=extra_args)
     request = write_json(
         folder / REQUEST_FILE,
         {
@@ -136,7 +137,7 @@ def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: li
             "dtype": dtype,
             "device": device,
             "folder": str(folder),
-            "nsys": {"path": str(tool.nsys), "version": tool.version(), "args": extra_args},
+            "nsys": {"path": str(tool.nsys), "version": state.profiler.nsys_version, "args": extra_args},
         },
     )
     progress.start(folder.name, settings.steps)
