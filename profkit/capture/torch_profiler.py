@@ -79,6 +79,8 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         state.phase = "writing the trace"
         trace_path = folder / TRACE_FILE
         profiler.export_chrome_trace(str(trace_path))
+        state.files = RunFiles(trace=TRACE_FILE, images=[])
+    state.phase = "saving images and metadata"
     images = save_images(output, folder)
     notes = platform_notes(device, dtype)
     metadata = run_metadata(
