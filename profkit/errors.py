@@ -23,6 +23,9 @@ EXIT_RUN_FAILED = 3
 EXIT_REGRESSION = 4
 #: Interrupted (Ctrl-C, SIGINT): 128 + 2, as shells report it.
 EXIT_INTERRUPTED = 130
+#: Stopped by SIGTERM (``timeout``, ``docker stop``, SLURM): 128 + 15, as shells report it. A run stopped so keeps
+#: what it measured exactly as Ctrl-C does (:class:`Terminated` is a ``KeyboardInterrupt``); only the code differs.
+EXIT_TERMINATED = 143
 
 #: How a setting name is shown: the library shows the name itself.
 Namer = Callable[[str], str]
@@ -112,3 +115,52 @@ class SetupMismatch(ProfkitError):
         if name is plain_name:
             return f"{self.refusal} ({'; '.join(self.differences)}): set force to compare anyway"
         return super().render(name)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM raised where Ctrl-C would be (see :mod:`profkit.interrupts`): every path that keeps what was measured
+    on Ctrl-C keeps it on SIGTERM too."""
+
+
+def signal_name(interrupt: BaseException | None) -> str:
+    """``"SIGTERM"`` for :class:`Terminated`, else ``"SIGINT"`` (Ctrl-C)."""
+    return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+
+
+class Interrupted(ProfkitError):
+    """A run was stopped by a signal; ``kept`` says what it left (``"what was measured is in bench/x/bench.json"``).
+
+    Exit code :data:`EXIT_TERMINATED` for SIGTERM, :data:`EXIT_INTERRUPTED` for Ctrl-C (SIGINT).
+    """
+
+    def __init__(self, kept: str, interrupt: BaseException | None = None) -> None:
+        self.kept = kept
+        self.interrupt = interrupt
+        self.signal = signal_name(interrupt)
+        code = EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+        super().__init__(f"interrupted ({self.signal}): {kept}", code)
+
+
+class UnfinishedRun(ProfkitError):
+    """An output folder holds a run that did not finish (interrupted, crashed, killed) and ``force`` was not set."""
+
+    def __init__(self, path: Path | str, status: str) -> None:
+        self.path = Path(path)
+        self.status = status
+        super().__init__(
+            f"{path} holds {_unfinished(status)}: pass {{force}} to replace it, or choose {{out}}",
+            settings=("force", "out"),
+        )
+
+    def render(self, name: Namer = plain_name) -> str:
+        if name is plain_name:
+            return f"{self.path} holds {_unfinished(self.status)}: set force to replace it, or choose another output"
+        return super().render(name)
+
+
+def _unfinished(status: str) -> str:
+    return {
+        "interrupted": "an interrupted run (kept as it was stopped)",
+        "failed": "a run that failed",
+        "running": "an unfinished run (still running, or killed)",
+    }.get(status, f"an unfinished run (status {status!r})")

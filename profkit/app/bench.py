@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.app.prices import Price, load_prices, price_for
-from profkit.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, ProfkitError, SettingError, SetupMismatch
+from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError, SetupMismatch
 from profkit.jsonio import check_outputs, write_text
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
 from profkit.naming import safe_component
@@ -56,6 +56,8 @@ class BenchOutputs:
     result: BenchResult
     summary: BenchSummary
     files: dict[str, Path] = field(default_factory=dict)
+    #: The run was stopped (Ctrl-C, SIGTERM): the partial results are written; raise this after showing them.
+    interrupted: Interrupted | None = None
 
     @property
     def regressed(self) -> bool:
@@ -164,7 +166,7 @@ def bench(
     inputs: Sequence[Path | None] = (),
 ) -> BenchOutputs:
     """Run the benchmark and write its outputs; ``inputs`` (a prompts file) are files no output may replace."""
-    from profkit.capture.bench.runner import run_bench, validate_settings
+    from profkit.capture.bench.runner import measure, validate_settings
 
     validate_settings(settings)
     cost.price()  # refuse a bad instance / price table before running anything
@@ -173,21 +175,26 @@ def bench(
     out = out or default_out_dir(settings)
     inputs = (*inputs, gate.baseline, cost.price_table)
     check_outputs([out / name for name in OUTPUT_FILES.values()], inputs, force)
-    result = run_bench(settings, progress)
+    result, interrupt = measure(settings, progress)
     if not any(trial.ok for trial in result.trials()):
         result.write(out / RESULT_FILE)  # writable: checked above
         errors = [c.error for c in result.configs if c.error] + [t.error for t in result.trials() if t.error]
         reasons = "; ".join(dict.fromkeys(errors))
-        if result.status == "interrupted":
-            raise ProfkitError(
-                f"interrupted before any trial finished; what was recorded is in {out / RESULT_FILE}",
-                EXIT_INTERRUPTED,
-            )
+        if interrupt is not None:
+            raise Interrupted(f"no trial had finished; what was recorded is in {out / RESULT_FILE}", interrupt)
         raise ProfkitError(
             f"no trial succeeded ({reasons or result.status}); raw results in {out / RESULT_FILE}", EXIT_RUN_FAILED
         )
     summary = summarize(result, cost, gate)
     outputs = BenchOutputs(result, summary, write_outputs(out, result, summary, force, inputs))
+    if interrupt is not None:
+        finished = sum(trial.ok for trial in result.trials())
+        outputs.interrupted = Interrupted(
+            f"{finished} trial{'s' if finished != 1 else ''} finished; the partial results are in {out} "
+            f"({RESULT_FILE} status interrupted)",
+            interrupt,
+        )
+        return outputs
     refuse_empty_gate(outputs, gate, str(outputs.files["json"]))  # after writing: the run is kept
     return outputs
 

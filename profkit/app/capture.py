@@ -1,5 +1,8 @@
 """`profkit capture`: every dtype captured with identical settings, then analyzed and compared.
 
+An interrupted capture (Ctrl-C, SIGTERM) stops there: the interrupted run folder keeps what was measured, marked
+interrupted, and nothing is analyzed. A run folder left unfinished is refused without ``force``, saying so.
+
 The comparisons read the analysis summaries the analyses wrote, so no trace is parsed twice.
 """
 
@@ -11,10 +14,11 @@ from pathlib import Path
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_paths
+from profkit.capture.partial import unfinished_status
 from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import RunRecord, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import EXIT_RUN_FAILED, OutputExists, ProfkitError
+from profkit.errors import EXIT_RUN_FAILED, Interrupted, OutputExists, ProfkitError, UnfinishedRun
 from profkit.pipelines.loading import resolve_device
 
 
@@ -36,7 +40,8 @@ def run_capture(
         folder = run_folder(settings, dtype)
         _refuse_inputs_inside(folder, inputs)
         if folder.exists() and not settings.force:
-            raise OutputExists(folder)
+            status = unfinished_status(folder)
+            raise UnfinishedRun(folder, status) if status else OutputExists(folder)
     progress = progress or NoProgress()
     tool = None
     if settings.nsys:
@@ -53,6 +58,12 @@ def run_capture(
                 from profkit.capture.torch_profiler import capture_one
 
                 records.append(capture_one(settings, dtype, device, progress))
+        except Interrupted as interrupted:  # the interrupted run is kept; so are the runs finished before it
+            if records:
+                finished = ", ".join(str(r.folder) for r in records)
+                kept = f"{interrupted.kept}; finished before it: {finished}"
+                raise Interrupted(kept, interrupted.interrupt) from None
+            raise
         except ProfkitError:
             raise
         except Exception as error:  # a crash inside the model: keep what earlier runs wrote

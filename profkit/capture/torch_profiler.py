@@ -1,8 +1,15 @@
-"""Capture one run under torch.profiler (CPU + CUDA activities, record_shapes) with profkit's ranges."""
+"""Capture one run under torch.profiler (CPU + CUDA activities, record_shapes) with profkit's ranges.
+
+Ctrl-C or SIGTERM keeps what was measured (:mod:`profkit.capture.partial`): the metadata marked interrupted
+and, when the recorded call had started, the trace of the steps the profiler saw.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from profkit.capture.instrument import instrument
+from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import (
     RunRecord,
@@ -20,31 +27,60 @@ from profkit.pipelines.loading import load_pipeline
 
 
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
-    """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler."""
+    """Load, warm up, and record one pipeline call of ``dtype`` under torch.profiler.
+
+    Interrupted: raises :class:`~profkit.errors.Interrupted` after keeping what was measured; a crash marks the
+    run folder failed and goes up.
+    """
+    folder = run_folder(settings, dtype)
+    prepare_run_folder(folder, settings.force)
+    state = RunState(settings, dtype, device, folder).start()
+    try:
+        return _capture(state, progress)
+    except KeyboardInterrupt as interrupt:
+        raise state.interrupted(interrupt) from None
+    except Exception as error:
+        state.failed(error)
+        raise
+
+
+def _capture(state: RunState, progress: Progress) -> RunRecord:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    folder = run_folder(settings, dtype)
-    prepare_run_folder(folder, settings.force)
+    settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     progress.start(folder.name, settings.steps * (settings.warmup + 1))
     progress.phase("loading pipeline")
-    loaded = load_pipeline(settings.model, dtype, device)
+    loaded = state.loaded = load_pipeline(settings.model, dtype, device)
     pipeline = loaded.pipeline
     instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance())
-    warmup_seconds: list[float] = []
+    state.components = instrumentation.components
+    warmup_seconds = state.warmup_seconds
     with instrumentation:
         for index in range(settings.warmup):
             progress.phase(f"warm-up {index + 1}/{settings.warmup}")
+            state.phase = f"warm-up call {index + 1} of {settings.warmup}"
             warmup_seconds.append(timed_call(pipeline, settings, device)[1])
         activities = [ProfilerActivity.CPU]
         if device.startswith("cuda"):
             activities.append(ProfilerActivity.CUDA)
         progress.phase("recording")
-        with native_stdout_to_stderr(), profile(activities=activities, record_shapes=True) as profiler:
-            output, recorded_seconds = timed_call(pipeline, settings, device)
+        state.phase = "the recorded call"
+        profiler_info = ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True)
+        state.profiler = profiler_info
+        profiler = profile(activities=activities, record_shapes=True)
+        try:
+            with native_stdout_to_stderr(), profiler:
+                output, recorded_seconds = timed_call(pipeline, settings, device)
+        except KeyboardInterrupt:
+            _keep_partial_trace(profiler, state)
+            raise
         progress.phase("writing trace")
+        state.phase = "writing the trace"
         trace_path = folder / TRACE_FILE
         profiler.export_chrome_trace(str(trace_path))
+        state.files = RunFiles(trace=TRACE_FILE, images=[])
+    state.phase = "saving images and metadata"
     images = save_images(output, folder)
     notes = platform_notes(device, dtype)
     metadata = run_metadata(
@@ -57,9 +93,19 @@ def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Pr
         timing=Timing(
             load=loaded.load_seconds, warmup_calls=warmup_seconds, recorded_call_under_profiler=recorded_seconds
         ),
-        profiler=ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True),
+        profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
     return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
+
+
+def _keep_partial_trace(profiler: Any, state: RunState) -> None:
+    """Export what the profiler recorded before the interruption (it stopped when its block was left)."""
+    try:
+        profiler.export_chrome_trace(str(state.folder / TRACE_FILE))
+    except Exception as error:  # the profiler had not started, or holds nothing: the metadata says so
+        state.notes.append(f"no trace kept: {type(error).__name__}: {error}"[:300])
+        return
+    state.files = RunFiles(trace=TRACE_FILE, images=[])

@@ -6,8 +6,10 @@ when they run, so ``profkit --help`` loads neither numpy, pandas, scipy nor torc
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +19,8 @@ from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
 from profkit.cli.errors import error_line
-from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, ProfkitError
+from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
+from profkit.interrupts import sigterm_as_interrupt
 
 app = typer.Typer(
     name="profkit",
@@ -44,25 +47,45 @@ def _root(
     """Where the time goes in diffusion-model inference: capture, analyze, compare, bench."""
 
 
-app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_capture.capture)
-app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_analyze.analyze)
-app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_compare.compare)
-app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_bench.bench_command)
-app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_bench.check_command)
+def _interruptible(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with Ctrl-C / SIGTERM that no run handled turned into :class:`Interrupted` (typer would turn a
+    ``KeyboardInterrupt`` into a silent exit 130 before :func:`main` sees it)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            raise Interrupted("files written so far are kept", interrupt) from None
+
+    return run
+
+
+app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_interruptible(_capture.capture))
+app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_interruptible(_analyze.analyze))
+app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_interruptible(_compare.compare))
+app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_bench.bench_command))
+app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
 
 
 def main() -> None:
-    """Entry point: run the app; a :class:`ProfkitError` becomes one line on stderr and its exit code."""
+    """Entry point: run the app; a :class:`ProfkitError` becomes one line on stderr and its exit code.
+
+    SIGTERM is handled like Ctrl-C for the whole command (:mod:`profkit.interrupts`): a run keeps what it measured,
+    marked interrupted, says so in one line and exits 130 (SIGINT) or 143 (SIGTERM).
+    """
     try:
-        code = app(standalone_mode=False)  # a typer.Exit inside a command comes back as its exit code
+        with sigterm_as_interrupt():
+            code = app(standalone_mode=False)  # a typer.Exit inside a command comes back as its exit code
         if isinstance(code, int) and code:
             sys.exit(code)
     except ProfkitError as error:
         print(error_line(error), file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("profkit: interrupted; files written so far are kept", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as interrupt:  # outside any command (while typer reads the arguments)
+        error = Interrupted("files written so far are kept", interrupt)
+        print(error_line(error), file=sys.stderr)
+        sys.exit(error.exit_code)
     except typer.Abort:
         print("profkit: aborted", file=sys.stderr)
         sys.exit(EXIT_ABORTED)

@@ -32,6 +32,8 @@ def _report(outputs: Any, fail_if_slower: float | None) -> None:
         wrote(
             {"json": "result", "trials_csv": "trials CSV", "stats_csv": "statistics CSV"}.get(what, "HTML report"), path
         )
+    if outputs.interrupted is not None:  # this run was stopped: one line on stderr, exit 130 (SIGINT) / 143 (SIGTERM)
+        raise outputs.interrupted
     if outputs.result.status == "interrupted":
         console.print("interrupted: the partial results above were written", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -10,6 +10,8 @@ hand-edited file with a wrong type is refused on load with its field named, and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from profkit.model.base import Document
@@ -119,6 +121,16 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
     profiler: ProfilerInfo | None = None
     files: RunFiles = msgspec.field(default_factory=lambda: RunFiles(images=[]))
     notes: list[str] = msgspec.field(default_factory=list)
+    #: "complete"; "running" while the run goes on (left so by a killed process), "interrupted" (SIGINT/SIGTERM: what
+    #: was measured is kept), "failed" (the run crashed). Written only when not complete, so complete files keep
+    #: the version-1 shape (and files without it are complete).
+    status: str = "complete"
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        if self.status == "complete":
+            del body["status"]
+        return body
 
     @property
     def trace_file(self) -> str:

@@ -9,8 +9,8 @@ pre- and post-processing included), and through profkit's ranges: the denoise lo
 to last step end), each step, the text encoders and the VAE. On CUDA the range times come from CUDA
 events (GPU time between the marks) and the peak allocated/reserved memory is read per trial.
 
-A trial that raises (out of memory included) is recorded with its error and the run goes on; Ctrl-C
-stops the run and returns what was measured, marked "interrupted".
+A trial that raises (out of memory included) is recorded with its error and the run goes on; Ctrl-C or SIGTERM
+(see :mod:`profkit.interrupts`) stops the run and returns what was measured, marked "interrupted".
 """
 
 from __future__ import annotations
@@ -156,7 +156,21 @@ def run_bench(
     progress: Progress | None = None,
     load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
 ) -> BenchResult:
-    """Run every configuration's warm-ups and trials; Ctrl-C ends the run with what was measured."""
+    """Run every configuration's warm-ups and trials; Ctrl-C or SIGTERM ends the run with what was measured."""
+    return measure(settings, progress, load)[0]
+
+
+def measure(
+    settings: BenchSettings,
+    progress: Progress | None = None,
+    load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
+) -> tuple[BenchResult, KeyboardInterrupt | None]:
+    """:func:`run_bench`, and the interruption that ended it early (``None`` when it ran to the end).
+
+    An interruption (Ctrl-C, or SIGTERM raised as :class:`~profkit.errors.Terminated`) stops the run between or
+    inside trials; the result keeps every finished trial, the cut one as failed "interrupted", and status
+    "interrupted".
+    """
     validate_settings(settings)
     device = resolve_device(settings.device)
     progress = progress or NoProgress()
@@ -164,16 +178,18 @@ def run_bench(
     progress.start("", len(records.configs) * (settings.warmup + settings.trials))
     started = time.perf_counter()
     status = "complete"
+    interruption: KeyboardInterrupt | None = None
     with Sampler(device, settings.sample_hz) as sampler:
         try:
             pipelines = _load_all(settings, device, records, load, sampler)
             _warm_up(settings, device, records, pipelines, sampler, progress)
             _trials(settings, device, records, pipelines, sampler, progress, started)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             status = "interrupted"
+            interruption = interrupt
     samples = sampler.samples
     peak_rss = max(max(samples.rss_mb, default=0.0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return BenchResult(
+    result = BenchResult(
         environment=environment(),
         device_info=device_info(device),
         device=device,
@@ -185,6 +201,7 @@ def run_bench(
         configs=tuple(records.configs.values()),
         samples=samples,
     )
+    return result, interruption
 
 
 def _load_all(
@@ -320,4 +337,4 @@ def _trial(
     return trial
 
 
-__all__ = ["BenchSettings", "capture_settings", "run_bench", "validate_settings"]
+__all__ = ["BenchSettings", "capture_settings", "measure", "run_bench", "validate_settings"]

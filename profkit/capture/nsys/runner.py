@@ -3,11 +3,13 @@
 The child (:mod:`profkit.capture.nsys.child`) loads the pipeline, runs the warm-up calls without
 instrumentation, then one call with profkit's NVTX ranges (no torch.profiler). The parent turns what
 nsys left into ``<run>.nsys-rep`` (importing a ``.qdstrm`` with ``QdstrmImporter`` where this nsys
-does not) and exports ``<run>.sqlite``, which :mod:`profkit.parsers.nsys` reads.
+does not) and exports ``<run>.sqlite``, which :mod:`profkit.parsers.nsys` reads. An interrupted capture keeps the
+report nsys wrote and the child's metadata, marked interrupted (:mod:`profkit.capture.partial`).
 """
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,12 +18,13 @@ from pathlib import Path
 import msgspec
 
 from profkit.capture.nsys.tool import NsysTool, export_sqlite, finish_report
+from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import RunRecord, prepare_run_folder, run_folder
 from profkit.capture.settings import CaptureSettings
-from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
+from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError
 from profkit.jsonio import write_json
-from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata
+from profkit.model.capture import IMAGES_DIR, METADATA_FILE, CaptureMetadata, ProfilerInfo, RunFiles
 
 REQUEST_FILE = "nsys-request.json"
 STEP_MARKER = "@@profkit-step"
@@ -103,9 +106,30 @@ def capture_one_nsys(
     tool: NsysTool,
     extra_args: list[str],
 ) -> RunRecord:
+    """Capture one run under ``nsys profile``.
+
+    Interrupted (Ctrl-C or SIGTERM here): nsys is told to stop (SIGINT, which it forwards to the child, whose
+    metadata keeps its warm-up times, marked interrupted), the report it writes is kept (unexported), and
+    :class:`~profkit.errors.Interrupted` goes up. A failure marks the run folder failed.
+    """
     folder = run_folder(settings, dtype)
     prepare_run_folder(folder, settings.force)
+    state = RunState(settings, dtype, device, folder, phase="starting nsys", adopt_written=True).start()
+    try:
+        return _capture(state, progress, tool, extra_args)
+    except KeyboardInterrupt as interrupt:
+        raise state.interrupted(interrupt) from None
+    except Interrupted:
+        raise
+    except Exception as error:
+        state.failed(error)
+        raise
+
+
+def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: list[str]) -> RunRecord:
+    settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     base = folder / folder.name
+    state.profiler = ProfilerInfo(tool="nsys", nsys_version=tool.version(), nsys_args=extra_args)
     request = write_json(
         folder / REQUEST_FILE,
         {
@@ -113,31 +137,40 @@ def capture_one_nsys(
             "dtype": dtype,
             "device": device,
             "folder": str(folder),
-            "nsys": {"path": str(tool.nsys), "version": tool.version(), "args": extra_args},
+            "nsys": {"path": str(tool.nsys), "version": state.profiler.nsys_version, "args": extra_args},
         },
     )
     progress.start(folder.name, settings.steps)
     progress.phase(f"warm-up ×{settings.warmup} + recording under nsys")
     command = nsys_command(tool, base, request, device, extra_args)
     try:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        # a session of its own: a terminal's Ctrl-C reaches profkit only, which stops nsys once (see _stop)
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+        )
     except OSError as error:
         raise ProfkitError(f"cannot run {tool.nsys} ({error.strerror or error})", EXIT_RUN_FAILED) from error
+    state.phase = "loading and warm-up under nsys"
     output: list[str] = []
     assert child.stdout is not None
-    for line in child.stdout:
-        if line.startswith(STEP_MARKER):
-            progress.advance()
-        else:
-            output.append(line.rstrip())
-    errors = child.stderr.read() if child.stderr else ""
-    child.wait()
+    try:
+        for line in child.stdout:
+            if line.startswith(STEP_MARKER):
+                state.phase = "the recorded call"
+                progress.advance()
+            else:
+                output.append(line.rstrip())
+        errors = child.stderr.read() if child.stderr else ""
+        child.wait()
+    except KeyboardInterrupt as interrupt:
+        raise _keep_interrupted(state, child, tool, base, interrupt) from None
     failure = next(
         (line for line in reversed((errors + "\n".join(output)).splitlines()) if "profkit: error:" in line), None
     )
     if child.returncode != 0 or failure:
         detail = failure or " | ".join([line for line in errors.strip().splitlines() if line.strip()][-3:])
         raise ProfkitError(f"the capture under nsys failed (exit {child.returncode}): {detail}", EXIT_RUN_FAILED)
+    state.phase = "importing and exporting the nsys report"
     progress.phase("importing and exporting the nsys report")
     report = finish_report(tool, base)
     sqlite_path = export_sqlite(tool, report, base.with_name(base.name + ".sqlite"))
@@ -154,3 +187,35 @@ def capture_one_nsys(
     (folder / REQUEST_FILE).unlink(missing_ok=True)
     images = sorted((folder / IMAGES_DIR).glob("*.png"))
     return RunRecord(dtype, folder, sqlite_path, folder / METADATA_FILE, images, list(metadata.notes))
+
+
+#: Seconds nsys gets to stop the child and write its report after profkit was interrupted; then it is killed.
+NSYS_STOP_S = 60.0
+
+
+def _stop(child: subprocess.Popen[str], grace: float = NSYS_STOP_S) -> None:
+    """Ask nsys to end the session (SIGINT: it forwards it to the child and writes what it recorded); kill it after
+    ``grace`` seconds or at a second interruption."""
+    try:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+        child.communicate(timeout=grace)  # drains the pipes, so nsys never blocks writing to them
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        child.kill()
+        child.communicate()
+
+
+def _keep_interrupted(
+    state: RunState, child: subprocess.Popen[str], tool: NsysTool, base: Path, interrupt: KeyboardInterrupt
+) -> Interrupted:
+    """Stop nsys, keep the report it wrote and the child's metadata, marked interrupted."""
+    _stop(child)
+    try:
+        report = finish_report(tool, base)  # a .qdstrm is imported: the report opens in nsys and profkit
+    except ProfkitError as error:
+        state.notes.append(f"no nsys report kept: {error}")
+    else:
+        state.files = RunFiles(images=[], nsys_report=report.name)
+        state.notes.append(f"{report.name} holds what nsys recorded; profkit analyze exports it")
+    (state.folder / REQUEST_FILE).unlink(missing_ok=True)
+    return state.interrupted(interrupt)
