@@ -16,18 +16,14 @@ from typing import Any
 
 import msgspec
 
-from profkit.capture.environment import device_info, environment, precision_settings
-from profkit.capture.run import attention_processors
+from profkit.capture.run import run_metadata
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import Interrupted, ProfkitError, signal_name
 from profkit.model.capture import (
     METADATA_FILE,
     CaptureMetadata,
-    DeviceInfo,
-    Environment,
     ProfilerInfo,
     RunFiles,
-    RunSettings,
     Timing,
 )
 
@@ -57,21 +53,14 @@ class RunState:
     def metadata(self, status: str) -> CaptureMetadata:
         """The run's metadata as far as it got (the complete run writes the full one instead)."""
         pipeline = self.loaded.pipeline if self.loaded is not None else None
-        return CaptureMetadata(
-            environment=msgspec.convert(environment(), Environment),
-            device=msgspec.convert(device_info(self.device), DeviceInfo),
-            dtype=self.dtype,
-            model=self.settings.model,
-            model_source=self.loaded.source if self.loaded is not None else None,
-            pipeline_class=type(pipeline).__name__ if pipeline is not None else None,
-            components=self.components,
-            settings=msgspec.convert(
-                {key: value for key, value in self.settings.as_dict().items() if key != "dtypes"}, RunSettings
-            ),
-            seed=self.settings.seed,
-            precision=precision_settings(),
-            attention_processors=attention_processors(pipeline) if pipeline is not None else {},
-            timing_seconds=Timing(
+        return run_metadata(
+            self.settings,
+            self.dtype,
+            self.device,
+            self.loaded,
+            pipeline,
+            self.components,
+            timing=Timing(
                 load=self.loaded.load_seconds if self.loaded is not None else None,
                 warmup_calls=list(self.warmup_seconds),
             ),

@@ -152,27 +152,32 @@ def run_metadata(
     pipeline: Any,
     components: dict[str, str],
     timing: Timing,
-    profiler: ProfilerInfo,
+    profiler: ProfilerInfo | None,
     files: RunFiles,
     notes: list[str],
+    status: str = "complete",
 ) -> CaptureMetadata:
-    """The metadata document of a run: versions, device, settings, switches, timings, files."""
+    """The metadata document of a run: versions, device, settings, switches, timings, files.
+
+    ``loaded`` and ``pipeline`` may be ``None`` for a run that stopped before its pipeline was loaded.
+    """
     return CaptureMetadata(
         environment=msgspec.convert(environment(), Environment),
         device=msgspec.convert(device_info(device), DeviceInfo),
         dtype=dtype,
         model=settings.model,
-        model_source=loaded.source,
-        pipeline_class=type(pipeline).__name__,
+        model_source=loaded.source if loaded is not None else None,
+        pipeline_class=type(pipeline).__name__ if pipeline is not None else None,
         components=components,
         settings=msgspec.convert(
             {key: value for key, value in settings.as_dict().items() if key != "dtypes"}, RunSettings
         ),
         seed=settings.seed,
         precision=precision_settings(),
-        attention_processors=attention_processors(pipeline),
+        attention_processors=attention_processors(pipeline) if pipeline is not None else {},
         timing_seconds=timing,
         profiler=profiler,
         files=files,
         notes=notes,
+        status=status,
     )
