@@ -1,9 +1,10 @@
 """Kernel and CPU-operator categories: one ordered rule table each, first match wins.
 
 Kernel rules are matched (case-insensitive regex search) against the demangled kernel name, in
-order. The order matters: convolutions are tried before GEMMs (cuDNN's implicit-GEMM conv kernels
-contain "gemm"), attention before Triton (a Triton flash-attention kernel is attention), and
-elementwise last before "other". Tensor-core use and the precision are guessed from the name
+order. The order matters: Inductor's pointwise/reduction/persistent Triton kernels come first (compiled work,
+whatever op they fuse), convolutions before GEMMs (cuDNN's implicit-GEMM conv kernels contain "gemm"),
+attention before other Triton kernels (a Triton flash-attention kernel is attention), and elementwise last
+before "other". Tensor-core use and the precision are guessed from the name
 alone and are labelled as guesses in reports.
 """
 
@@ -28,6 +29,13 @@ KERNEL_RULES: tuple[Rule, ...] = (
     Rule("communication", "nccl", r"nccl|rccl|^hccl|allreduce|all_reduce|allgather|reducescatter|sendrecv"),
     Rule("memcpy", "copy", r"^memcpy|^dma"),
     Rule("memset", "memset", r"^memset"),
+    # Inductor's compiled kernels are compiled work whatever they fuse (the fused op is only a hint in the name):
+    # a pointwise kernel that fuses the reshapes around SDPA is not attention.
+    Rule("triton", "pointwise", r"^triton_poi_"),
+    Rule("triton", "reduction", r"^triton_red_"),
+    Rule("triton", "persistent", r"^triton_per_"),
+    # cuDNN's layout transforms around NHWC convolutions
+    Rule("layout", "cudnn_layout", r"nchwtonhwc|nhwctonchw"),
     Rule("attention", "flash", r"flash_?(fwd|bwd|attn|attention|_kernel)|flash::|pytorch_flash|flashattn"),
     Rule("attention", "memory_efficient", r"fmha|cutlassf|mem_?eff|efficient_attention|attention_kernel"),
     Rule("attention", "cudnn", r"cudnn.*(sdpa|attention|mha)|sdpa"),
@@ -41,9 +49,10 @@ KERNEL_RULES: tuple[Rule, ...] = (
     Rule(
         "gemm",
         "gemm",
-        r"gemm|gemv|cublas|cutlass|cijk_|xmma|wgmma|matmul|magma|splitkreduce|dot_kernel|"
+        r"gemm|gemv|cublas|cutlass|cijk_|xmma|wgmma|matmul|magma|splitkreduce|dot_kernel|nvjet|"
         r"[hs](884|1688|16816)|wmma|hmma",
     ),
+    Rule("triton", "template", r"^triton_tem_"),
     Rule("triton", "compiled", r"^triton_|triton"),
     Rule("reduction", "reduction", r"reduce|reduction|argmax|argmin|topk|sort|scan|cub::|radix"),
     Rule(
@@ -58,17 +67,20 @@ KERNEL_RULES: tuple[Rule, ...] = (
 #: Names that say the kernel runs on tensor cores (NVIDIA MMA, AMD MFMA tiles).
 TENSOR_CORE_PATTERN = (
     r"[hsi](884|1688|16816)|hmma|imma|wgmma|tensorop|xmma|_mma|mma_|tensor_?core|sm8\d_|sm9\d_|sm1\d\d_|"
-    r"flash|fmha|cutlassf|_mi\d+x\d+x\d+"
+    r"flash|fmha|cutlassf|_mi\d+x\d+x\d+|nvjet"
 )
+#: Names that say the opposite, checked first: FP32 FMA (SIMT) GEMMs that carry an ``xmma``/``sm80`` tile name,
+#: cuBLAS ``nvjet_sss`` (FP32), the FP32 memory-efficient attention kernel, Inductor's pointwise/reduction kernels.
+NO_TENSOR_CORE_PATTERN = r"_ffma|simt|nvjet_(sm\d+_)?sss|fmha_cutlassf_f32|^triton_(poi|red|per)_"
 
 #: Precision guesses, tried in order.
 PRECISION_RULES: tuple[tuple[str, str], ...] = (
     ("fp8", r"e4m3|e5m2|fp8|f8f8"),
     ("int8", r"int8|imma|i8i8|s8s8|u8s8|_i8_"),
-    ("bf16", r"bf16|bfloat16|bfloat|_hb_"),
-    ("fp16", r"fp16|half|__half|f16|h884|h1688|h16816|hgemm|hmma|_hh_|hcudnn"),
-    ("tf32", r"tf32|s1688|s16816|_xf32"),
-    ("fp32", r"sgemm|float|fp32|f32|scudnn|_sb_|_ss_|<float"),
+    ("bf16", r"bf16|bfloat16|bfloat|_hb_|nvjet_(sm\d+_)?b[bs]b"),
+    ("fp16", r"fp16|half|__half|f16|h884|h1688|h16816|hgemm|hmma|_hh_|hcudnn|nvjet_(sm\d+_)?h[hs]h"),
+    ("tf32", r"tf32|s1688|s16816|_xf32|nvjet_(sm\d+_)?tst"),
+    ("fp32", r"sgemm|float|fp32|f32|scudnn|_sb_|_ss_|<float|nvjet_(sm\d+_)?sss"),
 )
 
 #: CUDA/HIP runtime and driver API calls, by what they do to the host thread. ``sync`` calls block
@@ -118,6 +130,8 @@ CPU_OP_RULES: tuple[Rule, ...] = (
         r"alias|resize_|unflatten|unbind|lift_fresh|_unsafe_view|view_as)$",
     ),
     Rule("memcpy", "copy", r"aten::(copy_|to|_to_copy|clone|contiguous|cat|stack)$"),
+    # ``.item()`` and friends: a device-to-host read that waits for the GPU (a host sync), not elementwise work
+    Rule("sync", "item", r"aten::(_local_scalar_dense|item)$"),
     Rule("elementwise", "elementwise", r"aten::"),
 )
 
@@ -136,6 +150,7 @@ _CPU_COMPILED = _compile(CPU_OP_RULES)
 _OSRT_COMPILED = _compile(OSRT_RULES)
 _API_COMPILED = [(re.compile(rule.pattern), rule) for rule in RUNTIME_API_RULES]
 _TENSOR_CORE = re.compile(TENSOR_CORE_PATTERN)
+_NO_TENSOR_CORE = re.compile(NO_TENSOR_CORE_PATTERN)
 _PRECISION = [(label, re.compile(pattern)) for label, pattern in PRECISION_RULES]
 
 
@@ -171,7 +186,8 @@ def classify_runtime_api(name: str) -> str:
 
 
 def uses_tensor_cores(name: str) -> bool:
-    return bool(_TENSOR_CORE.search(name.lower()))
+    name = name.lower()
+    return not _NO_TENSOR_CORE.search(name) and bool(_TENSOR_CORE.search(name))
 
 
 def guess_precision(name: str) -> str:
