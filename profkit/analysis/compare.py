@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from profkit.analysis.findings import Finding, evaluate_comparison
+from profkit.analysis.findings.facts import speed_phrase
 from profkit.analysis.operators import StageMixRow
 from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
@@ -162,16 +163,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def _how(speedup: float | None) -> str:
-    if speedup is None:
-        return "not comparable"
-    if abs(speedup - 1) < 0.02:
-        return "about the same speed as"
-    if speedup > 1:
-        return f"{speedup:.2f}x faster than"
-    return f"{1 / speedup:.2f}x slower than"
-
-
 def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", label_b: str = "") -> ComparisonResult:
     """A against B on their shared basis; raises :class:`NoSharedBasis` when they have none."""
     label_a = label_a or a.label
@@ -186,7 +177,7 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
     verdict = (
         f"{SAME_TRACE} ({label_a} vs {label_b}, {basis})"
         if identical
-        else f"{label_b} is {_how(total.speedup)} {label_a} ({basis})"
+        else f"{label_b} is {speed_phrase(total.speedup)} {label_a} ({basis})"
     )
 
     stages = []
