@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
 import sys
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -63,8 +65,24 @@ def precision_settings() -> dict[str, Any]:
     return settings
 
 
+def git_commit() -> str | None:
+    """The commit being measured: the CI's variable when set, else ``git rev-parse`` in the current folder."""
+    for variable in ("PROFKIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "BUILD_SOURCEVERSION"):
+        if os.environ.get(variable, "").strip():
+            return os.environ[variable].strip()[:40]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
 def environment() -> dict[str, Any]:
     return {
+        "git_commit": git_commit(),
         "profkit": __version__,
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
