@@ -17,6 +17,7 @@ from profkit.model.capture import METADATA_FILE, TRACE_FILE, CaptureMetadata
 
 if TYPE_CHECKING:
     from profkit.analysis import AnalysisResult
+    from profkit.parsers.tables import TraceTables
 
 ANALYSIS_KIND = "profkit.analysis"
 
@@ -91,15 +92,22 @@ def resolve_input(path: Path) -> TraceInput:
     return TraceInput(trace, metadata, label, notes=notes)
 
 
-def analyze_input(source: TraceInput) -> AnalysisResult:
-    """The analysis of an input: parsed and analyzed, or as stored in its summary."""
-    if source.analysis is not None:
-        return source.analysis
-    from profkit.analysis import analyze_tables
+def load_tables(source: TraceInput) -> TraceTables:
+    """The event tables of an input's trace (an ``.nsys-rep`` exported first)."""
     from profkit.app.nsys_export import parsable_trace
     from profkit.parsers import load_trace
 
-    result = analyze_tables(load_trace(parsable_trace(source.trace)), run=source.metadata, label=source.label)
+    return load_trace(parsable_trace(source.trace))
+
+
+def analyze_input(source: TraceInput, tables: TraceTables | None = None) -> AnalysisResult:
+    """The analysis of an input: parsed (or from ``tables`` already parsed) and analyzed, or as stored in its
+    summary."""
+    if source.analysis is not None:
+        return source.analysis
+    from profkit.analysis import analyze_tables
+
+    result = analyze_tables(tables or load_tables(source), run=source.metadata, label=source.label)
     result.notes.extend(note for note in source.notes if note not in result.notes)
     return result
 

@@ -9,7 +9,8 @@ import typer
 
 HELP = (
     "Analyze a Kineto trace (.json/.json.gz), an Nsight Systems export (.sqlite, .nsys-rep) or a capture folder: "
-    "stages, steps, kernels, idle time, findings."
+    "stages, steps, kernels, idle time, findings. A folder of traces (ranks of a job, runs of a sweep) is analyzed "
+    "in parallel processes into one index report."
 )
 EPILOG = (
     "Example: profkit analyze runs/tiny-sd_fp32_10steps_64x64_b1/trace.json.gz --json  "
@@ -29,11 +30,21 @@ def analyze(
     no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing report files.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", help="A folder of traces: processes analyzing in parallel (default: CPUs, max 8)."
+        ),
+    ] = None,
 ) -> None:
     from profkit.app.analyze import analyze_path
+    from profkit.app.analyze_folder import is_folder_of_traces
     from profkit.cli.output import console, wrote
     from profkit.report.terminal import print_analysis
 
+    if is_folder_of_traces(trace):
+        _analyze_folder(trace, out, json_out, json_summary or json_out is not None, force, jobs, quiet)
+        return
     outputs = analyze_path(
         trace,
         html=out,
@@ -46,3 +57,28 @@ def analyze(
         print_analysis(outputs.result, console)
     wrote("HTML report", outputs.html)
     wrote("JSON summary", outputs.json)
+
+
+def _analyze_folder(
+    folder: Path, out: Path | None, json_out: Path | None, write_json: bool, force: bool, jobs: int | None, quiet: bool
+) -> None:
+    from profkit.app.analyze_folder import analyze_folder
+    from profkit.cli.output import console, wrote
+    from profkit.errors import ProfkitError, SettingError
+    from profkit.report.terminal_index import print_index
+
+    if jobs is not None and not 1 <= jobs <= 64:
+        raise SettingError("jobs", f"must be between 1 and 64 (got {jobs})")
+    outputs = analyze_folder(
+        folder, html=out, json_path=json_out, write_json_summary=write_json, force=force, jobs=jobs
+    )
+    if not quiet:
+        print_index(outputs.index, console)
+    wrote("HTML index", outputs.html)
+    wrote("JSON index", outputs.json)
+    failed = outputs.index.failed
+    if failed:
+        raise ProfkitError(
+            f"{len(failed)} of {len(outputs.index.rows)} traces could not be analyzed (first: {failed[0].label}: "
+            f"{failed[0].error}); the others are in the index"
+        )

@@ -26,6 +26,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.comparison": "profkit.model.comparison:ComparisonDocument",
     "profkit.bench": "profkit.model.bench:BenchResult",
     "profkit.history": "profkit.model.history:History",
+    "profkit.analysis-index": "profkit.model.index:AnalysisIndex",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')
