@@ -20,9 +20,11 @@ from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
 from profkit.cli import history as _history
 from profkit.cli.errors import error_line
+from profkit.cli.helptext import conventional_help
 from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
 from profkit.interrupts import sigterm_as_interrupt
 
+conventional_help()
 app = typer.Typer(
     name="profkit",
     help="Where the time goes in diffusion-model inference: capture, analyze, compare, bench.",
