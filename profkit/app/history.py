@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from profkit.errors import ProfkitError, SettingError
+from profkit.errors import ProfkitError
 from profkit.jsonio import check_outputs, write_text
 from profkit.model.history import History
 from profkit.naming import safe_component
@@ -27,7 +27,7 @@ class HistoryOutputs:
 def find_results(folder: Path) -> list[Path]:
     """``bench.json`` files under ``folder`` (symlinked folders not followed), at most :data:`MAX_RESULTS`."""
     if not folder.is_dir():
-        raise SettingError("folder", f"{folder} is not a folder")
+        raise ProfkitError(f"{folder}: not a folder (pass the folder holding the bench results)")
     found: list[Path] = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs.sort()

@@ -36,6 +36,7 @@ FLAGS: dict[str, str] = {
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
+    "jobs": "--jobs",
 }
 
 
