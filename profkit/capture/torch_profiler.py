@@ -49,11 +49,12 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     from torch.profiler import ProfilerActivity, profile
 
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
-    progress.start(folder.name, settings.steps * (settings.warmup + 1))
+    progress.start(folder.name, settings.steps)  # the steps of the recorded call; warm-up calls are phases
     progress.phase("loading pipeline")
     loaded = state.loaded = load_pipeline(settings.model, dtype, device)
     pipeline = loaded.pipeline
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance())
+    recording = [False]
+    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance() if recording[0] else None)
     state.components = instrumentation.components
     warmup_seconds = state.warmup_seconds
     with instrumentation:
@@ -69,20 +70,25 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler_info = ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True)
         state.profiler = profiler_info
         profiler = profile(activities=activities, record_shapes=True)
+        recording[0] = True
         try:
             with native_stdout_to_stderr(), profiler:
                 output, recorded_seconds = timed_call(pipeline, settings, device)
         except KeyboardInterrupt:
             _keep_partial_trace(profiler, state)
             raise
+        recording[0] = False
         progress.phase("writing trace")
         state.phase = "writing the trace"
         trace_path = folder / TRACE_FILE
         profiler.export_chrome_trace(str(trace_path))
         state.files = RunFiles(trace=TRACE_FILE, images=[])
+        progress.phase("unprofiled reference call")
+        state.phase = "the unprofiled reference call"
+        unprofiled_seconds = timed_call(pipeline, settings, device)[1]
     state.phase = "saving images and metadata"
     images = save_images(output, folder)
-    notes = platform_notes(device, dtype)
+    notes = [*platform_notes(device, dtype), profiler_overhead_note(recorded_seconds, unprofiled_seconds)]
     metadata = run_metadata(
         settings,
         dtype,
@@ -91,7 +97,10 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         pipeline,
         instrumentation.components,
         timing=Timing(
-            load=loaded.load_seconds, warmup_calls=warmup_seconds, recorded_call_under_profiler=recorded_seconds
+            load=loaded.load_seconds,
+            warmup_calls=warmup_seconds,
+            recorded_call_under_profiler=recorded_seconds,
+            unprofiled_call=unprofiled_seconds,
         ),
         profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
@@ -99,6 +108,16 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
     return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
+
+
+def profiler_overhead_note(profiled_s: float, unprofiled_s: float) -> str:
+    """How far torch.profiler stretched the recorded call, measured against a plain call in the same process."""
+    change = profiled_s / unprofiled_s - 1 if unprofiled_s > 0 else 0.0
+    return (
+        f"the profiled call took {profiled_s * 1000:.1f} ms, the same call without the profiler "
+        f"{unprofiled_s * 1000:.1f} ms right after it: torch.profiler made it {change:+.1%} "
+        f"{'slower' if change >= 0 else 'faster (noise)'}; times in this trace carry that distortion"
+    )
 
 
 def _keep_partial_trace(profiler: Any, state: RunState) -> None:

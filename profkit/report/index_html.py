@@ -23,6 +23,4 @@ def _link(target: str | None, base: Path) -> str | None:
 def index_html(index: AnalysisIndex, base: Path) -> str:
     links = {row.item: _link(row.report, base) for row in index.rows}
     devices = {row.item: device_label(list(row.devices)) for row in index.rows}
-    return render(
-        "index.html.j2", ix=index, links=links, devices=devices, data=index.to_builtins(), **common_context()
-    )
+    return render("index.html.j2", ix=index, links=links, devices=devices, data=index.to_builtins(), **common_context())

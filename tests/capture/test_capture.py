@@ -10,6 +10,7 @@ import pytest
 from profkit.app.capture import run_capture
 from profkit.capture import CaptureSettings
 from profkit.errors import ProfkitError
+from profkit.model.capture import CaptureMetadata
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,17 @@ def test_metadata_records_versions_settings_and_precision(captured):
         assert meta["files"]["trace"] == "trace.json.gz"
     fp16 = orjson.loads(outputs.runs[1].metadata.read_bytes())
     assert any("fp16 on CPU" in note for note in fp16["notes"])
+
+
+def test_profiler_distortion_is_measured_against_an_unprofiled_call(captured):
+    _, outputs = captured
+    for run in outputs.runs:
+        timing = CaptureMetadata.load(run.metadata).timing_seconds
+        assert timing.unprofiled_call and timing.recorded_call_under_profiler
+        overhead = timing.recorded_call_under_profiler / timing.unprofiled_call - 1
+        assert timing.profiler_overhead == pytest.approx(overhead)
+        note = next(n for n in CaptureMetadata.load(run.metadata).notes if n.startswith("the profiled call took"))
+        assert f"{timing.unprofiled_call * 1000:.1f} ms" in note and f"{overhead:+.1%}" in note
 
 
 def test_images_are_written(captured):
