@@ -117,3 +117,24 @@ def test_impossible_settings_are_refused(tmp_path, changes, message):
 def test_batch_cycles_prompts():
     settings = CaptureSettings(prompts=("a", "b"), batch=3)
     assert settings.batch_prompts() == ["a", "b", "a"]
+
+
+def test_progress_counts_the_recorded_steps_only(tmp_path):
+    """`--steps 2 --warmup 2`: the bar goes to 2 of 2, warm-up calls show as phases (not 6 steps)."""
+    events: list[tuple[str, object]] = []
+
+    class Recorder:
+        def start(self, name: str, total: int) -> None:
+            events.append(("start", total))
+
+        def phase(self, text: str) -> None:
+            events.append(("phase", text))
+
+        def advance(self, text: str | None = None) -> None:
+            events.append(("advance", None))
+
+    settings = CaptureSettings(steps=2, warmup=2, height=32, width=32, out=tmp_path, device="cpu")
+    run_capture(settings, progress=Recorder())
+    assert events[0] == ("start", 2)
+    assert sum(1 for kind, _ in events if kind == "advance") == 2
+    assert ("phase", "warm-up 2/2") in events and ("phase", "unprofiled reference call") in events
