@@ -182,6 +182,14 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+def set_umask(mask: int) -> None:
+    """Set the process umask and the mode of files written from now on (a child that a tool started with umask 0
+    restores the user's)."""
+    global _UMASK
+    os.umask(mask & 0o777)
+    _UMASK = mask & 0o777
+
+
 def _cannot_write(path: Path, error: OSError) -> ProfkitError:
     """An output that cannot be written (unwritable folder, not a folder, full disk) is exit 2: the user must
     choose or free another place; nothing was left behind."""

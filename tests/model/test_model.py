@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -303,10 +304,20 @@ def test_nsys_child_writes_the_document_and_the_parent_completes_it(tmp_path: Pa
                 "device": "cpu",
                 "folder": str(folder),
                 "nsys": {"path": "nsys", "version": "2099.1", "args": ["--sample=none"]},
+                "umask": 0o027,
             }
         )
     )
-    record(request)
+    from profkit import jsonio
+
+    saved = os.umask(0)  # as nsys starts its target: the child must restore the user's umask from the request
+    try:
+        record(request)
+    finally:
+        jsonio.set_umask(saved)
+    assert (folder / "images").stat().st_mode & 0o777 == 0o750
+    assert (folder / "images" / "image_000.png").stat().st_mode & 0o777 == 0o640
+    assert (folder / "metadata.json").stat().st_mode & 0o777 == 0o640
     assert capsys.readouterr().out.count("@@profkit-step") == 2
     child = CaptureMetadata.load(folder / "metadata.json")
     assert (

@@ -18,7 +18,7 @@ from profkit.capture.run import platform_notes, run_metadata, save_images, timed
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError
 from profkit.interrupts import sigterm_as_interrupt
-from profkit.jsonio import read_json
+from profkit.jsonio import read_json, set_umask
 from profkit.model.capture import METADATA_FILE, ProfilerInfo, RunFiles, Timing
 from profkit.pipelines.loading import load_pipeline
 
@@ -39,6 +39,8 @@ def record(request_path: Path) -> None:
     """Load, warm up and record as the request says; Ctrl-C (nsys forwards its SIGINT here) or SIGTERM keeps what
     was measured in the metadata, marked interrupted, and raises :class:`~profkit.errors.Interrupted`."""
     request = read_json(request_path, "capture request")
+    if isinstance(request.get("umask"), int):
+        set_umask(request["umask"])  # files and folders as the user's own umask makes them
     settings = settings_from(request["settings"])
     dtype, device, folder = request["dtype"], request["device"], Path(request["folder"])
     nsys = request["nsys"]

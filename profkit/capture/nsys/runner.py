@@ -9,6 +9,7 @@ report nsys wrote and the child's metadata, marked interrupted (:mod:`profkit.ca
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -60,6 +61,12 @@ def _option_names(args: list[str]) -> set[str]:
             name = arg.split("=", 1)[0]
             names.add(_SHORT_OPTIONS.get(name, name))
     return names
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def nsys_command(tool: NsysTool, base: Path, request: Path, device: str, extra_args: list[str]) -> list[str]:
@@ -138,6 +145,7 @@ def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: li
             "device": device,
             "folder": str(folder),
             "nsys": {"path": str(tool.nsys), "version": state.profiler.nsys_version, "args": extra_args},
+            "umask": current_umask(),  # nsys starts its target with umask 0: the child restores the user's
         },
     )
     progress.start(folder.name, settings.steps)
