@@ -29,14 +29,22 @@ def _variants(pipeline) -> dict[str, Callable[[], contextlib.AbstractContextMana
     import torch
 
     from profkit.capture.instrument import instrument
+    from profkit.capture.native_output import profiler_chatter_dropped
 
     @contextlib.contextmanager
     def profiled() -> Iterator[None]:
         activities = [torch.profiler.ProfilerActivity.CPU]
         if torch.cuda.is_available():
             activities.append(torch.profiler.ProfilerActivity.CUDA)
-        with torch.profiler.profile(activities=activities, record_shapes=True), instrument(pipeline):
-            yield
+        profiler = torch.profiler.profile(activities=activities, record_shapes=True)
+        with profiler_chatter_dropped():
+            profiler.start()
+        try:
+            with instrument(pipeline):
+                yield
+        finally:
+            with profiler_chatter_dropped():
+                profiler.stop()
 
     return {
         "plain": contextlib.nullcontext,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from profkit.capture.instrument import instrument
+from profkit.capture.native_output import profiler_chatter_dropped
 from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import (
@@ -72,8 +73,14 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler = profile(activities=activities, record_shapes=True)
         recording[0] = True
         try:
-            with native_stdout_to_stderr(), profiler:
-                output, recorded_seconds = timed_call(pipeline, settings, device)
+            with profiler_chatter_dropped():
+                profiler.start()
+            try:
+                with native_stdout_to_stderr():
+                    output, recorded_seconds = timed_call(pipeline, settings, device)
+            finally:
+                with profiler_chatter_dropped():
+                    profiler.stop()
         except KeyboardInterrupt:
             _keep_partial_trace(profiler, state)
             raise

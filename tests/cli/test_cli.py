@@ -137,6 +137,7 @@ def test_capture_end_to_end_through_the_cli(tmp_path):
     assert len(list((run / "images").glob("*.png"))) == 2
     assert (run / "trace.report.html").is_file()
     assert "wrote   trace" in done.stdout
+    assert "USDT" not in done.stderr and "profiler_start" not in done.stderr  # Kineto's chatter is dropped
 
 
 # ---------------------------------------------------------------- in-process: errors, flags, progress, version
