@@ -72,7 +72,7 @@ class _FakeNvml:
 def test_nvml_meter_reads_the_total_energy_counter_or_says_why_not() -> None:
     nvml = _FakeNvml(iter([10, 10, 70]))  # the first read checks that the counter exists
     with nvml_meter("cuda:0", nvml) as meter:
-        assert meter.available and "NVML total-energy counter, device 0 (NVIDIA H100 80GB HBM3)" == meter.source
+        assert meter.available and meter.source == "NVML total-energy counter, device 0 (NVIDIA H100 80GB HBM3)"
         assert meter.since(meter.read()) == 60.0
     assert nvml.shutdowns == 1
     unsupported = nvml_meter("cuda", _FakeNvml(RuntimeError("Not Supported")))  # before Volta
