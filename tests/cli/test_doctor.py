@@ -61,6 +61,7 @@ def test_the_terminal_output_is_one_line_per_check_and_markup_safe(here: Diagnos
         assert any(line.startswith(f"{check.status:<8} {check.name}") for line in text.splitlines())
 
 
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
 def test_torch_gpus_nvml_and_cupti_with_stand_ins() -> None:
     cpu_build = SimpleNamespace(__version__="2.13.0+cpu", version=SimpleNamespace(cuda=None))
     torch_line, gpus = check_torch(cpu_build)
