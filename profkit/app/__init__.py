@@ -1,4 +1,4 @@
-"""The library function behind each command: ``analyze``, ``compare``, ``capture``, ``bench``/``check``.
+"""The library function behind each command: ``analyze``, ``compare``, ``capture``, ``bench``/``check``, ``doctor``.
 
 Each takes typed settings, drives capture -> parsers -> analysis -> documents -> renderers, writes the outputs
 and returns what it wrote; none prints. File-level side effects that are not parsing live here too: resolving a

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from profkit.app.prices import Price, load_prices, price_for
+from profkit.app.prices import Price, load_prices, price_for, with_price_warnings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError, SetupMismatch
 from profkit.jsonio import check_outputs, write_text
 from profkit.model.bench import BenchResult, BenchSettings, BenchSummary
@@ -31,10 +31,11 @@ class CostOptions:
     price_per_hour: float | None = None
     instance: str | None = None
     price_table: Path | None = None
+    spot: bool = False  # the instance's spot price
 
     def price(self) -> Price | None:
         table = load_prices(self.price_table) if self.price_table else None
-        return price_for(self.price_per_hour, self.instance, table)
+        return price_for(self.price_per_hour, self.instance, table, self.spot)
 
 
 @dataclass
@@ -113,6 +114,7 @@ def summarize(
         _refuse_untrusted(result, source, "result")
         _refuse_untrusted(baseline, str(gate.baseline), "baseline")
     summary = _summarize_bench(result, cost.price(), baseline, threshold)
+    summary = with_price_warnings(summary, result, cost.instance, cost.price_table)  # another GPU than measured
     if baseline is not None and summary.baseline_differences and not gate.force:
         raise SetupMismatch("refusing to compare with a baseline from a different setup", summary.baseline_differences)
     return summary

@@ -18,6 +18,7 @@ from profkit.cli import analyze as _analyze
 from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
+from profkit.cli import doctor as _doctor
 from profkit.cli import history as _history
 from profkit.cli.errors import error_line
 from profkit.cli.helptext import conventional_help
@@ -70,6 +71,7 @@ app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_interruptibl
 app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_bench.bench_command))
 app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
 app.command("history", help=_history.HELP, epilog=_history.EPILOG)(_interruptible(_history.history_command))
+app.command("doctor", help=_doctor.HELP, epilog=_doctor.EPILOG)(_interruptible(_doctor.doctor))
 
 
 def main() -> None:

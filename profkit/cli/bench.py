@@ -14,9 +14,10 @@ HELP = (
     "and a CI of the median, throughput per batch, memory, utilization and cost; optionally gate against a baseline."
 )
 EPILOG = (
-    "Example: profkit bench --dtype fp32,fp16 --batch 1,2,4 --warmup 2 --trials 20 --instance aws-g5.xlarge "
+    "Example: profkit bench --dtype fp32,fp16 --batch 1,2,4 --warmup 2 --trials 20 --instance aws:g5.xlarge "
     "--baseline old/bench.json --fail-if-slower 5"
 )
+INSTANCE_HELP = "A cloud instance of the price table: provider:type (aws:g5.xlarge) or its type (p5.48xlarge)."
 CHECK_HELP = "Compare a stored benchmark result with a baseline result; exit 4 when a metric regressed."
 CHECK_EPILOG = "Example: profkit check bench/new/bench.json --baseline bench/old/bench.json --fail-if-slower 5"
 
@@ -64,7 +65,8 @@ def bench_command(
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="USD per hour of the machine.")
     ] = None,
-    instance: Annotated[str | None, typer.Option("--instance", help="An instance of the price table.")] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help=INSTANCE_HELP)] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Price the instance at its spot price.")] = False,
     price_table: Annotated[Path | None, typer.Option("--price-table", help="Your own price table (JSON).")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="A previous bench.json to compare with.")] = None,
     fail_if_slower: Annotated[
@@ -99,7 +101,7 @@ def bench_command(
     validate_settings(settings)
     if fail_if_slower is not None and baseline is None:
         raise ProfkitError("--fail-if-slower needs --baseline")
-    cost = CostOptions(price_per_hour, instance, price_table)
+    cost = CostOptions(price_per_hour, instance, price_table, spot)
     gate = GateOptions(baseline, fail_if_slower, force)
     with progress_display("calls") as display:
         outputs = bench(settings, out, cost, gate, force, display, inputs=(prompts_file,))
@@ -113,13 +115,13 @@ def check_command(
         float | None, typer.Option("--fail-if-slower", help="Exit 4 when a metric is this many % slower (significant).")
     ] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per hour.")] = None,
-    instance: Annotated[str | None, typer.Option("--instance", help="An instance of the price table.")] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help=INSTANCE_HELP)] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Price the instance at its spot price.")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write an HTML report here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Compare across setups; overwrite --out.")] = False,
 ) -> None:
     from profkit.app.bench import CostOptions, GateOptions, check
 
-    outputs = check(
-        result, CostOptions(price_per_hour, instance), GateOptions(baseline, fail_if_slower, force), out, force
-    )
+    cost = CostOptions(price_per_hour, instance, spot=spot)
+    outputs = check(result, cost, GateOptions(baseline, fail_if_slower, force), out, force)
     _report(outputs, fail_if_slower)

@@ -33,6 +33,7 @@ FLAGS: dict[str, str] = {
     "nsys_args": "--nsys-args",
     "price_per_hour": "--price-per-hour",
     "instance": "--instance",
+    "spot": "--spot",
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",

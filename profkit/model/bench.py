@@ -77,6 +77,7 @@ class Trial(msgspec.Struct, frozen=True, kw_only=True):
     peak_allocated_mb: Measure | None = None
     peak_reserved_mb: Measure | None = None
     started_s: Measure = 0.0  # since the run started (aligns with the utilization samples)
+    energy_mj: Measure | None = None  # NVML total-energy counter over the call (capture.energy); None: not captured
 
     def __post_init__(self) -> None:
         if self.ok and self.e2e_ms is None:
@@ -171,6 +172,17 @@ class Cost(msgspec.Struct, frozen=True, kw_only=True):
     images_per_hour: float
 
 
+class Energy(msgspec.Struct, frozen=True, kw_only=True):
+    """Energy of a configuration's measured calls (``analysis.bench.energy``)."""
+
+    trials: int  # calls whose energy was captured
+    joules: float
+    seconds: float  # their end-to-end time
+    joules_per_image: float
+    kwh_per_1000_images: float
+    mean_watts: float
+
+
 class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     dtype: str
@@ -192,6 +204,7 @@ class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
     gpu_util_mean: float | None
     gpu_power_w_mean: float | None
     cost: Cost | None = None
+    energy: Energy | None = None
 
 
 class SweepRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,6 +226,7 @@ class BenchSummary(msgspec.Struct, frozen=True, kw_only=True):
     threshold: float | None = None
     regressions: tuple[Change, ...] = ()
     baseline_differences: tuple[str, ...] = ()
+    energy_source: str = "not captured"
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)
@@ -236,6 +250,7 @@ class BenchResult(Document, frozen=True, kw_only=True):
     order: tuple[str, ...] = ()  # configuration of each trial, in run order
     configs: tuple[ConfigRun, ...]
     samples: Samples = msgspec.field(default_factory=Samples)
+    energy_source: str = "not captured"  # the counter of Trial.energy_mj, or why none
     summary: BenchSummary | None = None
 
     def __post_init__(self) -> None:

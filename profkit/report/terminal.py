@@ -137,9 +137,9 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
 def print_bench(summary: BenchSummary, console: Console) -> None:
     """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
     console.rule(_text(f"profkit bench ({summary.status}, {summary.device})"), style="dim")
-    table = Table(title="End-to-end latency (ms), throughput, cost", title_justify="left")
+    table = Table(title="End-to-end latency (ms), throughput, cost, energy", title_justify="left")
     table.add_column("config", no_wrap=True, min_width=8)
-    for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img"):
+    for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img", "J/img"):
         table.add_column(column, justify="right", no_wrap=True)
     for config in summary.configs:
         stats = config.metrics.get("e2e_ms")
@@ -157,9 +157,11 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
         cells += [
             f"{config.images_per_s:.2f}" if config.images_per_s else "n/a",
             f"{config.cost.usd_per_1000_images:.4f}" if config.cost else "-",
+            f"{config.energy.joules_per_image:.3g}" if config.energy else "-",
         ]
         _add_row(table, *cells)
     console.print(table)
+    _line(console, f"energy: {summary.energy_source}")
     for line in summary.saturation.values():
         _line(console, line)
     for warning in summary.warnings:

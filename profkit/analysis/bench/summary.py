@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from profkit.analysis.bench.energy import energy_of, energy_source
 from profkit.analysis.bench.stats import compare_samples, describe
 from profkit.model import compat
 from profkit.model.bench import (
@@ -117,6 +118,7 @@ def _config_summary(config: ConfigRun, samples: Samples, price: tuple[str, float
         gpu_util_mean=_mean(series(samples.gpu_util)),
         gpu_power_w_mean=_mean(series(samples.gpu_power_w)),
         cost=cost_of(price, images_per_s) if price is not None and images_per_s else None,
+        energy=energy_of(config),
     )
 
 
@@ -259,6 +261,7 @@ def summarize_bench(
         threshold=threshold if baseline is not None else None,
         regressions=tuple(c for c in changes if c.regressed),
         baseline_differences=tuple(differences),
+        energy_source=energy_source(result),
     )
 
 

@@ -24,6 +24,7 @@ import msgspec
 
 from profkit import naming
 from profkit.capture.bench.sampler import Sampler
+from profkit.capture.energy import EnergyMeter, open_meter
 from profkit.capture.environment import device_info, environment
 from profkit.capture.instrument import instrument
 from profkit.capture.progress import NoProgress, Progress
@@ -179,11 +180,11 @@ def measure(
     started = time.perf_counter()
     status = "complete"
     interruption: KeyboardInterrupt | None = None
-    with Sampler(device, settings.sample_hz) as sampler:
+    with Sampler(device, settings.sample_hz) as sampler, open_meter(device) as meter:
         try:
             pipelines = _load_all(settings, device, records, load, sampler)
             _warm_up(settings, device, records, pipelines, sampler, progress)
-            _trials(settings, device, records, pipelines, sampler, progress, started)
+            _trials(settings, device, records, pipelines, sampler, progress, started, meter)
         except KeyboardInterrupt as interrupt:
             status = "interrupted"
             interruption = interrupt
@@ -200,6 +201,7 @@ def measure(
         order=tuple(records.order),
         configs=tuple(records.configs.values()),
         samples=samples,
+        energy_source=meter.describe(),
     )
     return result, interruption
 
@@ -278,6 +280,7 @@ def _trials(
     sampler: Sampler,
     progress: Progress,
     started: float,
+    meter: EnergyMeter,
 ) -> None:
     runnable = [c for c in records.configs.values() if not c.error and c.dtype in pipelines]
     trials_started = time.perf_counter()
@@ -290,7 +293,8 @@ def _trials(
             break
         for config in runnable:  # A B A B ...: every round visits every configuration once
             sampler.label = config.name
-            records.add_trial(_trial(device, settings, config, pipelines[config.dtype], round_index, records, started))
+            trial = _trial(device, settings, config, pipelines[config.dtype], round_index, records, started, meter)
+            records.add_trial(trial)
             progress.advance(config.name)
         sampler.label = ""
 
@@ -303,6 +307,7 @@ def _trial(
     round_index: int,
     records: _Records,
     started: float,
+    meter: EnergyMeter,
 ) -> Trial:
     """One measured call; a failure is recorded in the trial, Ctrl-C records it as interrupted and goes up."""
     cuda = device.startswith("cuda")
@@ -316,10 +321,12 @@ def _trial(
         torch.cuda.reset_peak_memory_stats()
     try:
         with instrument(pipeline, use_nvtx=False, use_torch=False, on_range=timer):
+            energy_start = meter.read()  # NVML total energy (mJ) around the timed call, outside its time
             begin = time.perf_counter()
             _call(settings, device, pipeline, config.batch)
             e2e_ms = (time.perf_counter() - begin) * 1000.0
-        trial = _fill(msgspec.structs.replace(trial, ok=True, e2e_ms=e2e_ms), timer)
+            energy_mj = meter.since(energy_start)
+        trial = _fill(msgspec.structs.replace(trial, ok=True, e2e_ms=e2e_ms, energy_mj=energy_mj), timer)
     except KeyboardInterrupt:
         records.add_trial(msgspec.structs.replace(trial, error="interrupted"))
         raise
