@@ -422,8 +422,8 @@ def test_analyze_refuses_a_report_that_appeared_while_it_worked(tmp_path: Path, 
     report = tmp_path / "trace.report.html"
     real = analyze.analyze_input
 
-    def slow_analysis(source):
-        result = real(source)
+    def slow_analysis(source, tables=None):
+        result = real(source, tables)
         report.write_text("another run's report")  # a concurrent run wrote it meanwhile
         return result
 
