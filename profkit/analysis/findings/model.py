@@ -37,11 +37,12 @@ _RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 @dataclass(frozen=True, kw_only=True)
 class Impact:
-    """Recoverable time a finding estimates (filled by impact-aware rules; ``None`` until a rule estimates it)."""
+    """Recoverable time a finding estimates: ms, share of the pipeline wall time, and how it was estimated."""
 
     recoverable_ms: float
     share: float  # of the pipeline wall time
     method: str  # how it was estimated, e.g. "GPU idle inside steps waiting on the host (upper bound)"
+    estimate: bool = False  # True: an assumed rate or ratio enters the number (labelled "estimate" when shown)
 
 
 @dataclass(frozen=True, kw_only=True)
