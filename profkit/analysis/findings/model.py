@@ -44,6 +44,11 @@ class Impact:
     method: str  # how it was estimated, e.g. "GPU idle inside steps waiting on the host (upper bound)"
     estimate: bool = False  # True: an assumed rate or ratio enters the number (labelled "estimate" when shown)
 
+    def headline(self) -> str:
+        """``"5.28 ms recoverable (1.2% of wall time), estimate"``: how reports show it (the method follows)."""
+        label = ", estimate" if self.estimate else ""
+        return f"{self.recoverable_ms:.2f} ms recoverable ({self.share:.1%} of wall time){label}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
