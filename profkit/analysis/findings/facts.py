@@ -46,9 +46,15 @@ PINNED_COPY_GB_PER_S = 25.0
 FP32_TO_TF32_RATIO: dict[int, float] = {8: 8.0, 9: 7.4}
 
 
+_NOT_CUDA = ("AMD", "Radeon", "Instinct")  # ROCm traces report a gfx major in computeMajor
+
+
 def compute_major(devices: list[dict], run_device: object = None) -> int | None:
-    """The CUDA compute capability major of the traced GPU (trace device properties, else capture metadata)."""
+    """The CUDA compute capability major of the traced GPU (trace device properties, else capture metadata);
+    ``None`` for a ROCm device."""
     for device in devices:
+        if any(word in str(device.get("name", "")) for word in _NOT_CUDA):
+            return None
         if isinstance(device.get("computeMajor"), int):
             return device["computeMajor"]
     capability = getattr(run_device, "compute_capability", None)
