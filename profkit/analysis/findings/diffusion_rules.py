@@ -155,12 +155,23 @@ _TF32_IMPACT = (
 )
 
 
-def _fp32_matmuls(ctx: Context) -> list:
-    """GEMM/conv kernel rows whose names say FP32 without tensor cores."""
+def _fp32_matmuls(ctx: Context) -> tuple[float, int, list[str]]:
+    """GPU time (us), count and names (largest first) of GEMM/conv kernels whose names say FP32 without tensor
+    cores: from every kernel when the work table is there, else from the breakdown's top rows."""
+    if ctx.work is not None:
+        work = ctx.work
+        chosen = work[
+            work["category"].isin(("gemm", "convolution")).to_numpy()
+            & (work["precision"] == "fp32").to_numpy()
+            & ~work["tensor_core"].to_numpy(dtype=bool)
+        ]
+        by_name = chosen.groupby("name", sort=False)["dur"].sum().sort_values(ascending=False)
+        return float(chosen["dur"].sum()), len(chosen), [str(name) for name in by_name.index]
     if ctx.kernels is None:
-        return []
+        return 0.0, 0, []
     matmul = [r for r in ctx.kernels.rows if r.category in ("gemm", "convolution")]
-    return [r for r in matmul if r.precision == "fp32" and not r.tensor_core]
+    rows = [r for r in matmul if r.precision == "fp32" and not r.tensor_core]
+    return sum(r.total_us for r in rows), sum(r.count for r in rows), [r.name for r in rows]
 
 
 def _tf32_ratio(ctx: Context) -> tuple[int | None, float | None]:
@@ -187,8 +198,7 @@ def fp32_matmul_in_half_run(ctx: Context) -> Hit | None:
     dtype = ctx.dtype
     if ctx.kernels is None or dtype not in HALF_PRECISION:
         return None
-    fp32 = _fp32_matmuls(ctx)
-    fp32_us = sum(r.total_us for r in fp32)
+    fp32_us, _, names = _fp32_matmuls(ctx)
     share = fp32_us / ctx.kernels.total_us if ctx.kernels.total_us else 0.0
     if share < THRESHOLDS["fp32_matmul_share_in_half_run"]:
         return None
@@ -197,7 +207,7 @@ def fp32_matmul_in_half_run(ctx: Context) -> Hit | None:
     return Hit(
         numbers=numbers,
         labels={"dtype": dtype or ""},
-        rows=[{"name": r.name[:_KERNEL_NAME_CHARS]} for r in fp32[:_SHOWN_KERNELS]],
+        rows=[{"name": name[:_KERNEL_NAME_CHARS]} for name in names[:_SHOWN_KERNELS]],
         recoverable_ms=fp32_us / 1000 * (1 - 1 / ratio) if ratio else None,
     )
 
@@ -220,18 +230,17 @@ def fp32_gemm_without_tf32(ctx: Context) -> Hit | None:
     if ctx.kernels is None or ctx.dtype in HALF_PRECISION:
         return None
     major, ratio = _tf32_ratio(ctx)
-    fp32 = _fp32_matmuls(ctx)
-    fp32_us = sum(r.total_us for r in fp32)
+    fp32_us, count, names = _fp32_matmuls(ctx)
     if ratio is None or not fp32_us:
         return None
     return Hit(
         numbers={
             "fp32_ms": fp32_us / 1000,
-            "count": sum(r.count for r in fp32),
+            "count": count,
             "share": fp32_us / ctx.kernels.total_us if ctx.kernels.total_us else 0.0,
             "ratio": ratio,
             "major": major,
         },
-        rows=[{"name": r.name[:_KERNEL_NAME_CHARS]} for r in fp32[:_SHOWN_KERNELS]],
+        rows=[{"name": name[:_KERNEL_NAME_CHARS]} for name in names[:_SHOWN_KERNELS]],
         recoverable_ms=fp32_us / 1000 * (1 - 1 / ratio),
     )
