@@ -273,3 +273,24 @@ def test_findings_are_ordered_by_impact(h100) -> None:
         impacts = [f.impact.recoverable_ms for f in result.findings if f.impact is not None]
         assert impacts == sorted(impacts, reverse=True)
         assert result.findings[0].impact is not None  # the largest recoverable time leads
+
+
+def test_impact_is_rendered_in_html_terminal_and_json(h100) -> None:
+    import msgspec
+    from rich.console import Console
+
+    from profkit.report.html import analysis_html
+    from profkit.report.terminal import print_analysis
+
+    result = h100[FP16_64][0]
+    launch = _by_rule(result)["launch_bound_denoise"]
+    page = analysis_html(result)
+    assert f"Impact: {launch.impact.headline()}" in page and "method: GPU idle inside the denoise loop" in page
+    assert "of wall time), estimate" in page  # the pageable-copy estimate is labelled
+    console = Console(record=True, width=200)
+    print_analysis(result, console)
+    assert f"impact: {launch.impact.headline()}; method:" in console.export_text()
+    data = msgspec.json.decode(msgspec.json.encode(result.to_dict()))
+    impacts = {f["rule"]: f["impact"] for f in data["findings"]}
+    assert impacts["launch_bound_denoise"]["recoverable_ms"] == launch.impact.recoverable_ms
+    assert impacts["pageable_memcpy"]["estimate"] is True and impacts["denoise_dominates"] is None
