@@ -106,7 +106,10 @@ def test_prediction_verdicts(pair) -> None:
     assert verdict(kept, 100_000, 100_000 - 40_000 * (1 - tolerance) + 1_000) == "short"
     assert verdict(kept, 100_000, 100_000 - 40_000 * (1 + tolerance) - 1_000) == "more"
     assert verdict(kept, 100_000, 110_000) == "other_way"
-    assert verdict([*before, _finding("new", 3.0)], 100_000, 90_000) == "none"  # nothing disappeared
+    assert verdict([_finding("launch", 40.0), _finding("kept", 4.0)], 100_000, 90_000) == "none"  # no estimate
+    nothing_gone = findings_diff(before, [*before, _finding("new", 3.0)], 100_000, 90_000)
+    rule = next(r for r in rules(RuleKind.COMPARISON) if r.id == "predicted_vs_measured")
+    assert rule.check(ComparisonContext(dataclasses.replace(comparison, findings_diff=nothing_gone), a, b)) is None
     diff = findings_diff(before, kept, 100_000, 62_000)
     assert [c.rule for c in diff.disappeared] == ["launch"] and diff.predicted_ms == 40.0
     assert diff.measured_share == pytest.approx(0.38)

@@ -186,10 +186,9 @@ def platform_note(ctx: ComparisonContext) -> Iterator[Hit]:
             "next_step": "Something else got slower: see the findings that appeared and the stage changes.",
         },
         "none": {
-            "title": "No finding of {label_a} with an impact disappeared in {label_b}; measured change "
-            "{measured_ms:+.2f} ms ({measured_share:+.1%})",
-            "evidence": "Nothing was predicted ({gone} findings disappeared); measured: {a_ms:.2f} ms → "
-            "{b_ms:.2f} ms on {label_a}'s {basis}.",
+            "title": "The findings of {label_a} that disappeared in {label_b} ({gone}) carried no time estimate; "
+            "measured change {measured_ms:+.2f} ms ({measured_share:+.1%})",
+            "evidence": "Nothing was predicted; measured: {a_ms:.2f} ms → {b_ms:.2f} ms on {label_a}'s {basis}.",
             "next_step": "The change is not explained by A's findings: see the findings that appeared or persisted.",
         },
     },
@@ -197,7 +196,7 @@ def platform_note(ctx: ComparisonContext) -> Iterator[Hit]:
 def predicted_vs_measured(ctx: ComparisonContext) -> Hit | None:
     """What A's findings that disappeared in B predicted against the measured change of the total."""
     diff = ctx.result.findings_diff
-    if diff is None:
+    if diff is None or not diff.disappeared:  # nothing of A went away: nothing predicted to check
         return None
     gone = [c for c in diff.disappeared if c.impact_a_ms is not None]
     predicted, measured = diff.predicted_ms, diff.measured_ms
