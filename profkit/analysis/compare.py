@@ -1,4 +1,5 @@
-"""A vs B: total, per-stage and per-step speedup, category mix, one-sided ops, findings.
+"""A vs B: total, per-stage and per-step speedup, category mix, one-sided ops, findings (and which of A's findings
+disappeared, appeared or persisted in B, with what they predicted against the measured change).
 
 Speedup is ``A time / B time``: above 1 means B is faster, below 1 means B is slower.
 
@@ -65,6 +66,37 @@ class OneSided:
 
 
 @dataclass
+class FindingChange:
+    """One trace finding (rule and scope) on either side: its severity and impact in A and in B."""
+
+    rule: str
+    scope: str
+    title: str  # B's title when it persisted or appeared, else A's
+    severity_a: str | None
+    severity_b: str | None
+    impact_a_ms: float | None
+    impact_b_ms: float | None
+    share_a: float | None  # impact as a share of that side's wall time
+    share_b: float | None
+    method: str = ""
+    estimate: bool = False
+
+
+@dataclass
+class FindingsDiff:
+    """A's findings against B's, and what the ones that disappeared predicted against the measured change."""
+
+    disappeared: list[FindingChange]  # in A, not in B
+    appeared: list[FindingChange]  # in B, not in A
+    persisted: list[FindingChange]
+    predicted_ms: float  # A's recoverable time of the findings that disappeared (sum, capped at A's total)
+    predicted_share: float  # of A's total
+    measured_ms: float  # A total - B total on the comparison's basis: positive when B is faster
+    measured_share: float  # of A's total
+    sentence: str = ""  # predicted vs measured, in words (the predicted_vs_measured finding)
+
+
+@dataclass
 class ComparisonResult:
     label_a: str
     label_b: str
@@ -87,6 +119,7 @@ class ComparisonResult:
     setup_differences: list[str]
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    findings_diff: FindingsDiff | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON builtins of every field (``msgspec.convert`` turns them back into an equal result)."""
@@ -264,8 +297,56 @@ def compare_results(a: AnalysisResult, b: AnalysisResult, label_a: str = "", lab
         setup_differences=setup_differences(a.run, b.run) if both_runs else [],
         notes=list(dict.fromkeys([*([SAME_TRACE] if identical else []), *a.notes, *b.notes])),
     )
+    result.findings_diff = findings_diff(a.findings, b.findings, a_total, b_total)
     result.findings = evaluate_comparison(result, a, b)
+    verdict_finding = next((f for f in result.findings if f.rule == "predicted_vs_measured"), None)
+    if verdict_finding is not None:
+        result.findings_diff.sentence = f"{verdict_finding.title}. {verdict_finding.evidence}"
     return result
+
+
+def _change(a: Finding | None, b: Finding | None) -> FindingChange:
+    either = b or a
+    assert either is not None
+    impact = (b.impact if b else None) or (a.impact if a else None)
+    return FindingChange(
+        rule=either.rule,
+        scope=either.scope,
+        title=either.title,
+        severity_a=a.severity.value if a else None,
+        severity_b=b.severity.value if b else None,
+        impact_a_ms=a.impact.recoverable_ms if a and a.impact else None,
+        impact_b_ms=b.impact.recoverable_ms if b and b.impact else None,
+        share_a=a.impact.share if a and a.impact else None,
+        share_b=b.impact.share if b and b.impact else None,
+        method=impact.method if impact else "",
+        estimate=impact.estimate if impact else False,
+    )
+
+
+def findings_diff(a: list[Finding], b: list[Finding], a_total_us: float, b_total_us: float) -> FindingsDiff:
+    """Which of A's findings (by rule) disappeared in B, which appeared, which persisted; the recoverable time A's
+    disappeared findings predicted against the measured change of the total."""
+    by_a = {f.rule: f for f in reversed(a)}  # a trace rule hits once; else its first hit stands for it
+    by_b = {f.rule: f for f in reversed(b)}
+    gone = [_change(f, None) for key, f in by_a.items() if key not in by_b]
+    new = [_change(None, f) for key, f in by_b.items() if key not in by_a]
+    kept = [_change(by_a[key], f) for key, f in by_b.items() if key in by_a]
+    gone.sort(key=lambda c: -(c.impact_a_ms or 0.0))
+    new.sort(key=lambda c: -(c.impact_b_ms or 0.0))
+    kept.sort(key=lambda c: -max(c.impact_a_ms or 0.0, c.impact_b_ms or 0.0))
+    a_total_ms = a_total_us / 1000
+    predicted = min(sum(c.impact_a_ms or 0.0 for c in gone), a_total_ms)
+    measured = (a_total_us - b_total_us) / 1000
+    return FindingsDiff(
+        disappeared=gone,
+        appeared=new,
+        persisted=kept,
+        predicted_ms=predicted,
+        predicted_share=predicted / a_total_ms if a_total_ms else 0.0,
+        measured_ms=measured,
+        measured_share=measured / a_total_ms if a_total_ms else 0.0,
+    )
 
 
 def _tensor_core_share(row: StageMixRow | None) -> float | None:

@@ -137,6 +137,7 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
             blocking=blocking,
             stage_mix=mix,
             cpu_op_names=_op_counts(cpu_frame),
+            work=work,
         )
     )
     trace = TraceSummary(

@@ -252,11 +252,13 @@ def idle_gaps(
         order = np.argsort(blocking["end"].to_numpy(), kind="stable")
         sync_end = blocking["end"].to_numpy()[order]
         sync_start = blocking["ts"].to_numpy()[order]
-        candidate = np.searchsorted(sync_end, gap_end, side="right") - 1
-        ok = candidate >= 0
-        c = np.where(ok, candidate, 0)
-        after_sync = ok & (sync_end[c] >= gap_start - SYNC_SLACK_US) & (sync_start[c] <= gap_start + SYNC_SLACK_US)
-        cause[after_sync] = "after_sync"
+        # any blocking call that returned inside the gap and was already waiting when it began (a pageable copy
+        # followed by a sync: the copy spans the gap start, the sync returns last)
+        lo = np.searchsorted(sync_end, gap_start - SYNC_SLACK_US, side="left")
+        hi = np.searchsorted(sync_end, gap_end, side="right")
+        for gap in np.flatnonzero(hi > lo):
+            if sync_start[lo[gap] : hi[gap]].min() <= gap_start[gap] + SYNC_SLACK_US:
+                cause[gap] = "after_sync"
 
     stage = scoped["stage"].to_numpy()
     step_row = scoped["step_row"].to_numpy()

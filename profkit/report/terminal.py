@@ -43,6 +43,8 @@ def _findings(console: Console, findings: list[Finding], limit: int = 8) -> None
         title = Text.assemble((label, _SEVERITY_STYLE[finding.severity]), " ", str(finding.title))
         console.print(title, highlight=False)
         _line(console, f"         {finding.evidence}")
+        if finding.impact is not None:
+            _line(console, f"         impact: {finding.impact.headline()}; method: {finding.impact.method}", "dim")
 
 
 def _notes(console: Console, notes: list[str]) -> None:
@@ -132,6 +134,33 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
     console.print(table)
     _notes(console, comparison.notes)
     _findings(console, comparison.findings)
+    _findings_diff(console, comparison)
+
+
+def _findings_diff(console: Console, comparison: ComparisonResult) -> None:
+    """A's findings against B's: disappeared, appeared, persisted (impact A -> B)."""
+    diff = comparison.findings_diff
+    if diff is None or not (diff.disappeared or diff.appeared or diff.persisted):
+        return
+    table = Table(title="Findings A -> B (recoverable ms)", title_justify="left")
+    for column in ("", "finding", "A", "B"):
+        table.add_column(column, justify="right" if column in ("A", "B") else "left")
+    for status, changes in (("gone", diff.disappeared), ("new", diff.appeared), ("kept", diff.persisted)):
+        for change in changes:
+            _add_row(
+                table,
+                status,
+                change.title,
+                _impact_cell(change.impact_a_ms, change.severity_a),
+                _impact_cell(change.impact_b_ms, change.severity_b),
+            )
+    console.print(table)
+
+
+def _impact_cell(ms: float | None, severity: str | None) -> str:
+    if severity is None:
+        return "-"
+    return f"{ms:.2f} {severity}" if ms is not None else severity
 
 
 def print_bench(summary: BenchSummary, console: Console) -> None:

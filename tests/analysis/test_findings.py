@@ -24,6 +24,7 @@ from profkit.analysis.findings import (
     rules,
 )
 from profkit.analysis.findings.facts import HALF_PRECISION_ON_CPU_NOTE, half_precision_is_slow
+from profkit.analysis.findings.registry import rank_key, severity_of
 from profkit.analysis.findings.text import Text, render
 from profkit.analysis.summary import AnalysisResult
 from profkit.app.inputs import analyze_input, resolve_input
@@ -91,8 +92,11 @@ def test_every_threshold_a_rule_reads_is_declared_and_in_the_one_table() -> None
             key for rule in rules() if rule.check.__module__ == module.__name__ for key in rule.thresholds
         }
         assert _threshold_keys(ast.parse(inspect.getsource(module))) <= module_declared, module.__name__
-    # every threshold in the table is used by a rule (or by a shared fact: the same-speed tolerance)
-    assert set(THRESHOLDS) - declared <= {"same_speed_tolerance"}
+    # every threshold in the table is used by a rule (or by a shared fact: the same-speed tolerance, or by the
+    # registry: the severity-from-impact table)
+    severity_keys = _threshold_keys(ast.parse(inspect.getsource(severity_of)))
+    assert severity_keys == {"impact_critical_share", "impact_warning_share", "impact_floor_ms"}
+    assert set(THRESHOLDS) - declared <= {"same_speed_tolerance", *severity_keys}
 
 
 def test_rule_modules_compare_against_no_number_of_their_own() -> None:
@@ -155,12 +159,14 @@ def test_prose_is_rendered_from_the_numbers(fp16: AnalysisResult) -> None:
     assert on_cpu.labels["dtype"] == "fp16" and on_cpu.title == "fp16 measured on a CPU"
 
 
-def test_findings_are_ordered_by_severity_then_rule_order() -> None:
+def test_findings_are_ordered_by_severity_then_impact_then_rule_order() -> None:
     order = {rule.id: rule.order for rule in rules()}
     results = [analyze_input(resolve_input(path)) for path in (FP16, *sorted(H100.glob("tiny-*")))]
     for result in results:
-        keys = [(f.severity.rank, order[f.rule]) for f in result.findings]
+        keys = [rank_key(f, order[f.rule]) for f in result.findings]
         assert keys == sorted(keys)
+        impacts = [f.impact.recoverable_ms for f in result.findings if f.impact]
+        assert impacts == sorted(impacts, reverse=True)  # severity follows impact, so impact order holds too
     assert any(len({f.severity for f in r.findings}) > 1 for r in results)
 
 

@@ -1,4 +1,4 @@
-"""Caveats: what the trace lacks or how it was taken, read before the numbers."""
+"""Caveats: what the trace lacks or how it was taken, read before the numbers (info: they recover no time)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def no_gpu_activity(ctx: Context) -> Hit | None:
 
 
 @trace_rule(
-    severity=Severity.WARNING,
+    severity=Severity.INFO,
     title="{dtype} measured on a CPU",
     evidence="This CPU has no fast half-precision kernels: fp16/bf16 usually run several times slower than "
     "fp32 here. The numbers are real for this machine, not a prediction for a GPU.",
@@ -58,7 +58,7 @@ def half_precision_on_cpu(ctx: Context) -> Hit | None:
 
 
 @trace_rule(
-    severity=Severity.WARNING,
+    severity=Severity.INFO,
     title="{skipped_events} trace events were unusable and skipped",
     evidence="{rows}. The rest of the analysis uses the remaining events.",
     next_step="Check how the trace was produced; a truncated or hand-edited trace loses events.",

@@ -157,3 +157,73 @@ def platform_note(ctx: ComparisonContext) -> Iterator[Hit]:
             slow.setdefault(dtype, []).append(side)
     for dtype, sides in slow.items():
         yield Hit(labels={"dtype": dtype, "sides": " and ".join(sides)})
+
+
+@comparison_rule(
+    severity=Severity.INFO,
+    thresholds=("prediction_match_tolerance",),
+    title="{label_b} recovered {measured_ms:.2f} ms where the findings of {label_a} that disappeared ({gone}) "
+    "predicted {predicted_ms:.2f} ms: the measured change matches the prediction",
+    evidence="Predicted: the recoverable time of {gone_rules} in {label_a}, {predicted_ms:.2f} ms "
+    "({predicted_share:.1%} of {label_a}'s {basis}); measured: {a_ms:.2f} ms → {b_ms:.2f} ms "
+    "({measured_ms:+.2f} ms, {measured_share:+.1%}).",
+    next_step="The fix did what its findings said; look at the findings that persisted for the next one.",
+    variants={
+        "short": {
+            "title": "{label_b} recovered {measured_ms:.2f} ms, less than the {predicted_ms:.2f} ms the "
+            "findings of {label_a} that disappeared ({gone}) predicted",
+            "next_step": "Part of the predicted time was not recovered: the estimates are upper bounds, or another "
+            "cost took its place (see the findings that appeared).",
+        },
+        "more": {
+            "title": "{label_b} recovered {measured_ms:.2f} ms, more than the {predicted_ms:.2f} ms the "
+            "findings of {label_a} that disappeared ({gone}) predicted",
+            "next_step": "More changed than those findings covered: the category and stage tables show where.",
+        },
+        "other_way": {
+            "title": "{label_b} is {slower_ms:.2f} ms slower although the findings of {label_a} that disappeared "
+            "({gone}) predicted {predicted_ms:.2f} ms recoverable",
+            "next_step": "Something else got slower: see the findings that appeared and the stage changes.",
+        },
+        "none": {
+            "title": "The findings of {label_a} that disappeared in {label_b} ({gone}) carried no time estimate; "
+            "measured change {measured_ms:+.2f} ms ({measured_share:+.1%})",
+            "evidence": "Nothing was predicted; measured: {a_ms:.2f} ms → {b_ms:.2f} ms on {label_a}'s {basis}.",
+            "next_step": "The change is not explained by A's findings: see the findings that appeared or persisted.",
+        },
+    },
+)
+def predicted_vs_measured(ctx: ComparisonContext) -> Hit | None:
+    """What A's findings that disappeared in B predicted against the measured change of the total."""
+    diff = ctx.result.findings_diff
+    if diff is None or not diff.disappeared:  # nothing of A went away: nothing predicted to check
+        return None
+    gone = [c for c in diff.disappeared if c.impact_a_ms is not None]
+    predicted, measured = diff.predicted_ms, diff.measured_ms
+    if not gone or predicted <= 0:
+        variant = "none"
+    elif measured <= 0:
+        variant = "other_way"
+    elif abs(measured - predicted) <= THRESHOLDS["prediction_match_tolerance"] * predicted:
+        variant = None
+    else:
+        variant = "more" if measured > predicted else "short"
+    total = ctx.result.total
+    return Hit(
+        numbers={
+            "gone": len(diff.disappeared),
+            "predicted_ms": predicted,
+            "predicted_share": diff.predicted_share,
+            "measured_ms": measured,
+            "measured_share": diff.measured_share,
+            "slower_ms": -measured,
+            "a_ms": (total.a_us or 0.0) / 1000,
+            "b_ms": (total.b_us or 0.0) / 1000,
+        },
+        labels={
+            **_labels(ctx),
+            "basis": ctx.result.total_basis,
+            "gone_rules": ", ".join(c.rule for c in gone) or "none",
+        },
+        variant=variant,
+    )

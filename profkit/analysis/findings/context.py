@@ -11,6 +11,8 @@ from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats
 from profkit.parsers.tables import TraceInfo
 
 if TYPE_CHECKING:  # the comparison module imports this package
+    import pandas as pd
+
     from profkit.analysis.compare import ComparisonResult
     from profkit.analysis.summary import AnalysisResult
 
@@ -46,6 +48,7 @@ class Context:
     blocking: HostBlocking | None = None
     stage_mix: list[StageMixRow] = field(default_factory=list)
     cpu_op_names: dict[str, int] = field(default_factory=dict)  # CPU operator name -> count
+    work: pd.DataFrame | None = None  # every GPU kernel/copy (``gpu_work``): rules that must see past the top rows
 
     @property
     def window_us(self) -> float:

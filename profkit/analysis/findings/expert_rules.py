@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from profkit.analysis.findings.context import Context
+from profkit.analysis.findings.facts import PINNED_COPY_GB_PER_S, pageable_excess_us
 from profkit.analysis.findings.model import Row, Severity
 from profkit.analysis.findings.registry import Hit, trace_rule
 from profkit.analysis.findings.thresholds import THRESHOLDS
@@ -38,9 +39,18 @@ def _call_rows(calls: list[ApiCall]) -> list[Row]:
 _CALL_ROW = "{name} ×{count} ({total_ms:.2f} ms; {stages})"
 
 
+def _idle_ms(ctx: Context, cause: str) -> float:
+    """GPU idle time (ms) in the analysed window whose gap has ``cause`` (``host``, ``after_sync`` ...)."""
+    if ctx.gaps is None:
+        return 0.0
+    return sum(c.total_us for c in ctx.gaps.by_cause if c.key == cause) / 1000
+
+
 @trace_rule(
     severity=Severity.WARNING,
     thresholds=("low_gpu_utilization",),
+    impact="GPU idle time waiting on the host to launch ({host_idle_ms:.2f} ms): an upper bound of what feeding "
+    "the GPU faster recovers",
     title="The GPU is busy only {utilization:.0%} of the time",
     evidence="busy {busy_ms:.2f} ms (union over {streams} streams) of [[the {pipeline_ms:.2f} ms pipeline call]]"
     "[[a {window_ms:.2f} ms window (first to last GPU activity)]]; {idle_gaps} idle gaps, the largest "
@@ -80,14 +90,18 @@ def low_gpu_utilization(ctx: Context) -> Hit | None:
             "idle_gaps": gpu.idle_gap_count,
             "largest_gap_ms": gpu.largest_gap_us / 1000,
             "short_kernel_share": gpu.short_kernel_share,
+            "host_idle_ms": _idle_ms(ctx, "host"),
         },
         rows=low_stages,
+        recoverable_ms=_idle_ms(ctx, "host"),
     )
 
 
 @trace_rule(
     severity=Severity.WARNING,
     thresholds=("starvation_share_warning",),
+    impact="the length of the long idle gaps ({starvation_ms:.2f} ms): an upper bound, the host work in them "
+    "still has to happen somewhere",
     title="The GPU sat idle for {gaps} gaps of {threshold_ms:.2f} ms or more",
     evidence="{starvation_ms:.2f} ms in long gaps, {share:.0%} of the {window_ms:.2f} ms GPU window ({gap_scope}). "
     "Largest: {rows}.",
@@ -122,15 +136,31 @@ def gpu_starvation(ctx: Context) -> Hit | None:
         },
         labels={"gap_scope": gaps.scope},
         rows=rows,
+        recoverable_ms=gaps.starvation_us / 1000,
     )
+
+
+_SYNC_IMPACT = (
+    "host time blocked in the calls ({blocked_ms:.2f} ms), at most the GPU idle that follows syncs "
+    "({idle_after_sync_ms:.2f} ms)"
+)
 
 
 @trace_rule(
     severity=Severity.WARNING,
     thresholds=("sync_time_share_warning",),
+    impact=_SYNC_IMPACT,
     title="The host waited on the GPU in {calls} synchronization calls",
     evidence="{rows}. {blocked_ms:.2f} ms of host time blocked ({share:.1%} of the analysed window); while the host "
-    "waits, it queues no new work, so the GPU drains and idles after each one.",
+    "waits, it queues no new work: the GPU sat idle {idle_after_sync_ms:.2f} ms after syncs.",
+    variants={
+        "gpu_kept_busy": {
+            "title": "The host waited on the GPU in {calls} synchronization calls (the GPU barely idled after them)",
+            "evidence": "{rows}. {blocked_ms:.2f} ms of host time blocked ({share:.1%} of the analysed window), but "
+            "the GPU idled only {idle_after_sync_ms:.2f} ms after syncs: the host caught up before the queue "
+            "drained.",
+        }
+    },
     next_step="Find what forces the sync (tensor.item(), .cpu(), .tolist(), printing a CUDA tensor, "
     "torch.cuda.synchronize() in the loop, data-dependent shapes) and move it out of the hot loop (in a diffusion "
     "run: the denoise loop).",
@@ -147,16 +177,26 @@ def host_sync_calls(ctx: Context) -> Hit | None:
         return None
     total = sum(c.total_us for c in calls)
     share = total / ctx.window_us if ctx.window_us else 0.0
+    idle_ms = _idle_ms(ctx, "after_sync")
+    # the GPU "drains and idles" only when the idle after syncs is real: at least the share the rule warns at
+    idles = idle_ms * 1000 >= THRESHOLDS["sync_time_share_warning"] * ctx.window_us
     return Hit(
-        numbers={"calls": sum(c.count for c in calls), "blocked_ms": total / 1000, "share": share},
+        numbers={
+            "calls": sum(c.count for c in calls),
+            "blocked_ms": total / 1000,
+            "share": share,
+            "idle_after_sync_ms": idle_ms,
+        },
         rows=_call_rows(calls),
-        severity=Severity.WARNING if share >= THRESHOLDS["sync_time_share_warning"] else Severity.INFO,
         scope=top_stage(calls),
+        variant=None if idles else "gpu_kept_busy",
+        recoverable_ms=min(total / 1000, idle_ms),
     )
 
 
 @trace_rule(
     severity=Severity.WARNING,
+    impact=_SYNC_IMPACT,
     title="{calls} synchronous memcpy/memset API calls",
     evidence="{rows}. A synchronous copy or set blocks the host until the GPU has finished all earlier work.",
     next_step="Use the async variants on a stream (tensor.to(device, non_blocking=True) from pinned memory, "
@@ -170,11 +210,20 @@ def synchronous_memcpy_memset(ctx: Context) -> Hit | None:
     calls = [c for c in ctx.blocking.calls if c.kind in ("memcpy_sync", "memset_sync")]
     if not calls:
         return None
-    return Hit(numbers={"calls": sum(c.count for c in calls)}, rows=_call_rows(calls), scope=top_stage(calls))
+    blocked_ms, idle_ms = sum(c.total_us for c in calls) / 1000, _idle_ms(ctx, "after_sync")
+    return Hit(
+        numbers={"calls": sum(c.count for c in calls), "blocked_ms": blocked_ms, "idle_after_sync_ms": idle_ms},
+        rows=_call_rows(calls),
+        scope=top_stage(calls),
+        recoverable_ms=min(blocked_ms, idle_ms),
+    )
 
 
 @trace_rule(
     severity=Severity.WARNING,
+    impact="their GPU copy time ({copy_ms:.2f} ms) minus the same {bytes:bytes} at an assumed pinned rate of "
+    "{pinned_gb_per_s:.0f} GB/s",
+    estimate=True,
     title="{copies} copies use pageable host memory",
     evidence="{copies} memcpys between the GPU and pageable (not pinned) host memory, {bytes:bytes}, "
     "{copy_ms:.2f} ms of GPU copy time (by stage: {stages}). The driver stages them through a pinned buffer and "
@@ -193,7 +242,9 @@ def pageable_memcpy(ctx: Context) -> Hit | None:
             "copies": blocking.pageable_copies,
             "bytes": blocking.pageable_bytes,
             "copy_ms": blocking.pageable_us / 1000,
+            "pinned_gb_per_s": PINNED_COPY_GB_PER_S,
         },
         labels={"stages": stage_counts(calls[0].by_stage) if calls else "not correlated to launches"},
         scope=top_stage(calls),
+        recoverable_ms=pageable_excess_us(blocking.pageable_us, blocking.pageable_bytes) / 1000,
     )

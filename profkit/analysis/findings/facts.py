@@ -36,3 +36,36 @@ def byte_size(count: float) -> str:
         if count >= size:
             return f"{count / size:.2f} {unit}"
     return f"{count:.0f} B"
+
+
+#: Assumed host<->device copy rate from pinned memory (GB/s): PCIe Gen4 x16 in practice (Gen5 hosts reach more).
+PINNED_COPY_GB_PER_S = 25.0
+
+#: FP32 -> TF32 GEMM throughput ratio per device class (CUDA compute capability major), from the vendors' dense
+#: peak numbers (A100: 156 / 19.5 TFLOPS; H100 SXM: 495 / 67). A device class missing here has no TF32.
+FP32_TO_TF32_RATIO: dict[int, float] = {8: 8.0, 9: 7.4}
+
+
+_NOT_CUDA = ("AMD", "Radeon", "Instinct")  # ROCm traces report a gfx major in computeMajor
+
+
+def compute_major(devices: list[dict], run_device: object = None) -> int | None:
+    """The CUDA compute capability major of the traced GPU (trace device properties, else capture metadata);
+    ``None`` for a ROCm device."""
+    for device in devices:
+        if any(word in str(device.get("name", "")) for word in _NOT_CUDA):
+            return None
+        if isinstance(device.get("computeMajor"), int):
+            return device["computeMajor"]
+    capability = getattr(run_device, "compute_capability", None)
+    if capability is None and isinstance(run_device, dict):
+        capability = run_device.get("compute_capability")
+    try:
+        return int(str(capability).split(".")[0]) if capability else None
+    except ValueError:
+        return None
+
+
+def pageable_excess_us(copy_us: float, copied_bytes: float) -> float:
+    """Copy time beyond what the same bytes take at :data:`PINNED_COPY_GB_PER_S` (never negative)."""
+    return max(copy_us - copied_bytes / (PINNED_COPY_GB_PER_S * 1e3), 0.0)

@@ -37,11 +37,17 @@ _RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 @dataclass(frozen=True, kw_only=True)
 class Impact:
-    """Recoverable time a finding estimates (filled by impact-aware rules; ``None`` until a rule estimates it)."""
+    """Recoverable time a finding estimates: ms, share of the pipeline wall time, and how it was estimated."""
 
     recoverable_ms: float
     share: float  # of the pipeline wall time
     method: str  # how it was estimated, e.g. "GPU idle inside steps waiting on the host (upper bound)"
+    estimate: bool = False  # True: an assumed rate or ratio enters the number (labelled "estimate" when shown)
+
+    def headline(self) -> str:
+        """``"5.28 ms recoverable (1.2% of wall time), estimate"``: how reports show it (the method follows)."""
+        label = ", estimate" if self.estimate else ""
+        return f"{self.recoverable_ms:.2f} ms recoverable ({self.share:.1%} of wall time){label}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,11 @@ A rule is a function of a :class:`~profkit.analysis.findings.context.Context` (t
 :class:`~profkit.analysis.findings.context.ComparisonContext` (comparison rule) that returns ``None`` when it
 does not apply, else one :class:`Hit` (or a list of them): the numbers, labels and rows behind the finding.
 The registry renders the rule's text templates from them into a :class:`Finding`.
+
+A rule that declares an ``impact`` method puts the time its fix would recover in ``Hit.recoverable_ms``; the
+registry turns it into the finding's :class:`Impact` (ms, share of the pipeline wall time, method) and derives the
+severity from it (:func:`severity_of`), so one table decides what is critical. Findings are ordered by severity,
+then by impact (largest first), then by rule order.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 from profkit.analysis.findings.context import ComparisonContext, Context
-from profkit.analysis.findings.model import Finding, Number, Row, Severity
-from profkit.analysis.findings.text import Text
+from profkit.analysis.findings.model import Finding, Impact, Number, Row, Severity
+from profkit.analysis.findings.text import Text, render
 from profkit.analysis.findings.thresholds import THRESHOLDS
 
 if TYPE_CHECKING:
@@ -40,6 +45,14 @@ class Hit:
     severity: Severity | None = None  # None: the rule's declared severity
     scope: str | None = None  # None: the rule's declared scope
     variant: str | None = None  # a key of the rule's ``variants``: other text for this case
+    recoverable_ms: float | None = None  # the time the fix would recover (rules that declare an impact method)
+
+
+def severity_of(impact: Impact) -> Severity:
+    """The severity an impact earns: critical / warning from its share of wall time; info below the floor."""
+    if impact.recoverable_ms < THRESHOLDS["impact_floor_ms"] or impact.share < THRESHOLDS["impact_warning_share"]:
+        return Severity.INFO
+    return Severity.CRITICAL if impact.share >= THRESHOLDS["impact_critical_share"] else Severity.WARNING
 
 
 @dataclass(frozen=True)
@@ -53,15 +66,29 @@ class Rule:
     thresholds: tuple[str, ...]  # the THRESHOLDS keys the rule reads
     variants: dict[str, Text]
     order: int  # registration order: ties within a severity keep it
+    impact: str = ""  # the impact method (a text template); empty: the rule estimates no recoverable time
+    estimate: bool = False  # the impact rests on an assumed rate or ratio
 
-    def finding(self, hit: Hit) -> Finding:
+    def finding(self, hit: Hit, wall_us: float = 0.0) -> Finding:
+        """``hit`` rendered; ``wall_us`` (the pipeline wall time) gives the impact's share."""
         text = self.variants[hit.variant] if hit.variant else self.text
         numbers = _plain(hit.numbers)
         rows = [_plain(row) for row in hit.rows]
         title, evidence, next_step = text.render(numbers, hit.labels, rows)
+        impact = None
+        severity = hit.severity or self.severity
+        if self.impact and hit.recoverable_ms is not None and math.isfinite(hit.recoverable_ms):
+            ms = max(float(hit.recoverable_ms), 0.0)
+            impact = Impact(
+                recoverable_ms=ms,
+                share=ms * 1000 / wall_us if wall_us > 0 else 0.0,
+                method=render(self.impact, {**numbers, **hit.labels}),
+                estimate=self.estimate,
+            )
+            severity = severity_of(impact)
         return Finding(
             rule=self.id,
-            severity=hit.severity or self.severity,
+            severity=severity,
             scope=hit.scope or self.scope,
             title=title,
             evidence=evidence,
@@ -69,6 +96,7 @@ class Rule:
             numbers=numbers,
             labels=hit.labels,
             rows=rows,
+            impact=impact,
         )
 
 
@@ -100,6 +128,8 @@ def _register(
     row: str = "",
     row_sep: str = "; ",
     variants: dict[str, dict[str, str]] | None = None,
+    impact: str = "",
+    estimate: bool = False,
 ) -> Callable[[Callable], Callable]:
     def register(check: Callable) -> Callable:
         rule_id = check.__name__
@@ -119,6 +149,8 @@ def _register(
             tuple(thresholds),
             {name: replace(text, **override) for name, override in (variants or {}).items()},
             len(_RULES),
+            impact,
+            estimate,
         )
         return check
 
@@ -126,7 +158,9 @@ def _register(
 
 
 def trace_rule(**declaration: Any) -> Callable[[Callable], Callable]:
-    """Register a trace rule: texts (title, evidence, next_step, row), severity, scope, thresholds, variants."""
+    """Register a trace rule: texts (title, evidence, next_step, row), severity, scope, thresholds, variants, and
+    the ``impact`` method (a template naming how ``Hit.recoverable_ms`` is estimated; ``estimate``: it assumes a
+    rate or ratio)."""
     return _register(RuleKind.TRACE, **declaration)
 
 
@@ -140,19 +174,24 @@ def rules(kind: RuleKind | None = None) -> list[Rule]:
     return [rule for rule in _RULES.values() if kind is None or rule.kind == kind]
 
 
-def _run(kind: RuleKind, ctx: Context | ComparisonContext) -> list[Finding]:
+def rank_key(finding: Finding, order: int = 0) -> tuple[int, float, int]:
+    """How findings are ordered: most severe first, then largest impact, then rule order."""
+    return finding.severity.rank, -(finding.impact.recoverable_ms if finding.impact else -1.0), order
+
+
+def _run(kind: RuleKind, ctx: Context | ComparisonContext, wall_us: float = 0.0) -> list[Finding]:
     ranked = []
     for rule in rules(kind):
         outcome = rule.check(ctx)
         hits = [] if outcome is None else [outcome] if isinstance(outcome, Hit) else list(outcome)
-        ranked += [(rule.order, rule.finding(hit)) for hit in hits]
-    ranked.sort(key=lambda item: (item[1].severity.rank, item[0]))
+        ranked += [(rule.order, rule.finding(hit, wall_us)) for hit in hits]
+    ranked.sort(key=lambda item: rank_key(item[1], item[0]))
     return [finding for _, finding in ranked]
 
 
 def evaluate(ctx: Context) -> list[Finding]:
-    """The findings of every trace rule, most severe first, then in rule order."""
-    return _run(RuleKind.TRACE, ctx)
+    """The findings of every trace rule, most severe first, then by impact, then in rule order."""
+    return _run(RuleKind.TRACE, ctx, ctx.window_us)
 
 
 def evaluate_comparison(result: ComparisonResult, a: AnalysisResult, b: AnalysisResult) -> list[Finding]:

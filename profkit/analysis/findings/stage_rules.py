@@ -1,4 +1,6 @@
-"""Where the pipeline's time goes: step outliers and variance, large stages, the leading kind of work."""
+"""Where the pipeline's time goes: step outliers and variance, large stages, the leading kind of work.
+
+The share rules (denoise share, leading category) describe; they recover nothing and stay info."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from profkit.analysis.findings.thresholds import THRESHOLDS
     severity=Severity.WARNING,
     scope="denoise",
     thresholds=("min_steps_step_rules", "first_step_outlier_ratio"),
+    impact="step 0 minus the median step ({excess_ms:.2f} ms): warm-up, paid once per process",
     title="Step 0 is {ratio:.1f}x slower than the median step",
     evidence="step 0: {first_ms:.2f} ms; median of steps 1-{last_step}: {median_rest_ms:.2f} ms.",
     next_step="A first-step outlier is warm-up: lazy init, cuDNN/Triton autotuning or torch.compile. "
@@ -33,7 +36,9 @@ def first_step_outlier(ctx: Context) -> Hit | None:
             "first_ms": first / 1000,
             "median_rest_ms": median_rest / 1000,
             "last_step": len(steps) - 1,
-        }
+            "excess_ms": (first - median_rest) / 1000,
+        },
+        recoverable_ms=(first - median_rest) / 1000,
     )
 
 
@@ -41,6 +46,7 @@ def first_step_outlier(ctx: Context) -> Hit | None:
     severity=Severity.WARNING,
     scope="denoise",
     thresholds=("min_steps_step_rules", "step_cv_warning"),
+    impact="the time of steps above the median step ({excess_ms:.2f} ms)",
     title="Step times vary by {cv:.0%} (coefficient of variation)",
     evidence="min {min_ms:.2f} ms, median {median_ms:.2f} ms, max {max_ms:.2f} ms, std {std_ms:.2f} ms.",
     next_step="Steps of a denoise loop do the same work: variance means interference (other processes, "
@@ -50,14 +56,17 @@ def step_variance(ctx: Context) -> Hit | None:
     stats = ctx.view.step_stats
     if stats is None or stats.count < THRESHOLDS["min_steps_step_rules"] or stats.cv < THRESHOLDS["step_cv_warning"]:
         return None
+    excess_ms = sum(max(s.wall_us - stats.median, 0.0) for s in ctx.view.steps) / 1000
     return Hit(
+        recoverable_ms=excess_ms,
         numbers={
             "cv": stats.cv,
             "min_ms": stats.min / 1000,
             "median_ms": stats.median / 1000,
             "max_ms": stats.max / 1000,
             "std_ms": stats.std / 1000,
-        }
+            "excess_ms": excess_ms,
+        },
     )
 
 
@@ -65,6 +74,7 @@ def step_variance(ctx: Context) -> Hit | None:
     severity=Severity.WARNING,
     scope="vae",
     thresholds=("vae_share_warning",),
+    impact="the VAE's wall time ({vae_ms:.2f} ms): an upper bound, a tiny VAE or compiled decode keeps part of it",
     title="VAE takes {share:.0%} of the pipeline",
     evidence="{vae_ms:.2f} ms of {total_ms:.2f} ms in VAE decode/encode (threshold {threshold:.0%}).",
     next_step="Try a tiny/distilled VAE (TAESD), VAE slicing or tiling for large batches, channels_last, or "
@@ -80,7 +90,8 @@ def vae_decode_large(ctx: Context) -> Hit | None:
             "vae_ms": vae.wall_us / 1000,
             "total_ms": ctx.view.total_us / 1000,
             "threshold": THRESHOLDS["vae_share_warning"],
-        }
+        },
+        recoverable_ms=vae.wall_us / 1000,
     )
 
 
@@ -88,6 +99,7 @@ def vae_decode_large(ctx: Context) -> Hit | None:
     severity=Severity.WARNING,
     scope="text_encoder",
     thresholds=("text_encoder_share_warning",),
+    impact="the text encoders' wall time ({encoder_ms:.2f} ms): what cached prompt embeddings recover",
     title="Text encoding takes {share:.0%} of the pipeline",
     evidence="{encoder_ms:.2f} ms over {calls} text-encoder calls.",
     next_step="Cache prompt embeddings for repeated prompts (pass prompt_embeds), or run encoders in half precision.",
@@ -96,13 +108,17 @@ def text_encoder_large(ctx: Context) -> Hit | None:
     stage = ctx.stage("text_encoder")
     if stage is None or stage.share < THRESHOLDS["text_encoder_share_warning"]:
         return None
-    return Hit(numbers={"share": stage.share, "encoder_ms": stage.wall_us / 1000, "calls": stage.calls})
+    return Hit(
+        numbers={"share": stage.share, "encoder_ms": stage.wall_us / 1000, "calls": stage.calls},
+        recoverable_ms=stage.wall_us / 1000,
+    )
 
 
 @trace_rule(
     severity=Severity.WARNING,
     scope="other",
     thresholds=("other_share_warning",),
+    impact="the time outside named stages ({other_ms:.2f} ms): an upper bound, some of it is needed work",
     title="{share:.0%} of the pipeline is outside named stages",
     evidence="{other_ms:.2f} ms is spent in the pipeline call but outside text encoding, denoise steps and VAE: "
     "input checks, latent preparation, image post-processing (PIL conversion).",
@@ -113,7 +129,7 @@ def time_outside_stages(ctx: Context) -> Hit | None:
     other = ctx.stage("other")
     if other is None or not ctx.view.has_ranges or other.share < THRESHOLDS["other_share_warning"]:
         return None
-    return Hit(numbers={"share": other.share, "other_ms": other.wall_us / 1000})
+    return Hit(numbers={"share": other.share, "other_ms": other.wall_us / 1000}, recoverable_ms=other.wall_us / 1000)
 
 
 _DENOISE_SHARE = {

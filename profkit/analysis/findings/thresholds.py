@@ -7,6 +7,10 @@ against a number of its own and that every key here is read by some rule.
 from __future__ import annotations
 
 THRESHOLDS: dict[str, float] = {
+    # severity from impact (recoverable time as a share of the pipeline wall time), applied by the registry
+    "impact_critical_share": 0.10,
+    "impact_warning_share": 0.02,
+    "impact_floor_ms": 1.0,  # less recoverable time than this is info, whatever its share
     # pipeline stages and steps
     "vae_share_warning": 0.25,
     "text_encoder_share_warning": 0.20,
@@ -23,7 +27,6 @@ THRESHOLDS: dict[str, float] = {
     "sync_time_share_warning": 0.01,  # host time blocked in sync calls, of the analysed window
     "starvation_share_warning": 0.05,  # long idle gaps, of the GPU window
     "launch_bound_idle_share": 0.30,  # GPU idle share inside the denoise loop
-    "launch_bound_idle_critical": 0.60,
     "every_step_share": 0.8,  # "in every step": at least this share of the steps
     "min_steps_every_step": 2,  # steps needed before "in every step" means anything
     # comparisons (speedup = A time / B time)
@@ -33,4 +36,5 @@ THRESHOLDS: dict[str, float] = {
     "host_bound_wall_lag": 1.25,  # ... but wall time gained this factor less: the host did not keep up
     "stage_change_min": 0.02,  # a stage changed when |speedup - 1| reaches this
     "min_matched_steps": 2,  # matched steps needed for the per-step speedup finding
+    "prediction_match_tolerance": 0.5,  # measured gain within this fraction of the predicted one: "matches"
 }
