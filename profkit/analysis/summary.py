@@ -35,6 +35,7 @@ from profkit.analysis.timeline import (
     idle_gaps,
     launch_stats,
 )
+from profkit.analysis.timeline_view import TimelineView, build_timeline
 from profkit.model.capture import CaptureMetadata
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class AnalysisResult:
     stage_mix: list[StageMixRow] = field(default_factory=list)  # kernels (GPU) or CPU self time per stage
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    timeline: TimelineView | None = None  # what the reports draw (older summaries have none)
 
     @property
     def primary(self) -> Breakdown:
@@ -173,6 +175,7 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
         launches=launches,
         blocking=blocking,
         stage_mix=mix,
+        timeline=build_timeline(tables, windows, work, view, host_calls),
     )
 
 

@@ -243,22 +243,9 @@ def idle_gaps(
     lengths = gap_end - gap_start
     next_item, prev_item = first_item[1:], last_item[:-1]
     next_launch = scoped["launch_ts"].to_numpy()[next_item]
-
-    cause = np.where(np.isnan(next_launch), "unknown", "queued").astype(object)
-    cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
     if blocking is None:
         blocking = blocking_calls(tables, work)
-    if len(blocking) and lengths.size:
-        order = np.argsort(blocking["end"].to_numpy(), kind="stable")
-        sync_end = blocking["end"].to_numpy()[order]
-        sync_start = blocking["ts"].to_numpy()[order]
-        # any blocking call that returned inside the gap and was already waiting when it began (a pageable copy
-        # followed by a sync: the copy spans the gap start, the sync returns last)
-        lo = np.searchsorted(sync_end, gap_start - SYNC_SLACK_US, side="left")
-        hi = np.searchsorted(sync_end, gap_end, side="right")
-        for gap in np.flatnonzero(hi > lo):
-            if sync_start[lo[gap] : hi[gap]].min() <= gap_start[gap] + SYNC_SLACK_US:
-                cause[gap] = "after_sync"
+    cause = gap_causes(gap_start, gap_end, next_launch, blocking)
 
     stage = scoped["stage"].to_numpy()
     step_row = scoped["step_row"].to_numpy()
@@ -306,6 +293,26 @@ def idle_gaps(
             )
         )
     return result
+
+
+def gap_causes(
+    gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarray, blocking: pd.DataFrame
+) -> np.ndarray:
+    """The cause key of each idle gap (see the module docstring), from the launch time of the work ending it."""
+    cause = np.where(np.isnan(next_launch), "unknown", "queued").astype(object)
+    cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
+    if len(blocking) and gap_start.size:
+        order = np.argsort(blocking["end"].to_numpy(), kind="stable")
+        sync_end = blocking["end"].to_numpy()[order]
+        sync_start = blocking["ts"].to_numpy()[order]
+        # any blocking call that returned inside the gap and was already waiting when it began (a pageable copy
+        # followed by a sync: the copy spans the gap start, the sync returns last)
+        lo = np.searchsorted(sync_end, gap_start - SYNC_SLACK_US, side="left")
+        hi = np.searchsorted(sync_end, gap_end, side="right")
+        for gap in np.flatnonzero(hi > lo):
+            if sync_start[lo[gap] : hi[gap]].min() <= gap_start[gap] + SYNC_SLACK_US:
+                cause[gap] = "after_sync"
+    return cause
 
 
 def _classes(keys: np.ndarray, lengths: np.ndarray, idle: float, labels: dict[str, str] | None) -> list[GapClass]:

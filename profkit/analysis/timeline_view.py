@@ -1,0 +1,224 @@
+"""The timeline the reports draw: pipeline calls, stages, denoise steps, GPU busy density per stream, idle gaps.
+
+A compact document (:class:`TimelineView`): busy time is binned (``bins`` equal bins over the window), so its size
+does not grow with the trace; for zooming, the kernels and copies themselves are kept only up to
+:data:`ITEMS_PER_GROUP` longest per denoise step (and per stage outside the steps), each with a short name and
+its full name. Times are microseconds on the trace's time base (``start_us`` is where the drawing begins).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from profkit.analysis.attribution import OUTSIDE, STAGE_KINDS, PipelineWindows
+from profkit.analysis.intervals import merge, merge_blocks
+from profkit.analysis.pipeline_view import PipelineView
+from profkit.analysis.timeline import CAUSE_SHORT, gap_causes
+from profkit.parsers.tables import TraceTables
+
+BINS = 600  # busy-density bins over the whole window
+ITEMS_PER_GROUP = 60  # longest kernels/copies kept per denoise step (and per stage outside steps)
+KEEP_ALL_ITEMS = 2000  # traces with at most this much GPU work keep every item
+MAX_GAPS = 400  # longest idle gaps kept
+MAX_RANGES = 2000  # denoiser/scheduler ranges kept
+SHORT_NAME_CHARS = 48
+DIGITS = 2  # microsecond rounding of the stored times
+
+ALL_STREAMS = -1  # stream of the lane that merges every stream
+
+
+@dataclass
+class Span:
+    label: str
+    start_us: float
+    dur_us: float
+    step: int = -1  # denoise step number (step spans)
+    call: int = -1  # pipeline call index (step spans)
+    gpu_busy_us: float | None = None  # GPU work launched inside it (step spans)
+
+
+@dataclass
+class Lane:
+    stream: int  # ALL_STREAMS for the union of every stream
+    device: int
+    busy_us: float  # union of the lane's work inside the window
+    bins: list[float]  # busy µs per bin
+
+
+@dataclass
+class Gap:
+    start_us: float
+    dur_us: float
+    cause: str  # key of CAUSE_SHORT
+
+
+@dataclass
+class TimelineView:
+    start_us: float
+    end_us: float
+    bin_us: float
+    calls: list[Span] = field(default_factory=list)
+    stages: list[Span] = field(default_factory=list)
+    steps: list[Span] = field(default_factory=list)
+    ranges: list[Span] = field(default_factory=list)  # denoiser, scheduler and other ranges inside stages
+    lanes: list[Lane] = field(default_factory=list)  # the all-streams lane first, then one per stream
+    gaps: list[Gap] = field(default_factory=list)
+    gap_count: int = 0  # all idle gaps between GPU work in the pipeline calls (``gaps`` keeps the longest)
+    gap_us_by_cause: dict[str, float] = field(default_factory=dict)
+    cause_labels: dict[str, str] = field(default_factory=dict)
+    # kept kernels/copies: [lane index, start, duration, name index]; names short and full by index
+    items: list[tuple[int, float, float, int]] = field(default_factory=list)
+    short_names: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    item_count: int = 0  # all kernels/copies in the trace
+    items_per_group: int = ITEMS_PER_GROUP
+
+
+_OPENING = re.compile(r"(?<=\S)[<(]")  # a template argument list or a parameter list (not "Memcpy HtoD (...)")
+
+
+def short_name(name: str, limit: int = SHORT_NAME_CHARS) -> str:
+    """A kernel name without its return type, template arguments and parameters, at most ``limit`` characters."""
+    short = name.replace("(anonymous namespace)::", "").removeprefix("void ").strip()
+    opening = _OPENING.search(short)
+    if opening is not None and opening.start() > 0:
+        short = short[: opening.start()] + ("<…>" if opening.group() == "<" else "")
+    short = short or name
+    return short if len(short) <= limit else short[: limit - 1] + "…"
+
+
+def _round(value: float) -> float:
+    return round(float(value), DIGITS)
+
+
+def _cumulative_busy(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Busy time of disjoint sorted intervals before each point."""
+    if starts.size == 0:
+        return np.zeros(points.size)
+    before = np.concatenate([[0.0], np.cumsum(ends - starts)])
+    index = np.searchsorted(starts, points, side="right") - 1
+    inside = np.where(index >= 0, np.clip(points - starts[np.maximum(index, 0)], 0, None), 0.0)
+    inside = np.minimum(inside, np.where(index >= 0, ends[np.maximum(index, 0)] - starts[np.maximum(index, 0)], 0.0))
+    return np.where(index >= 0, before[np.maximum(index, 0)] + inside, 0.0)
+
+
+def _lane(stream: int, device: int, starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> Lane:
+    merged_starts, merged_ends = merge(np.clip(starts, edges[0], edges[-1]), np.clip(ends, edges[0], edges[-1]))
+    busy = np.diff(_cumulative_busy(merged_starts, merged_ends, edges))
+    return Lane(stream, device, _round(np.sum(merged_ends - merged_starts)), [_round(v) for v in busy])
+
+
+def _window(windows: PipelineWindows | None, work: pd.DataFrame, tables: TraceTables) -> tuple[float, float] | None:
+    starts: list[float] = []
+    ends: list[float] = []
+    if windows is not None:
+        starts.append(float(windows.pipeline[0].min()))
+        ends.append(float(windows.pipeline[1].max()))
+    if len(work):
+        starts.append(float(work["ts"].min()))
+        ends.append(float(work["end"].max()))
+    if not starts and len(tables.cpu_ops):
+        starts.append(float(tables.cpu_ops["ts"].min()))
+        ends.append(float(tables.cpu_ops["end"].max()))
+    if not starts or max(ends) <= min(starts):
+        return None
+    return min(starts), max(ends)
+
+
+def _spans(windows: PipelineWindows, view: PipelineView) -> dict[str, list[Span]]:
+    calls = [Span("pipeline call", _round(s), _round(e - s)) for s, e in zip(*windows.pipeline, strict=True)]
+    stages = [
+        Span(stage, _round(s), _round(e - s))
+        for stage, (starts, ends) in windows.stages.items()
+        for s, e in zip(starts, ends, strict=True)
+    ]
+    stages.sort(key=lambda span: span.start_us)
+    busy = [row.gpu_busy_us for row in view.steps] if len(view.steps) == len(windows.steps) else []
+    steps = [
+        Span(
+            f"step {int(row.step)}",
+            _round(row.ts),
+            _round(row.dur),
+            step=int(row.step),
+            call=int(row.call),
+            gpu_busy_us=busy[index] if busy else None,
+        )
+        for index, row in enumerate(windows.steps.itertuples(index=False))
+    ]
+    stage_kinds = {kind for kinds in STAGE_KINDS.values() for kind in kinds}
+    inner = windows.ranges[~windows.ranges["kind"].isin([*stage_kinds, "pipeline", *STAGE_KINDS])]
+    inner = inner.nlargest(MAX_RANGES, "dur").sort_values("ts") if len(inner) > MAX_RANGES else inner
+    ranges = [
+        Span(str(row.kind), _round(row.ts), _round(row.dur), step=int(row.step))
+        for row in inner.itertuples(index=False)
+    ]
+    return {"calls": calls, "stages": stages, "steps": steps, "ranges": ranges}
+
+
+def _kept_items(work: pd.DataFrame, per_group: int) -> pd.DataFrame:
+    if len(work) <= KEEP_ALL_ITEMS:
+        return work
+    group = np.where(work["step_row"].to_numpy() >= 0, work["step_row"].astype(str), "stage:" + work["stage"])
+    ranked = work.assign(_group=group).sort_values("dur", ascending=False, kind="stable")
+    return ranked.groupby("_group", sort=False).head(per_group).drop(columns="_group")
+
+
+def _gaps(work: pd.DataFrame, blocking: pd.DataFrame) -> tuple[list[Gap], int, dict[str, float]]:
+    in_pipeline = work["stage"].to_numpy() != OUTSIDE
+    scoped = work[in_pipeline] if in_pipeline.any() else work
+    block_starts, block_ends, first_item, _ = merge_blocks(scoped["ts"].to_numpy(), scoped["end"].to_numpy())
+    gap_start, gap_end = block_ends[:-1], block_starts[1:]
+    next_launch = scoped["launch_ts"].to_numpy()[first_item[1:]]
+    cause = gap_causes(gap_start, gap_end, next_launch, blocking)
+    lengths = gap_end - gap_start
+    totals = {str(key): _round(lengths[cause == key].sum()) for key in np.unique(cause)}
+    kept = np.sort(np.argsort(-lengths, kind="stable")[:MAX_GAPS])
+    gaps = [Gap(_round(gap_start[i]), _round(lengths[i]), str(cause[i])) for i in kept]
+    return gaps, int(lengths.size), totals
+
+
+def build_timeline(
+    tables: TraceTables,
+    windows: PipelineWindows | None,
+    work: pd.DataFrame,
+    view: PipelineView,
+    blocking: pd.DataFrame,
+    items_per_group: int = ITEMS_PER_GROUP,
+    bins: int = BINS,
+) -> TimelineView | None:
+    """The timeline of one analyzed trace, or ``None`` when it has neither profkit ranges nor any events."""
+    window = _window(windows, work, tables)
+    if window is None:
+        return None
+    start, end = window
+    edges = np.linspace(start, end, bins + 1)
+    timeline = TimelineView(_round(start), _round(end), (end - start) / bins, items_per_group=items_per_group)
+    timeline.cause_labels = dict(CAUSE_SHORT)
+    if windows is not None:
+        for name, spans in _spans(windows, view).items():
+            setattr(timeline, name, spans)
+    if len(work):
+        starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
+        timeline.lanes.append(_lane(ALL_STREAMS, -1, starts, ends, edges))
+        keys = work[["device", "stream"]].drop_duplicates().sort_values(["device", "stream"])
+        lane_of: dict[tuple[int, int], int] = {}
+        for device, stream in keys.itertuples(index=False):
+            mask = (work["device"].to_numpy() == device) & (work["stream"].to_numpy() == stream)
+            lane_of[(int(device), int(stream))] = len(timeline.lanes)
+            timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
+        kept = _kept_items(work, items_per_group).sort_values("ts", kind="stable")
+        names = pd.unique(kept["name"].to_numpy(dtype=object))
+        index = {name: i for i, name in enumerate(names)}
+        timeline.names = [str(name) for name in names]
+        timeline.short_names = [short_name(name) for name in timeline.names]
+        timeline.items = [
+            (lane_of[(int(row.device), int(row.stream))], _round(row.ts), _round(row.dur), index[row.name])
+            for row in kept[["device", "stream", "ts", "dur", "name"]].itertuples(index=False)
+        ]
+        timeline.item_count = len(work)
+        timeline.gaps, timeline.gap_count, timeline.gap_us_by_cause = _gaps(work, blocking)
+    return timeline
