@@ -23,7 +23,7 @@ from profkit.parsers.tables import TraceTables
 BINS = 600  # busy-density bins over the whole window
 ITEMS_PER_GROUP = 60  # longest kernels/copies kept per denoise step (and per stage outside steps)
 KEEP_ALL_ITEMS = 2000  # traces with at most this much GPU work keep every item
-MAX_GAPS = 400  # longest idle gaps kept
+MAX_GAPS = 200  # longest idle gaps kept over the whole window (besides the longest per group)
 MAX_RANGES = 2000  # denoiser/scheduler ranges kept
 SHORT_NAME_CHARS = 48
 DIGITS = 2  # microsecond rounding of the stored times
@@ -50,13 +50,6 @@ class Lane:
 
 
 @dataclass
-class Gap:
-    start_us: float
-    dur_us: float
-    cause: str  # key of CAUSE_SHORT
-
-
-@dataclass
 class TimelineView:
     start_us: float
     end_us: float
@@ -66,8 +59,10 @@ class TimelineView:
     steps: list[Span] = field(default_factory=list)
     ranges: list[Span] = field(default_factory=list)  # denoiser, scheduler and other ranges inside stages
     lanes: list[Lane] = field(default_factory=list)  # the all-streams lane first, then one per stream
-    gaps: list[Gap] = field(default_factory=list)
-    gap_count: int = 0  # all idle gaps between GPU work in the pipeline calls (``gaps`` keeps the longest)
+    # idle gaps between GPU work in the pipeline calls: [start, duration, cause key of CAUSE_SHORT], the longest
+    # per denoise step (and per stage outside the steps) and the longest overall
+    gaps: list[tuple[float, float, str]] = field(default_factory=list)
+    gap_count: int = 0  # all of them
     gap_us_by_cause: dict[str, float] = field(default_factory=dict)
     cause_labels: dict[str, str] = field(default_factory=dict)
     # kept kernels/copies: [lane index, start, duration, name index]; names short and full by index
@@ -159,15 +154,25 @@ def _spans(windows: PipelineWindows, view: PipelineView) -> dict[str, list[Span]
     return {"calls": calls, "stages": stages, "steps": steps, "ranges": ranges}
 
 
+def _groups(work: pd.DataFrame) -> np.ndarray:
+    """The zoom group of each work item: its denoise step row, else its stage."""
+    step_row = work["step_row"].to_numpy()
+    return np.where(step_row >= 0, step_row.astype(str), "stage:" + work["stage"].to_numpy(dtype=object).astype(str))
+
+
+def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int) -> np.ndarray:
+    """Sorted indices of the ``per_group`` longest of each group."""
+    ranked = pd.DataFrame({"length": lengths, "group": groups}).sort_values("length", ascending=False, kind="stable")
+    return np.sort(ranked.groupby("group", sort=False).head(per_group).index.to_numpy())
+
+
 def _kept_items(work: pd.DataFrame, per_group: int) -> pd.DataFrame:
     if len(work) <= KEEP_ALL_ITEMS:
         return work
-    group = np.where(work["step_row"].to_numpy() >= 0, work["step_row"].astype(str), "stage:" + work["stage"])
-    ranked = work.assign(_group=group).sort_values("dur", ascending=False, kind="stable")
-    return ranked.groupby("_group", sort=False).head(per_group).drop(columns="_group")
+    return work.iloc[_longest(work["dur"].to_numpy(), _groups(work), per_group)]
 
 
-def _gaps(work: pd.DataFrame, blocking: pd.DataFrame) -> tuple[list[Gap], int, dict[str, float]]:
+def _gaps(work: pd.DataFrame, blocking: pd.DataFrame, per_group: int) -> tuple[list, int, dict[str, float]]:
     in_pipeline = work["stage"].to_numpy() != OUTSIDE
     scoped = work[in_pipeline] if in_pipeline.any() else work
     block_starts, block_ends, first_item, _ = merge_blocks(scoped["ts"].to_numpy(), scoped["end"].to_numpy())
@@ -176,8 +181,12 @@ def _gaps(work: pd.DataFrame, blocking: pd.DataFrame) -> tuple[list[Gap], int, d
     cause = gap_causes(gap_start, gap_end, next_launch, blocking)
     lengths = gap_end - gap_start
     totals = {str(key): _round(lengths[cause == key].sum()) for key in np.unique(cause)}
-    kept = np.sort(np.argsort(-lengths, kind="stable")[:MAX_GAPS])
-    gaps = [Gap(_round(gap_start[i]), _round(lengths[i]), str(cause[i])) for i in kept]
+    if lengths.size > KEEP_ALL_ITEMS:
+        longest = np.argsort(-lengths, kind="stable")[:MAX_GAPS]
+        kept = np.union1d(longest, _longest(lengths, _groups(scoped)[first_item[1:]], per_group))
+    else:
+        kept = np.arange(lengths.size)
+    gaps = [(_round(gap_start[i]), _round(lengths[i]), str(cause[i])) for i in kept]
     return gaps, int(lengths.size), totals
 
 
@@ -220,5 +229,5 @@ def build_timeline(
             for row in kept[["device", "stream", "ts", "dur", "name"]].itertuples(index=False)
         ]
         timeline.item_count = len(work)
-        timeline.gaps, timeline.gap_count, timeline.gap_us_by_cause = _gaps(work, blocking)
+        timeline.gaps, timeline.gap_count, timeline.gap_us_by_cause = _gaps(work, blocking, items_per_group)
     return timeline

@@ -50,10 +50,11 @@ def compare_paths(
     if json_path is None and write_json_summary:
         json_path = base.with_name(base.name + ".json")
     check_outputs((html, json_path), (*a.files, *b.files), force)
-    comparison = compare_results(analyze_input(a), analyze_input(b), a.label, b.label)
+    result_a, result_b = analyze_input(a), analyze_input(b)
+    comparison = compare_results(result_a, result_b, a.label, b.label)
     if comparison.setup_differences and not allow_different_setups:
         raise SetupMismatch("refusing to compare runs from different setups", comparison.setup_differences)
-    report = comparison_html(comparison, str(a.trace), str(b.trace))
+    report = comparison_html(comparison, str(a.trace), str(b.trace), result_a, result_b)
     outputs = CompareOutputs(comparison, write_text(html, report, force))
     if json_path is not None:
         outputs.json = ComparisonDocument(result=comparison).write(json_path, force)

@@ -17,6 +17,7 @@ from profkit.analysis.timeline import CAUSE_LABELS
 from profkit.model.bench import BenchResult, BenchSummary
 from profkit.report.charts import distribution_chart, line_chart, step_chart
 from profkit.report.jinja import render
+from profkit.report.timeline_html import timeline_context
 
 STAGE_COLORS = {
     "text_encoder": "#7a5af8",
@@ -62,11 +63,19 @@ def analysis_html(result: AnalysisResult) -> str:
         cause_labels=CAUSE_LABELS,
         device_label=device_label(result.trace.devices),
         data=result.to_dict(),
+        timelines=timeline_context([(result.label, result)], STAGE_COLORS),
         **common_context(),
     )
 
 
-def comparison_html(comparison: ComparisonResult, path_a: str, path_b: str) -> str:
+def comparison_html(
+    comparison: ComparisonResult,
+    path_a: str,
+    path_b: str,
+    result_a: AnalysisResult | None = None,
+    result_b: AnalysisResult | None = None,
+) -> str:
+    """The comparison report; with the two analyses, their timelines (A above B)."""
     chart = None
     if comparison.steps:
         chart = step_chart(
@@ -80,6 +89,9 @@ def comparison_html(comparison: ComparisonResult, path_a: str, path_b: str) -> s
         path_b=path_b,
         step_chart=chart,
         data=comparison.to_dict(),
+        timelines=timeline_context(
+            [(f"A: {comparison.label_a}", result_a), (f"B: {comparison.label_b}", result_b)], STAGE_COLORS
+        ),
         **common_context(),
     )
 
