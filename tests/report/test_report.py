@@ -32,8 +32,8 @@ def _assert_inert(html: str) -> None:
     assert "<script>alert" not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(" in html  # shown as text
-    # the only script elements are profkit's own two
-    assert len(re.findall(r"<script\b", html)) == 2
+    # the only script elements are profkit's own: its data and code, the timeline's data and code
+    assert len(re.findall(r"<script\b", html)) == 4
     data = re.search(r'<script type="application/json" id="profkit-data">(.*?)</script>', html, re.S).group(1)
     assert "<" not in data  # |tojson escapes < so the JSON block cannot close the element
     assert orjson.loads(data)
@@ -54,7 +54,7 @@ def test_analysis_report_escapes_kernel_and_op_names(tmp_path):
 def test_comparison_report_escapes_names(tmp_path):
     a = analyze_tables(load_trace(_evil_trace(tmp_path, "a.json")), label=f"A {EVIL}")
     b = analyze_tables(load_trace(diffusion_trace(steps=2).write(tmp_path / "b.json")), label="B")
-    html = comparison_html(compare_results(a, b), "a.json", "b.json")
+    html = comparison_html(compare_results(a, b), "a.json", "b.json", a, b)
     _assert_inert(html)
     _assert_offline(html)
 
