@@ -62,7 +62,7 @@ def analysis_html(result: AnalysisResult) -> str:
         step_chart=chart,
         cause_labels=CAUSE_LABELS,
         device_label=device_label(result.trace.devices),
-        data=result.to_dict(),
+        data={key: value for key, value in result.to_dict().items() if key != "timeline"},  # it is in tl-data
         timelines=timeline_context([(result.label, result)], STAGE_COLORS),
         **common_context(),
     )
