@@ -18,8 +18,9 @@ def open_hint(result: AnalysisResult) -> str:
     path = PurePath(result.trace.path)
     if result.trace.source_format == "nsys":
         report = path.with_suffix(".nsys-rep").name
+        beside = "" if report == path.name else f" (beside {path.name})"
         return (
-            f"The whole run: open {report} (beside {path.name}) in Nsight Systems (File › Open); "
+            f"The whole run: open {report}{beside} in Nsight Systems (File › Open); "
             "Perfetto does not read Nsight Systems reports."
         )
     return (
