@@ -23,6 +23,7 @@ from profkit.parsers.tables import TraceTables
 BINS = 600  # busy-density bins over the whole window
 ITEMS_PER_GROUP = 60  # longest kernels/copies kept per denoise step (and per stage outside steps)
 KEEP_ALL_ITEMS = 2000  # traces with at most this much GPU work keep every item
+MAX_ITEMS = 6000  # kernels/copies (and idle gaps) kept at most, however many steps a trace has
 MAX_GAPS = 200  # longest idle gaps kept over the whole window (besides the longest per group)
 MAX_RANGES = 2000  # denoiser/scheduler ranges kept
 SHORT_NAME_CHARS = 48
@@ -160,10 +161,17 @@ def _groups(work: pd.DataFrame) -> np.ndarray:
     return np.where(step_row >= 0, step_row.astype(str), "stage:" + work["stage"].to_numpy(dtype=object).astype(str))
 
 
+def per_group_limit(groups: np.ndarray, per_group: int) -> int:
+    """``per_group``, lowered so that all groups together keep at most about :data:`MAX_ITEMS`."""
+    count = max(len(pd.unique(groups)), 1)
+    return max(1, min(per_group, MAX_ITEMS // count))
+
+
 def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int) -> np.ndarray:
-    """Sorted indices of the ``per_group`` longest of each group."""
+    """Sorted indices of the ``per_group`` longest of each group (at most :data:`MAX_ITEMS` in all)."""
     ranked = pd.DataFrame({"length": lengths, "group": groups}).sort_values("length", ascending=False, kind="stable")
-    return np.sort(ranked.groupby("group", sort=False).head(per_group).index.to_numpy())
+    kept = ranked.groupby("group", sort=False).head(per_group_limit(groups, per_group))
+    return np.sort(kept.index.to_numpy()[:MAX_ITEMS])
 
 
 def _kept_items(work: pd.DataFrame, per_group: int) -> pd.DataFrame:
@@ -220,6 +228,8 @@ def build_timeline(
             lane_of[(int(device), int(stream))] = len(timeline.lanes)
             timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
         kept = _kept_items(work, items_per_group).sort_values("ts", kind="stable")
+        if len(work) > KEEP_ALL_ITEMS:
+            timeline.items_per_group = per_group_limit(_groups(work), items_per_group)
         names = pd.unique(kept["name"].to_numpy(dtype=object))
         index = {name: i for i, name in enumerate(names)}
         timeline.names = [str(name) for name in names]

@@ -177,3 +177,15 @@ def test_h100_timelines_match_and_stay_small(h100_results):
         assert len(tl.steps) == (10 if "10steps" in name else 20)
         assert len(msgspec.json.encode(msgspec.to_builtins(tl))) < 200_000, name  # 8k kernels -> well under 200 KB
         assert len(tl.items) <= tl.items_per_group * (len(tl.steps) + 4)
+
+
+def test_many_steps_stay_within_the_item_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(tv, "KEEP_ALL_ITEMS", 0)
+    monkeypatch.setattr(tv, "MAX_ITEMS", 10)
+    r = analyze_tables(load_trace(launch_bound_trace(steps=12, kernels_per_step=4).write(tmp_path / "many.json")))
+    tl = r.timeline
+    assert len(tl.steps) == 12  # every step is still marked
+    assert len(tl.items) <= 10 and len(tl.gaps) <= 10 + tv.MAX_GAPS
+    assert tl.items_per_group == 1
+    longest = max(item[2] for item in tl.items)
+    assert longest == pytest.approx(max(k.dur for k in load_trace(tmp_path / "many.json").kernels.itertuples()))
