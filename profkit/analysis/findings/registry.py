@@ -16,7 +16,7 @@ from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 from profkit.analysis.findings.context import ComparisonContext, Context
-from profkit.analysis.findings.model import Finding, Number, Row, Severity
+from profkit.analysis.findings.model import Finding, Impact, Number, Row, Severity
 from profkit.analysis.findings.text import Text
 from profkit.analysis.findings.thresholds import THRESHOLDS
 
@@ -40,6 +40,7 @@ class Hit:
     severity: Severity | None = None  # None: the rule's declared severity
     scope: str | None = None  # None: the rule's declared scope
     variant: str | None = None  # a key of the rule's ``variants``: other text for this case
+    impact: Impact | None = None  # the recoverable time the rule estimates
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Rule:
             numbers=numbers,
             labels=hit.labels,
             rows=rows,
+            impact=hit.impact,
         )
 
 
