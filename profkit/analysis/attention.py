@@ -49,8 +49,8 @@ class AttentionStage:
     implementation: str  # flash | memory_efficient | cudnn | math | triton | "" (nothing recorded)
     label: str
     kernel: str  # the attention kernel with the most time ("" on the math path)
-    kernel_calls: int
-    attention_us: float  # sum of attention kernel durations in the stage
+    kernel_calls: int  # calls of that kernel
+    attention_us: float  # sum of all attention kernel durations in the stage
     stage_gpu_us: float  # sum of all kernel/copy durations of the stage
     share: float  # attention / stage GPU time
     dtype: str  # fp32 | fp16 | bf16 | unknown: what the attention ran in
@@ -137,7 +137,7 @@ def attention_by_stage(
                 implementation=implementation,
                 label=LABELS.get(implementation, implementation),
                 kernel=kernel,
-                kernel_calls=len(mine),
+                kernel_calls=int((mine["name"] == kernel).sum()) if kernel else 0,
                 attention_us=attention_us,
                 stage_gpu_us=stage_gpu,
                 share=attention_us / stage_gpu if stage_gpu else 0.0,

@@ -17,7 +17,8 @@ _KERNEL_NAME_CHARS = 60
     scope="run",
     thresholds=("attention_min_share",),
     title="Attention in {stage} runs the {implementation} kernel, not flash ({share:.0%} of the stage's GPU time)",
-    evidence="{kernel} ran {calls} times ({attention_ms:.2f} ms, {dtype}). Likely reason: {reason}.",
+    evidence="{kernel} ran {calls} times ({attention_ms:.2f} ms of attention kernels, {dtype}). "
+    "Likely reason: {reason}.",
     next_step="{fix}. Expected effect (estimate): attention about {fix_speedup:.1f}x faster, "
     "{recoverable_ms:.2f} ms less GPU time.",
 )
