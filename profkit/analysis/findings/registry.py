@@ -46,6 +46,7 @@ class Hit:
     scope: str | None = None  # None: the rule's declared scope
     variant: str | None = None  # a key of the rule's ``variants``: other text for this case
     recoverable_ms: float | None = None  # the time the fix would recover (rules that declare an impact method)
+    impact: Impact | None = None  # an impact the rule built itself (its own method and share)
 
 
 def severity_of(impact: Impact) -> Severity:
@@ -85,6 +86,9 @@ class Rule:
                 method=render(self.impact, {**numbers, **hit.labels}),
                 estimate=self.estimate,
             )
+            severity = severity_of(impact)
+        elif hit.impact is not None:
+            impact = hit.impact
             severity = severity_of(impact)
         return Finding(
             rule=self.id,
