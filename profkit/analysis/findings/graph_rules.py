@@ -1,4 +1,5 @@
-"""Rules of CUDA graphs in the denoise loop: launch-bound steps without graphs, idle between graph replays."""
+"""Rules of CUDA graphs in the denoise loop: idle between graph replays (a launch-bound loop without graphs is
+``launch_bound_denoise``, which says when the trace has no graph launches)."""
 
 from __future__ import annotations
 
@@ -11,40 +12,6 @@ from profkit.analysis.findings.thresholds import THRESHOLDS
 def _impact(recoverable_us: float, ctx: Context, method: str) -> Impact:
     window = ctx.window_us
     return Impact(recoverable_ms=recoverable_us / 1000, share=recoverable_us / window if window else 0.0, method=method)
-
-
-@trace_rule(
-    severity=Severity.WARNING,
-    scope="denoise",
-    thresholds=("no_graph_step_idle_share",),
-    title="The denoise steps launch every kernel one by one: no CUDA graphs, GPU idle {idle_share:.0%} of the steps",
-    evidence="No cudaGraphLaunch in the trace; inside the {steps} step ranges ({steps_ms:.2f} ms) the GPU is idle "
-    "{idle_ms:.2f} ms while the host launches {kernels_per_step:.0f} kernels per step.",
-    next_step="Capture the denoiser in CUDA graphs: pipe.unet = torch.compile(pipe.unet, mode='reduce-overhead') "
-    "(or torch.cuda.graphs by hand) replays each step's kernels with one launch; keep host syncs out of the step.",
-)
-def launch_bound_without_graphs(ctx: Context) -> Hit | None:
-    graphs = ctx.graphs
-    if graphs is None or graphs.launches or not graphs.steps_wall_us or not ctx.view.steps:
-        return None
-    idle_share = graphs.idle_in_steps_us / graphs.steps_wall_us
-    if idle_share < THRESHOLDS["no_graph_step_idle_share"]:
-        return None
-    kernels = sum(step.projection.work_items for step in ctx.view.steps if step.projection is not None)
-    return Hit(
-        numbers={
-            "idle_share": idle_share,
-            "steps": len(ctx.view.steps),
-            "steps_ms": graphs.steps_wall_us / 1000,
-            "idle_ms": graphs.idle_in_steps_us / 1000,
-            "kernels_per_step": kernels / len(ctx.view.steps),
-        },
-        impact=_impact(
-            graphs.idle_in_steps_us,
-            ctx,
-            "GPU idle inside the step ranges: an upper bound of what CUDA graphs / torch.compile can recover",
-        ),
-    )
 
 
 @trace_rule(

@@ -183,12 +183,31 @@ def rank_key(finding: Finding, order: int = 0) -> tuple[int, float, int]:
     return finding.severity.rank, -(finding.impact.recoverable_ms if finding.impact else -1.0), order
 
 
+#: rule -> the more specific rule whose recoverable time is the same idle: when both fire, the general one stays as
+#: context (info, no impact of its own), so impacts are never counted twice.
+COVERED_BY = {"low_gpu_utilization": "launch_bound_denoise"}
+
+
+def _uncounted(finding: Finding, cover: Finding) -> Finding:
+    return replace(
+        finding,
+        severity=Severity.INFO,
+        impact=None,
+        evidence=f"{finding.evidence} (Its recoverable time is counted in: {cover.title}.)",
+    )
+
+
 def _run(kind: RuleKind, ctx: Context | ComparisonContext, wall_us: float = 0.0) -> list[Finding]:
     ranked = []
     for rule in rules(kind):
         outcome = rule.check(ctx)
         hits = [] if outcome is None else [outcome] if isinstance(outcome, Hit) else list(outcome)
         ranked += [(rule.order, rule.finding(hit, wall_us)) for hit in hits]
+    fired = {finding.rule: finding for _, finding in ranked}
+    ranked = [
+        (order, _uncounted(f, fired[COVERED_BY[f.rule]]) if COVERED_BY.get(f.rule) in fired else f)
+        for order, f in ranked
+    ]
     ranked.sort(key=lambda item: rank_key(item[1], item[0]))
     return [finding for _, finding in ranked]
 

@@ -30,7 +30,6 @@ THRESHOLDS: dict[str, float] = {
     "every_step_share": 0.8,  # "in every step": at least this share of the steps
     "min_steps_every_step": 2,  # steps needed before "in every step" means anything
     # CUDA graphs and attention (graph_rules.py, attention_rules.py)
-    "no_graph_step_idle_share": 0.30,  # GPU idle inside the step ranges of a loop without graph replays
     "graph_idle_share": 0.05,  # GPU idle between graph replays, of the pipeline wall time
     "attention_min_share": 0.01,  # non-flash attention kernels, of their stage's GPU time
     # comparisons (speedup = A time / B time)
