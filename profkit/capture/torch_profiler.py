@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from profkit.capture.instrument import instrument
+from profkit.capture.instrument import StageMemoryTracker, instrument
 from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import (
     RunRecord,
+    load_prepared,
     native_stdout_to_stderr,
     platform_notes,
     prepare_run_folder,
@@ -22,8 +23,7 @@ from profkit.capture.run import (
     timed_call,
 )
 from profkit.capture.settings import CaptureSettings
-from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, Timing
-from profkit.pipelines.loading import load_pipeline
+from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, StageMemory, Timing
 
 
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
@@ -51,9 +51,10 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     progress.start(folder.name, settings.steps * (settings.warmup + 1))
     progress.phase("loading pipeline")
-    loaded = state.loaded = load_pipeline(settings.model, dtype, device)
+    loaded = state.loaded = load_prepared(settings, dtype, device)
     pipeline = loaded.pipeline
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance())
+    memory = StageMemoryTracker.for_device(device)  # holds the latest call's peaks: the recorded one's at the end
+    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance(), on_range=memory)
     state.components = instrumentation.components
     warmup_seconds = state.warmup_seconds
     with instrumentation:
@@ -96,9 +97,10 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
+        memory=StageMemory(source=memory.source, peak_allocated_mb=memory.peaks_mb()) if memory else StageMemory(),
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
-    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
+    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes, settings.knobs, settings.steps)
 
 
 def _keep_partial_trace(profiler: Any, state: RunState) -> None:

@@ -36,6 +36,14 @@ FLAGS: dict[str, str] = {
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
+    "compile": "--compile",
+    "attention": "--attention",
+    "channels_last": "--channels-last",
+    "tf32": "--tf32",
+    "scheduler": "--scheduler",
+    "quantize": "--quantize",
+    "vae_tiling": "--vae-tiling",
+    "cpu_offload": "--cpu-offload",
 }
 
 

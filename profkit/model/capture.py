@@ -53,6 +53,55 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cudnn: int | None = None
 
 
+#: The values each knob takes (the first is the default: the pipeline as loaded).
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+ATTENTION_BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
+QUANTIZE_MODES = ("off", "int8-weight", "int8-dynamic", "fp8")
+#: Short names of the knobs in run and configuration names.
+_KNOB_TAGS = {
+    "compile": "compile",
+    "attention": "attn",
+    "channels_last": "cl",
+    "tf32": "tf32",
+    "scheduler": "sched",
+    "quantize": "q",
+    "vae_tiling": "vaetile",
+    "cpu_offload": "offload",
+}
+
+
+class Knobs(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The optimizations of one configuration (capture, bench, serve); defaults are the pipeline as loaded.
+
+    Only knobs that differ from their default are written, so a run without knobs keeps its version-1 shape.
+    """
+
+    compile: str = "off"  # torch.compile mode of the denoiser, or "off"
+    attention: str = "auto"  # SDPA backend forced around each call
+    channels_last: bool = False
+    tf32: bool = False
+    scheduler: str | None = None  # a diffusers scheduler class name (None: the pipeline's own)
+    quantize: str = "off"  # torchao quantization of the denoiser
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+
+    def changed(self) -> dict[str, Any]:
+        """The knobs that differ from their defaults, by name."""
+        defaults = Knobs()
+        return {
+            key: getattr(self, key) for key in self.__struct_fields__ if getattr(self, key) != getattr(defaults, key)
+        }
+
+    @property
+    def tag(self) -> str:
+        """``"compile-default_attn-math"``: the changed knobs as one name part ("" when none changed)."""
+        parts = []
+        for key, value in self.changed().items():
+            tag = _KNOB_TAGS[key]
+            parts.append(tag if value is True else f"{tag}-{value}")
+        return "_".join(parts)
+
+
 class RunSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The capture settings of one run (:class:`~profkit.capture.settings.CaptureSettings` less its dtype list)."""
 
@@ -71,6 +120,7 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True):
     nsys: bool = False
     nsys_path: str | None = None
     nsys_args: list[str] = msgspec.field(default_factory=list)
+    knobs: Knobs = msgspec.field(default_factory=Knobs)
 
 
 class Timing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -80,6 +130,7 @@ class Timing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     warmup_calls: list[float]  # required, so an empty list is written too
     recorded_call_under_profiler: float | None = None
     recorded_call_under_nsys: float | None = None
+    compile_seconds: float | None = None  # the first warm-up call, which compiled (--compile)
 
 
 class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -91,6 +142,17 @@ class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     nsys_version: str | None = None
     nsys_args: list[str] | None = None
     profkit_ranges_recorded: int | None = None
+
+
+#: What the memory fields say where no device memory counter was read.
+NOT_CAPTURED = "not captured"
+
+
+class StageMemory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Peak device memory per stage of one call (text encoders, denoise, VAE, other), read at range boundaries."""
+
+    source: str = NOT_CAPTURED  # "torch.cuda.max_memory_allocated" or why not captured
+    peak_allocated_mb: dict[str, float] = msgspec.field(default_factory=dict)  # stage -> MiB
 
 
 class RunFiles(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -121,6 +183,7 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
     profiler: ProfilerInfo | None = None
     files: RunFiles = msgspec.field(default_factory=lambda: RunFiles(images=[]))
     notes: list[str] = msgspec.field(default_factory=list)
+    memory: StageMemory | None = None  # peak device memory per stage of the recorded call
     #: "complete"; "running" while the run goes on (left so by a killed process), "interrupted" (SIGINT/SIGTERM: what
     #: was measured is kept), "failed" (the run crashed). Written only when not complete, so complete files keep
     #: the version-1 shape (and files without it are complete).
@@ -130,6 +193,8 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
         body = super().body()
         if self.status == "complete":
             del body["status"]
+        if self.memory is None:
+            del body["memory"]
         return body
 
     @property
@@ -139,6 +204,8 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
 
     @property
     def label(self) -> str:
-        """``"tiny-sd fp16"``, with ``" (nsys)"`` for an Nsight Systems capture."""
+        """``"tiny-sd fp16"``, then the changed knobs (``"compile-default"``), with ``" (nsys)"`` for an Nsight Systems capture."""
         label = f"{self.model or '?'} {self.dtype}"
+        if self.settings is not None and self.settings.knobs.tag:
+            label += f" {self.settings.knobs.tag}"
         return label + " (nsys)" if self.profiler is not None and self.profiler.tool == "nsys" else label
