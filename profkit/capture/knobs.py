@@ -1,7 +1,8 @@
 """Optimization knobs: the grid a run is asked for, the checks before any work, and applying them to a pipeline.
 
-A :class:`KnobGrid` holds a list of values per knob (``--compile off,default``); its cartesian product is the
-list of :class:`~profkit.model.capture.Knobs` of one A/B/C run (with the dtypes and steps lists, by the caller).
+A :class:`~profkit.model.capture.KnobGrid` holds a list of values per knob (``--compile off,default``); its
+cartesian product is the list of :class:`~profkit.model.capture.Knobs` of one A/B/C run (crossed with the dtypes
+and steps lists by the caller).
 :func:`check_knobs` refuses, before anything is loaded, what this device or install cannot do. Applying is in
 two parts: :func:`prepare` changes a loaded pipeline once (scheduler, channels-last, torchao quantization, VAE
 tiling, CPU offload, torch.compile of the denoiser, in that order); :func:`call_context` is entered around each
@@ -12,66 +13,17 @@ call (the SDPA backend and the TF32 switches are process-wide, so interleaved co
 from __future__ import annotations
 
 import importlib.util
-import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from profkit.errors import SettingError
-from profkit.model.capture import ATTENTION_BACKENDS, COMPILE_MODES, QUANTIZE_MODES, Knobs
+from profkit.model.capture import KnobGrid, Knobs
 
 DENOISER_ATTRS = ("unet", "transformer", "transformer_2", "prior", "decoder")
 _ON = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 #: The GPU generation fp8 matmuls need (Ada / Hopper).
 FP8_CAPABILITY = (8, 9)
-
-
-@dataclass(frozen=True)
-class KnobGrid:
-    """The values asked for each knob (each a non-empty tuple; one value = not varied)."""
-
-    compile: tuple[str, ...] = ("off",)
-    attention: tuple[str, ...] = ("auto",)
-    channels_last: tuple[bool, ...] = (False,)
-    tf32: tuple[bool, ...] = (False,)
-    scheduler: tuple[str | None, ...] = (None,)
-    quantize: tuple[str, ...] = ("off",)
-    vae_tiling: tuple[bool, ...] = (False,)
-    cpu_offload: tuple[bool, ...] = (False,)
-
-    def combinations(self) -> list[Knobs]:
-        """Every combination, the first knob varying slowest."""
-        names = list(self.__dataclass_fields__)
-        values = [getattr(self, name) for name in names]
-        default = Knobs()
-        return [  # only the changed knobs are passed, so the defaults stay the very default values (omitted in JSON)
-            Knobs(**{name: value for name, value in zip(names, combo, strict=True) if value != getattr(default, name)})
-            for combo in itertools.product(*values)
-        ]
-
-    def validate(self) -> KnobGrid:
-        """The grid when every value is one the knob takes; else a :class:`SettingError` naming the knob."""
-        for name, allowed in (
-            ("compile", COMPILE_MODES),
-            ("attention", ATTENTION_BACKENDS),
-            ("quantize", QUANTIZE_MODES),
-        ):
-            for value in getattr(self, name):
-                if value not in allowed:
-                    raise SettingError(name, f"takes {', '.join(allowed)} (got {value!r})")
-        for name in self.__dataclass_fields__:
-            values = getattr(self, name)
-            if not values:
-                raise SettingError(name, "needs at least one value")
-            if len(set(values)) != len(values):
-                raise SettingError(name, "lists a value twice")
-        return self
-
-    @property
-    def varied(self) -> list[str]:
-        """The knobs given more than one value."""
-        return [name for name in self.__dataclass_fields__ if len(getattr(self, name)) > 1]
 
 
 def switch_values(value: str, setting: str) -> tuple[bool, ...]:
@@ -220,3 +172,6 @@ def call_context(knobs: Knobs) -> Iterator[None]:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         yield
+
+
+__all__ = ["KnobGrid", "Knobs", "call_context", "check_knobs", "prepare", "scheduler_class"]

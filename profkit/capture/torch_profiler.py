@@ -23,7 +23,15 @@ from profkit.capture.run import (
     timed_call,
 )
 from profkit.capture.settings import CaptureSettings
-from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, StageMemory, Timing
+from profkit.model.capture import (
+    METADATA_FILE,
+    NOT_CAPTURED_CPU,
+    TRACE_FILE,
+    ProfilerInfo,
+    RunFiles,
+    StageMemory,
+    Timing,
+)
 
 
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
@@ -97,7 +105,9 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
-        memory=StageMemory(source=memory.source, peak_allocated_mb=memory.peaks_mb()) if memory else StageMemory(),
+        memory=StageMemory(source=memory.source, peak_allocated_mb=memory.peaks_mb())
+        if memory
+        else StageMemory(source=NOT_CAPTURED_CPU),
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
     return RunRecord(dtype, folder, trace_path, metadata_path, images, notes, settings.knobs, settings.steps)

@@ -10,6 +10,7 @@ hand-edited file with a wrong type is refused on load with its field named, and 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -102,6 +103,54 @@ class Knobs(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         return "_".join(parts)
 
 
+class KnobGrid(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The values asked for each knob (each a non-empty tuple; one value = not varied)."""
+
+    compile: tuple[str, ...] = ("off",)
+    attention: tuple[str, ...] = ("auto",)
+    channels_last: tuple[bool, ...] = (False,)
+    tf32: tuple[bool, ...] = (False,)
+    scheduler: tuple[str | None, ...] = (None,)
+    quantize: tuple[str, ...] = ("off",)
+    vae_tiling: tuple[bool, ...] = (False,)
+    cpu_offload: tuple[bool, ...] = (False,)
+
+    def combinations(self) -> list[Knobs]:
+        """Every combination, the first knob varying slowest."""
+        names = list(self.__struct_fields__)
+        values = [getattr(self, name) for name in names]
+        default = Knobs()
+        return [  # only the changed knobs are passed, so the defaults stay the very default values (omitted in JSON)
+            Knobs(**{name: value for name, value in zip(names, combo, strict=True) if value != getattr(default, name)})
+            for combo in itertools.product(*values)
+        ]
+
+    def validate(self) -> KnobGrid:
+        """The grid when every value is one the knob takes; else a :class:`SettingError` naming the knob."""
+        from profkit.errors import SettingError
+
+        for name, allowed in (
+            ("compile", COMPILE_MODES),
+            ("attention", ATTENTION_BACKENDS),
+            ("quantize", QUANTIZE_MODES),
+        ):
+            for value in getattr(self, name):
+                if value not in allowed:
+                    raise SettingError(name, f"takes {', '.join(allowed)} (got {value!r})")
+        for name in self.__struct_fields__:
+            values = getattr(self, name)
+            if not values:
+                raise SettingError(name, "needs at least one value")
+            if len(set(values)) != len(values):
+                raise SettingError(name, "lists a value twice")
+        return self
+
+    @property
+    def varied(self) -> list[str]:
+        """The knobs given more than one value."""
+        return [name for name in self.__struct_fields__ if len(getattr(self, name)) > 1]
+
+
 class RunSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The capture settings of one run (:class:`~profkit.capture.settings.CaptureSettings` less its dtype list)."""
 
@@ -146,6 +195,7 @@ class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
 #: What the memory fields say where no device memory counter was read.
 NOT_CAPTURED = "not captured"
+NOT_CAPTURED_CPU = "not captured (a CPU has no device memory counter)"
 
 
 class StageMemory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -204,7 +254,7 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
 
     @property
     def label(self) -> str:
-        """``"tiny-sd fp16"``, then the changed knobs (``"compile-default"``), with ``" (nsys)"`` for an Nsight Systems capture."""
+        """``"tiny-sd fp16"``, then the changed knobs (``"compile-default"``); ``" (nsys)"`` for an nsys capture."""
         label = f"{self.model or '?'} {self.dtype}"
         if self.settings is not None and self.settings.knobs.tag:
             label += f" {self.settings.knobs.tag}"
