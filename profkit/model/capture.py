@@ -145,6 +145,10 @@ class KnobGrid(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
                 raise SettingError(name, "lists a value twice")
         return self
 
+    def by_knob(self) -> dict[str, tuple[Any, ...]]:
+        """Knob name -> the values asked for."""
+        return {name: getattr(self, name) for name in self.__struct_fields__}
+
     @property
     def varied(self) -> list[str]:
         """The knobs given more than one value."""
@@ -196,6 +200,7 @@ class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 #: What the memory fields say where no device memory counter was read.
 NOT_CAPTURED = "not captured"
 NOT_CAPTURED_CPU = "not captured (a CPU has no device memory counter)"
+CUDA_MEMORY_SOURCE = "torch.cuda.max_memory_allocated (reset at profkit range boundaries)"
 
 
 class StageMemory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
