@@ -254,9 +254,11 @@ def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]
             gain = None
             if previous is not None and previous.images_per_s and config.images_per_s:
                 gain = config.images_per_s / previous.images_per_s - 1
-            rows.append(SweepRow(
+            rows.append(
+                SweepRow(
                     dtype=dtype, batch=config.batch, config=config.name, images_per_s=config.images_per_s, gain=gain
-                ))
+                )
+            )
             if gain is not None and gain < SATURATION_GAIN and dtype not in saturation:
                 saturation[dtype] = (
                     f"{dtype}: throughput stops growing at batch {previous.batch} "
