@@ -261,7 +261,6 @@ class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
 class SweepRow(msgspec.Struct, frozen=True, kw_only=True):
     dtype: str  # the batch-sweep group: the dtype, with the steps and knobs when a run varies them
     batch: int
-    config: str = ""  # the configuration's name
     images_per_s: float | None
     gain: float | None  # relative to the previous batch size
 
@@ -280,10 +279,38 @@ class BenchSummary(msgspec.Struct, frozen=True, kw_only=True):
     baseline_differences: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        data = msgspec.to_builtins(self)
+        for config in data["configs"]:
+            _drop_unset(config, _NEW_IN_CONFIG_SUMMARY)
+        return data
 
 
 # ---------------------------------------------------------------- the document
+
+#: Fields added with knobs, stage memory and batch auto, with their defaults: left out of the JSON when unset, so
+#: a result without them keeps its version-1 shape (nothing lost, nothing added on a round trip).
+_NEW_IN_SETTINGS = {"steps_list": [], "grid": {}, "batch_auto": False, "max_batch": 256, "max_batch_tries": 12}
+_NEW_IN_CONFIG = {"steps": None, "knobs": {}, "compile_s": None, "batch_search": []}
+_NEW_IN_TRIAL = {"stage_peak_allocated_mb": {}}
+_NEW_IN_CONFIG_SUMMARY = {
+    "steps": None,
+    "knobs": {},
+    "compile_s": None,
+    "stage_peak_allocated_mb": {},
+    "memory_source": "not captured",
+    "differs_from_first": [],
+    "auto_batch": None,
+}
+
+
+_ABSENT = object()
+
+
+def _drop_unset(data: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, default in defaults.items():
+        value = data.get(key, _ABSENT)
+        if value == default or (isinstance(value, tuple) and list(value) == default):
+            del data[key]
 
 
 class BenchResult(Document, frozen=True, kw_only=True):
@@ -317,6 +344,18 @@ class BenchResult(Document, frozen=True, kw_only=True):
                 if problem is not None:
                     raise msgspec.ValidationError(f"{problem} - at `$.configs[{i}].trials[{j}]`")
         return result
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        _drop_unset(body["settings"], _NEW_IN_SETTINGS)
+        for config in body["configs"]:
+            _drop_unset(config, _NEW_IN_CONFIG)
+            for trial in config["trials"]:
+                _drop_unset(trial, _NEW_IN_TRIAL)
+        if body.get("summary") is not None:
+            for config in body["summary"]["configs"]:
+                _drop_unset(config, _NEW_IN_CONFIG_SUMMARY)
+        return body
 
     def trials(self) -> list[Trial]:
         return [trial for config in self.configs for trial in config.trials]

@@ -113,8 +113,10 @@ def isolation(configs: tuple[ConfigRun, ...]) -> tuple[dict[str, list[tuple[str,
         first = firsts.setdefault(config.batch, config)
         if first is config:
             continue
-        differences[config.name] = compat.differing(_setting_values(first), _setting_values(config))
-        warning = compat.isolation_warning(differences[config.name], f"{first.name} and {config.name}")
+        found = compat.differing(_setting_values(first), _setting_values(config))
+        if config.steps is not None:  # listed for results written with knobs (older files keep their summary)
+            differences[config.name] = found
+        warning = compat.isolation_warning(found, f"{first.name} and {config.name}")
         if warning is not None:
             warnings.append(warning)
     return differences, warnings
@@ -254,11 +256,7 @@ def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]
             gain = None
             if previous is not None and previous.images_per_s and config.images_per_s:
                 gain = config.images_per_s / previous.images_per_s - 1
-            rows.append(
-                SweepRow(
-                    dtype=dtype, batch=config.batch, config=config.name, images_per_s=config.images_per_s, gain=gain
-                )
-            )
+            rows.append(SweepRow(dtype=dtype, batch=config.batch, images_per_s=config.images_per_s, gain=gain))
             if gain is not None and gain < SATURATION_GAIN and dtype not in saturation:
                 saturation[dtype] = (
                     f"{dtype}: throughput stops growing at batch {previous.batch} "
