@@ -57,6 +57,9 @@ def bench_command(
             "found by doubling then bisecting on out-of-memory).",
         ),
     ] = "1",
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="The largest batch --batch auto tries (its search is bounded).")
+    ] = 256,
     steps: Annotated[str, typer.Option("--steps", help="Denoising steps, or a comma list.")] = "10",
     height: Annotated[int, typer.Option("--height", help="Image height (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Image width (multiple of 8).")] = 64,
@@ -105,6 +108,7 @@ def bench_command(
         dtypes=comma_list(dtype),
         batches=() if batch_auto else comma_ints(batch, "batches"),
         batch_auto=batch_auto,
+        max_batch=max_batch,
         steps=steps_list[0] if steps_list else 0,
         steps_list=steps_list if len(steps_list) > 1 else (),
         grid=knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload),

@@ -44,6 +44,7 @@ FLAGS: dict[str, str] = {
     "quantize": "--quantize",
     "vae_tiling": "--vae-tiling",
     "cpu_offload": "--cpu-offload",
+    "max_batch": "--max-batch",
 }
 
 

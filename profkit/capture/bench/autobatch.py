@@ -24,6 +24,7 @@ def is_out_of_memory(error: str | None) -> bool:
 def find_max_batch(fits: FitCheck, max_batch: int = 256, max_tries: int = 12) -> tuple[int | None, list[BatchTry]]:
     """The largest batch ``fits`` accepts (``None`` when not even 1 does) and every try made, in order."""
     tries: list[BatchTry] = []
+    max_tries = max(1, max_tries)
 
     def attempt(batch: int) -> bool:
         error = fits(batch)

@@ -54,8 +54,6 @@ def validate_settings(settings: BenchSettings) -> BenchSettings:
         raise SettingError("batches", "needs at least one batch size (or auto)")
     if settings.batch_auto and not 1 <= settings.max_batch <= 65536:
         raise SettingError("max_batch", f"must be between 1 and 65536 (got {settings.max_batch})")
-    if settings.batch_auto and settings.max_batch_tries < 1:
-        raise SettingError("max_batch_tries", f"must be at least 1 (got {settings.max_batch_tries})")
     if len(set(settings.batches)) != len(settings.batches):
         raise SettingError("batches", "lists a batch size twice")
     if settings.trials < 1:
