@@ -43,7 +43,7 @@ def run_capture(
     settings.validate()
     device = resolve_device(settings.device)
     variants = settings.variants()
-    check_knobs([run.knobs for _, run in variants], device, settings.warmup)
+    check_knobs([run.knobs for _, run in variants], device, settings.warmup, settings.dtypes)
     for dtype, run in variants:  # refuse before any work rather than half-way through
         folder = run_folder(run, dtype)
         _refuse_inputs_inside(folder, inputs)

@@ -77,10 +77,17 @@ def _cuda_capability(device: str) -> tuple[int, int] | None:
     return tuple(torch.cuda.get_device_capability(torch.device(device)))  # type: ignore[return-value]
 
 
-def check_knobs(knobs: Sequence[Knobs], device: str, warmup: int) -> None:
-    """Refuse, before any work, a knob this device or install cannot do (one :class:`SettingError`)."""
+def check_knobs(knobs: Sequence[Knobs], device: str, warmup: int, dtypes: Sequence[str] = ()) -> None:
+    """Refuse, before any work, a knob this device or install cannot do (one :class:`SettingError`); ``dtypes`` are
+    crossed with every knob combination."""
     cuda = device.startswith("cuda")
     for knob in knobs:
+        if cuda and knob.attention in ("flash", "cudnn") and "fp32" in dtypes:
+            raise SettingError(
+                "attention",
+                f"{knob.attention} on CUDA needs {{dtypes}} fp16 or bf16 (torch has no fp32 kernel for it)",
+                ("dtypes",),
+            )
         if knob.attention in ("efficient", "cudnn") and not cuda:
             raise SettingError(
                 "attention", f"{knob.attention} needs a CUDA device (torch has no CPU kernel for it; use math or flash)"

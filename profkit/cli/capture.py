@@ -109,7 +109,8 @@ def capture(
     with progress_display("steps") as display:
         outputs = capture_and_report(settings, display, analyze=not no_analyze, inputs=(prompts_file,))
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
-        console.print(Text.assemble((run.label, "bold"), f" run: {run.folder}"), highlight=False)
+        name = run.label if settings.steps_list else f"{run.dtype} {run.knobs.tag}".strip()
+        console.print(Text.assemble((name, "bold"), f" run: {run.folder}"), highlight=False)
         wrote("  trace", run.trace)
         wrote("  metadata", run.metadata)
         console.print(f"  images: {len(run.images)} in {run.folder / 'images'}", highlight=False, markup=False)

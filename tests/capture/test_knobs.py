@@ -87,6 +87,17 @@ def test_what_a_cpu_cannot_do_is_refused_before_any_work(knobs: Knobs, warmup: i
     check_knobs([Knobs(attention="math"), Knobs(attention="flash"), Knobs(quantize="int8-weight")], "cpu", 1)
 
 
+def test_flash_attention_on_cuda_needs_half_precision() -> None:
+    from profkit.cli.errors import error_line
+
+    with pytest.raises(SettingError) as error:
+        check_knobs([Knobs(attention="flash")], "cuda", 1, ("fp16", "fp32"))
+    assert error_line(error.value) == (
+        "profkit: error: --attention flash on CUDA needs --dtype fp16 or bf16 (torch has no fp32 kernel for it)"
+    )
+    check_knobs([Knobs(attention="flash")], "cuda", 1, ("fp16", "bf16"))
+
+
 def test_quantize_without_torchao_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchao" else real(name, *a))

@@ -186,7 +186,7 @@ def check_device(settings: BenchSettings, device: str) -> None:
     """Refuse, before any work, what this device or install cannot do: knobs, and ``--batch auto`` off CUDA."""
     from profkit.capture.knobs import check_knobs
 
-    check_knobs([knobs for _, knobs in settings.pipelines()], device, settings.warmup)
+    check_knobs([knobs for _, knobs in settings.pipelines()], device, settings.warmup, settings.dtypes)
     if settings.batch_auto and not device.startswith("cuda"):
         raise SettingError(
             "batches",
