@@ -1,4 +1,7 @@
-"""`profkit capture`: every dtype captured with identical settings, then analyzed and compared.
+"""`profkit capture`: every configuration (dtype x steps x knobs) captured with identical prompts, seed and
+sizes, then analyzed and compared, each against the first.
+
+A knob this device or install cannot do is refused before any work (:func:`profkit.capture.knobs.check_knobs`).
 
 An interrupted capture (Ctrl-C, SIGTERM) stops there: the interrupted run folder keeps what was measured, marked
 interrupted, and nothing is analyzed. A run folder left unfinished is refused without ``force``, saying so.
@@ -19,6 +22,7 @@ from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import RunRecord, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, OutputExists, ProfkitError, UnfinishedRun
+from profkit.naming import safe_component
 from profkit.pipelines.loading import resolve_device
 
 
@@ -32,12 +36,16 @@ def _refuse_inputs_inside(folder: Path, inputs: Sequence[Path | None]) -> None:
 def run_capture(
     settings: CaptureSettings, progress: Progress | None = None, inputs: Sequence[Path | None] = ()
 ) -> list[RunRecord]:
-    """Capture every dtype of ``settings`` with identical prompts, seed, sizes and steps; ``inputs`` (a prompts
-    file) are files no run folder may hold."""
+    """Capture every configuration of ``settings`` (dtypes x steps x knobs) with identical prompts, seed and sizes;
+    ``inputs`` (a prompts file) are files no run folder may hold."""
+    from profkit.capture.knobs import check_knobs
+
     settings.validate()
     device = resolve_device(settings.device)
-    for dtype in settings.dtypes:  # refuse before any work rather than half-way through
-        folder = run_folder(settings, dtype)
+    variants = settings.variants()
+    check_knobs([run.knobs for _, run in variants], device, settings.warmup, settings.dtypes)
+    for dtype, run in variants:  # refuse before any work rather than half-way through
+        folder = run_folder(run, dtype)
         _refuse_inputs_inside(folder, inputs)
         if folder.exists() and not settings.force:
             status = unfinished_status(folder)
@@ -50,14 +58,14 @@ def run_capture(
 
         tool = find_nsys(settings.nsys_path)
     records = []
-    for dtype in settings.dtypes:
+    for dtype, run in variants:
         try:
             if tool is not None:
-                records.append(capture_one_nsys(settings, dtype, device, progress, tool, list(settings.nsys_args)))
+                records.append(capture_one_nsys(run, dtype, device, progress, tool, list(settings.nsys_args)))
             else:
                 from profkit.capture.torch_profiler import capture_one
 
-                records.append(capture_one(settings, dtype, device, progress))
+                records.append(capture_one(run, dtype, device, progress))
         except Interrupted as interrupted:  # the interrupted run is kept; so are the runs finished before it
             if records:
                 finished = ", ".join(str(r.folder) for r in records)
@@ -69,7 +77,7 @@ def run_capture(
         except Exception as error:  # a crash inside the model: keep what earlier runs wrote
             done = ", ".join(str(r.folder) for r in records) or "nothing"
             raise ProfkitError(
-                f"capture of {dtype} failed: {type(error).__name__}: {error} (kept: {done})",
+                f"capture of {run_folder(run, dtype).name} failed: {type(error).__name__}: {error} (kept: {done})",
                 EXIT_RUN_FAILED,
             ) from error
     return records
@@ -88,7 +96,8 @@ def capture_and_report(
     analyze: bool = True,
     inputs: Sequence[Path | None] = (),
 ) -> CaptureOutputs:
-    """Capture every dtype; analyze each run; with two or more dtypes, compare each against the first."""
+    """Capture every configuration; analyze each run; with two or more, compare each against the first (a
+    comparison where more than one setting differs carries the isolate-variables warning)."""
     runs = run_capture(settings, progress, inputs)
     outputs = CaptureOutputs(runs)
     if not analyze:
@@ -97,14 +106,22 @@ def capture_and_report(
         outputs.reports.append(analyze_path(run.folder, write_json_summary=True, force=settings.force))
     if len(runs) >= 2:  # from the summaries just written: the traces are not parsed again
         first, *others = [report.json or run.folder for run, report in zip(runs, outputs.reports, strict=True)]
-        for other in others:
+        only_dtypes = len(runs) == len(settings.dtypes)  # else the dtype alone does not name a run
+        for run, other in zip(runs[1:], others, strict=True):
+            base = None if only_dtypes else settings.out / f"compare_{_slug(runs[0])}_vs_{_slug(run)}"
             outputs.comparisons.append(
                 compare_paths(
                     first,
                     other,
+                    html=base.with_name(base.name + ".html") if base else None,
+                    json_path=base.with_name(base.name + ".json") if base else None,
                     write_json_summary=True,
                     force=settings.force,
                     out_dir=settings.out,
                 )
             )
     return outputs
+
+
+def _slug(run: RunRecord) -> str:
+    return safe_component(run.label.replace(" ", "-"), max_len=60)

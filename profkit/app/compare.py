@@ -10,6 +10,7 @@ from profkit.app.inputs import TraceInput, analyze_input, default_report_base, r
 from profkit.errors import SetupMismatch
 from profkit.jsonio import check_outputs, write_text
 from profkit.model.comparison import ComparisonDocument
+from profkit.model.compat import isolation_warning
 from profkit.naming import safe_component
 from profkit.report import comparison_html
 
@@ -53,6 +54,9 @@ def compare_paths(
     comparison = compare_results(analyze_input(a), analyze_input(b), a.label, b.label)
     if comparison.setup_differences and not allow_different_setups:
         raise SetupMismatch("refusing to compare runs from different setups", comparison.setup_differences)
+    warning = isolation_warning(comparison.setting_differences)
+    if warning is not None and warning not in comparison.notes:  # more than the one setting under test differs
+        comparison.notes.append(warning)
     report = comparison_html(comparison, str(a.trace), str(b.trace))
     outputs = CompareOutputs(comparison, write_text(html, report, force))
     if json_path is not None:

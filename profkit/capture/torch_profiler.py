@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from profkit.capture.instrument import instrument
+from profkit.capture.instrument import StageMemoryTracker, instrument
 from profkit.capture.native_output import profiler_chatter_dropped
 from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import (
     RunRecord,
+    load_prepared,
     native_stdout_to_stderr,
     platform_notes,
     prepare_run_folder,
@@ -23,8 +24,15 @@ from profkit.capture.run import (
     timed_call,
 )
 from profkit.capture.settings import CaptureSettings
-from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, Timing
-from profkit.pipelines.loading import load_pipeline
+from profkit.model.capture import (
+    METADATA_FILE,
+    NOT_CAPTURED_CPU,
+    TRACE_FILE,
+    ProfilerInfo,
+    RunFiles,
+    StageMemory,
+    Timing,
+)
 
 
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
@@ -52,10 +60,13 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     progress.start(folder.name, settings.steps)  # the steps of the recorded call; warm-up calls are phases
     progress.phase("loading pipeline")
-    loaded = state.loaded = load_pipeline(settings.model, dtype, device)
+    loaded = state.loaded = load_prepared(settings, dtype, device)
     pipeline = loaded.pipeline
     recording = [False]
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance() if recording[0] else None)
+    memory = StageMemoryTracker.for_device(device)  # the latest call's peaks (the unprofiled twin of the recorded one)
+    instrumentation = instrument(
+        pipeline, on_step=lambda _n: progress.advance() if recording[0] else None, on_range=memory
+    )
     state.components = instrumentation.components
     warmup_seconds = state.warmup_seconds
     with instrumentation:
@@ -112,9 +123,12 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
+        memory=StageMemory(source=memory.source, peak_allocated_mb=memory.peaks_mb())
+        if memory
+        else StageMemory(source=NOT_CAPTURED_CPU),
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
-    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
+    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes, settings.knobs, settings.steps)
 
 
 def profiler_overhead_note(profiled_s: float, unprofiled_s: float) -> str:

@@ -38,6 +38,15 @@ FLAGS: dict[str, str] = {
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
     "jobs": "--jobs",
+    "compile": "--compile",
+    "attention": "--attention",
+    "channels_last": "--channels-last",
+    "tf32": "--tf32",
+    "scheduler": "--scheduler",
+    "quantize": "--quantize",
+    "vae_tiling": "--vae-tiling",
+    "cpu_offload": "--cpu-offload",
+    "max_batch": "--max-batch",
 }
 
 
