@@ -147,7 +147,9 @@ def analyze_folder(
 
     items = find_items(folder)
     if not items:
-        raise ProfkitError(f"{folder}: holds no trace files (.json, .json.gz, .sqlite, .nsys-rep) or capture folders")
+        raise ProfkitError(
+            f"{folder}: is a directory with no trace file (.json, .json.gz, .sqlite, .nsys-rep) or capture folder in it"
+        )
     html = html or folder / INDEX_NAME
     if json_path is None and write_json_summary:
         json_path = html.with_name(html.name.removesuffix(".html").removesuffix(".report") + ".json")

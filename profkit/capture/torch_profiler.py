@@ -63,15 +63,22 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     loaded = state.loaded = load_prepared(settings, dtype, device)
     pipeline = loaded.pipeline
     recording = [False]
+    warmup_label = [""]
+
+    def on_step(done: int) -> None:  # the bar counts the recorded call; a warm-up call shows its steps in its phase
+        if recording[0]:
+            progress.advance()
+        elif warmup_label[0]:
+            progress.phase(f"{warmup_label[0]} · step {done}/{settings.steps}")
+
     memory = StageMemoryTracker.for_device(device)  # the latest call's peaks (the unprofiled twin of the recorded one)
-    instrumentation = instrument(
-        pipeline, on_step=lambda _n: progress.advance() if recording[0] else None, on_range=memory
-    )
+    instrumentation = instrument(pipeline, on_step=on_step, on_range=memory)
     state.components = instrumentation.components
     warmup_seconds = state.warmup_seconds
     with instrumentation:
         for index in range(settings.warmup):
-            progress.phase(f"warm-up {index + 1}/{settings.warmup}")
+            warmup_label[0] = f"warm-up {index + 1}/{settings.warmup}"
+            progress.phase(warmup_label[0])
             state.phase = f"warm-up call {index + 1} of {settings.warmup}"
             warmup_seconds.append(timed_call(pipeline, settings, device)[1])
         activities = [ProfilerActivity.CPU]
@@ -82,7 +89,7 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler_info = ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True)
         state.profiler = profiler_info
         profiler = profile(activities=activities, record_shapes=True)
-        recording[0] = True
+        recording[0], warmup_label[0] = True, ""
         try:
             with profiler_chatter_dropped():
                 profiler.start()
