@@ -18,6 +18,7 @@ from profkit.cli import analyze as _analyze
 from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
+from profkit.cli import serve as _serve
 from profkit.cli.errors import error_line
 from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
 from profkit.interrupts import sigterm_as_interrupt
@@ -66,6 +67,7 @@ app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_interruptibl
 app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_interruptible(_compare.compare))
 app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_bench.bench_command))
 app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
+app.command("serve", help=_serve.HELP, epilog=_serve.EPILOG)(_interruptible(_serve.serve_command))
 
 
 def main() -> None:

@@ -36,6 +36,20 @@ FLAGS: dict[str, str] = {
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
+    # profkit serve
+    "dtype": "--dtype",
+    "scheduler": "--scheduler",
+    "host": "--host",
+    "port": "--port",
+    "max_steps": "--max-steps",
+    "max_side": "--max-side",
+    "max_n": "--max-n",
+    "max_body_bytes": "--max-body-bytes",
+    "queue_size": "--queue-size",
+    "max_batch": "--max-batch",
+    "max_wait_ms": "--max-wait-ms",
+    "deadline_s": "--deadline",
+    "graceful_s": "--graceful",
 }
 
 
