@@ -14,7 +14,7 @@ HELP = (
 )
 EPILOG = (
     "Example: profkit serve --model tiny-sd --steps 4 --port 8000 --max-batch 4 --max-wait-ms 20; then "
-    "curl -s localhost:8000/v1/images/generations -d '{\"prompt\": \"a cat\", \"size\": \"64x64\"}'"
+    'curl -s localhost:8000/v1/images/generations -d \'{"prompt": "a cat", "size": "64x64"}\''
 )
 
 
@@ -46,9 +46,7 @@ def serve_command(
     ] = 0.0,
     deadline: Annotated[float, typer.Option("--deadline", help="Seconds before a request gets 504.")] = 120.0,
     warmup: Annotated[int, typer.Option("--warmup", help="Pipeline calls before /healthz says ready.")] = 1,
-    graceful: Annotated[
-        float, typer.Option("--graceful", help="Seconds shutdown waits for accepted requests.")
-    ] = 60.0,
+    graceful: Annotated[float, typer.Option("--graceful", help="Seconds shutdown waits for accepted requests.")] = 60.0,
 ) -> None:
     from profkit.cli.output import console
     from profkit.serve.server import serve
@@ -76,8 +74,6 @@ def serve_command(
         warmup=warmup,
         graceful_s=graceful,
     ).validate()
-    outcome = serve(
-        settings, lambda url: console.print(f"serving {model} on {url} (ready when {url}/healthz says so)", markup=False)
-    )
+    outcome = serve(settings, lambda url: console.print(f"serving {model} on {url} (ready once {url}/healthz is 200)"))
     answered = ", ".join(f"{status}: {count}" for status, count in sorted(outcome.answered.items())) or "none"
     console.print(f"stopped; generation requests answered by status: {answered}", markup=False)

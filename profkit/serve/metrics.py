@@ -30,9 +30,7 @@ class ServeMetrics:
             buckets=_SECONDS,
             registry=r,
         )
-        self.step = Histogram(
-            "profkit_serve_step_seconds", "Denoise step durations", buckets=_STEP_SECONDS, registry=r
-        )
+        self.step = Histogram("profkit_serve_step_seconds", "Denoise step durations", buckets=_STEP_SECONDS, registry=r)
         self.batch_size = Histogram(
             "profkit_serve_batch_size", "Images per pipeline call", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,10 +36,8 @@ def serve(settings: ServeSettings, on_listening: Callable[[str], None] | None = 
     url = f"http://{settings.host}:{settings.port}"
     if on_listening is not None:
         on_listening(url)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down gracefully, then re-raised the signal
         server.run()
-    except KeyboardInterrupt:  # uvicorn shut down gracefully, then re-raised the signal it had captured
-        pass
     metrics = app.state.serve.metrics
     answered = {
         sample.labels["status"]: int(sample.value)

@@ -43,7 +43,7 @@ class ServeSettings:
         if self.steps > self.max_steps:
             raise SettingError("steps", f"is above max_steps ({self.steps} > {self.max_steps})")
         if self.min_side < 8 or self.min_side % 8 or self.max_side % 8 or self.max_side < self.min_side:
-            raise SettingError("max_side", f"sides must be multiples of 8, min <= max (got {self.min_side}..{self.max_side})")
+            raise SettingError("max_side", f"must be a multiple of 8, at least {self.min_side} (got {self.max_side})")
         for side in (self.height, self.width):
             if side % 8 or not self.min_side <= side <= self.max_side:
                 raise SettingError("height/width", f"must be multiples of 8 in {self.min_side}..{self.max_side}")

@@ -8,6 +8,7 @@ runs them in one call of the :class:`Runner` and hands each job its result on th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -74,10 +75,8 @@ class Job:
             else:
                 self.future.set_result(result)
 
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self.loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
 
 class Worker:
