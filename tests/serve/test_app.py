@@ -191,3 +191,12 @@ def test_shutdown_finishes_accepted_requests() -> None:
         answers = asyncio.run(stop_while_busy())
         assert [a.status_code for a in answers] == [200, 200, 200]
         _wait(lambda: not app.server.started or app.server.should_exit)
+
+
+def test_gpu_memory_is_a_gauge_when_the_runner_has_cuda_memory() -> None:
+    runner = StubRunner()
+    runner.gpu_memory = lambda: (3 * 2**20, 8 * 2**20)  # what PipelineRunner reads from torch.cuda on a GPU
+    with running_app(runner) as app:
+        samples = _samples(app.url)
+        assert samples[("profkit_serve_gpu_memory_bytes", (("kind", "allocated"),))] == 3 * 2**20
+        assert samples[("profkit_serve_gpu_memory_bytes", (("kind", "reserved"),))] == 8 * 2**20

@@ -101,3 +101,25 @@ def test_the_phases_partition_arrival_to_body_ready() -> None:
     entries = parse_server_timing(header)
     assert list(entries) == [*PHASES, "total", "step"]
     assert 'desc="mean of 2"' in header
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_server_exports() -> None:
+    import re
+    from pathlib import Path
+
+    from profkit.serve.metrics import ServeMetrics
+
+    dashboard = orjson.loads((Path(__file__).parents[2] / "dashboards" / "profkit-serve.grafana.json").read_bytes())
+    metrics = ServeMetrics()
+    metrics.watch_gpu(lambda: (1, 2))
+    metrics.count(200)  # labelled series appear once they have a value
+    metrics.render()
+    exported = {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"profkit_serve_\w+", target["expr"])
+    }
+    assert len(used) >= 8
+    assert used <= exported, used - exported
