@@ -25,6 +25,7 @@ from profkit.serve.timing import server_timing
 from profkit.serve.worker import DeadlineExceeded, Job, JobResult, QueueFull, Runner, Worker
 
 GENERATIONS = "/v1/images/generations"
+CLIENT_CLOSED = 499  # the client went away before its answer
 
 
 @dataclass
@@ -134,6 +135,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read: ``receive`` now only reports that)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _generate(request: Request, received: float, state: ServeState) -> Response:
     settings = state.settings
     try:
@@ -148,16 +155,25 @@ async def _generate(request: Request, received: float, state: ServeState) -> Res
         state.worker.submit(job)
     except QueueFull as full:
         return _error(503, "the queue is full; retry later", "overloaded", {"Retry-After": str(full.retry_after_s)})
+    watch = asyncio.ensure_future(_disconnected(request))
     try:
-        result: JobResult = await asyncio.wait_for(asyncio.shield(job.future), settings.deadline_s)
-    except asyncio.TimeoutError:
-        job.cancelled = True
-        return _error(504, f"no answer within the deadline of {settings.deadline_s:g} s", "timeout")
-    except DeadlineExceeded as error:
-        return _error(504, str(error), "timeout")
-    except asyncio.CancelledError:  # the client went away: don't start its work
+        left = job.deadline - time.perf_counter()
+        await asyncio.wait({job.future, watch}, timeout=max(left, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
         job.cancelled = True
         raise
+    finally:
+        gone = watch.done() and not watch.cancelled()
+        watch.cancel()
+    if not job.future.done():
+        job.cancelled = True  # not started yet: the worker skips it
+        if gone:
+            return Response(status_code=CLIENT_CLOSED)  # nobody reads it; counted as 499 like nginx does
+        return _error(504, f"no answer within the deadline of {settings.deadline_s:g} s", "timeout")
+    try:
+        result: JobResult = job.future.result()
+    except DeadlineExceeded as error:
+        return _error(504, str(error), "timeout")
     except RuntimeError as error:
         return _error(500, f"the pipeline failed: {error}")
     state.metrics.observe_request(result.phases_ms, result.steps_s)

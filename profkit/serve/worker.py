@@ -67,6 +67,9 @@ class Job:
             self.future = self.loop.create_future()
 
     def deliver(self, result: JobResult | BaseException) -> None:
+        if self.cancelled:  # its handler has answered already
+            return
+
         def settle() -> None:
             if self.future.done():
                 return
