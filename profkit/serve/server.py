@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from profkit.errors import SettingError
 from profkit.serve.settings import ServeSettings
 
 
@@ -22,6 +24,7 @@ def serve(settings: ServeSettings, on_listening: Callable[[str], None] | None = 
     from profkit.serve.app import create_app
 
     settings = settings.validate()
+    _check_address(settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -46,3 +49,15 @@ def serve(settings: ServeSettings, on_listening: Callable[[str], None] | None = 
         if sample.name.endswith("_total")
     }
     return ServeOutcome(url, answered)
+
+
+def _check_address(host: str, port: int) -> None:
+    """One clear line, before the pipeline loads, when ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        raise SettingError("port", f"cannot listen on {host}:{port}: {error.strerror or error}") from None

@@ -120,3 +120,15 @@ def test_bad_settings_are_one_error_line() -> None:
     done = run_cli("serve", "--steps", "0", timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "profkit: error: --steps must be at least 1 (got 0)"
+
+
+def test_a_port_in_use_is_one_error_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli("serve", "--port", str(port), "--device", "cpu", timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith(f"profkit: error: --port cannot listen on 127.0.0.1:{port}:")
