@@ -25,6 +25,7 @@ class BatchClock:
     """Marks of one pipeline call (a batch), taken by the worker thread; ``sync`` waits for the GPU first."""
 
     sync: Callable[[], None] | None = None
+    clock: Callable[[], float] = time.perf_counter
     started: float = 0.0
     text_encode_s: float = 0.0
     denoise_open: float | None = None
@@ -37,13 +38,13 @@ class BatchClock:
     def now(self) -> float:
         if self.sync is not None:
             self.sync()
-        return time.perf_counter()
+        return self.clock()
 
     def start(self) -> None:
         self.started = self.now()
 
     def finish(self) -> None:
-        self.finished = time.perf_counter()  # after host-side encoding: nothing left on the GPU
+        self.finished = self.clock()  # after host-side encoding: nothing left on the GPU
 
     def on_range(self, name: str, opened: bool) -> None:
         """The :class:`~profkit.capture.instrument.Instrumentation` hook: marks the ranges that bound phases."""

@@ -211,7 +211,7 @@ def test_shutdown_finishes_accepted_requests() -> None:
             task = asyncio.ensure_future(_post_many(app.url, [{"prompt": f"p{i}"} for i in range(3)]))
             await asyncio.to_thread(_wait, lambda: app.state.worker.depth == 2)
             app.server.should_exit = True  # what SIGTERM does
-            await asyncio.sleep(0.2)
+            await asyncio.to_thread(_wait, lambda: all(not s.is_serving() for s in app.server.servers))
             runner.gate.set()
             return await task
 

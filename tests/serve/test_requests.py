@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
 
@@ -70,37 +68,36 @@ def test_settings_are_checked(change: dict, setting: str) -> None:
 
 
 def test_the_phases_partition_arrival_to_body_ready() -> None:
-    received = time.perf_counter()
-    clock = BatchClock()
-    time.sleep(0.003)
-    clock.start()
+    ticks = iter(range(100, 200))  # one tick per clock reading, in seconds
+    clock = BatchClock(clock=lambda: float(next(ticks)))
+    clock.start()  # 100, the request arrived at 97
     for name, opened in [
-        ("profkit/pipeline", True),
-        ("profkit/text_encoder/text_encoder", True),
-        ("profkit/text_encoder/text_encoder", False),
-        ("profkit/denoise/step_000", True),
-        ("profkit/denoise/step_000/unet", True),
+        ("profkit/pipeline", True),  # ignored
+        ("profkit/text_encoder/text_encoder", True),  # 101
+        ("profkit/text_encoder/text_encoder", False),  # 102
+        ("profkit/denoise/step_000", True),  # 103
+        ("profkit/denoise/step_000/unet", True),  # ignored
         ("profkit/denoise/step_000/unet", False),
-        ("profkit/denoise/step_000", False),
-        ("profkit/denoise/step_001", True),
-        ("profkit/denoise/step_001", False),
-        ("profkit/vae/decode", True),
-        ("profkit/vae/decode", False),
+        ("profkit/denoise/step_000", False),  # 104
+        ("profkit/denoise/step_001", True),  # 105
+        ("profkit/denoise/step_001", False),  # 106
+        ("profkit/vae/encode", True),  # ignored
+        ("profkit/vae/decode", True),  # 107
+        ("profkit/vae/decode", False),  # 108
         ("profkit/pipeline", False),
     ]:
-        time.sleep(0.001)
         clock.on_range(name, opened)
-    clock.finish()
-    phases = clock.phases_ms(received)
-    assert phases["queue"] >= 3.0
-    assert all(phases[name] >= 0 for name in PHASES)
-    assert phases["denoise"] >= 3.0 and len(clock.steps_s) == 2
-    assert abs(sum(phases[name] for name in PHASES) - phases["total"]) < 1e-6
+    clock.finish()  # 109
+    phases = clock.phases_ms(97.0)
+    expected = {"queue": 3, "preprocess": 2, "text_encode": 1, "denoise": 3, "vae_decode": 2, "encode_image": 1}
+    assert phases == {**{k: v * 1000.0 for k, v in expected.items()}, "total": 12000.0}
+    assert clock.steps_s == [1.0, 1.0] and clock.step_mean_ms() == 1000.0
     header = server_timing(phases, clock.step_mean_ms(), len(clock.steps_s))
+    assert header.startswith("queue;dur=3000.000, preprocess;dur=2000.000, text_encode;dur=1000.000")
     assert_phases_sum_to_total(header)
     entries = parse_server_timing(header)
     assert list(entries) == [*PHASES, "total", "step"]
-    assert 'desc="mean of 2"' in header
+    assert header.endswith('step;dur=1000.000;desc="mean of 2"')
 
 
 def test_the_grafana_dashboard_uses_only_metrics_the_server_exports() -> None:
