@@ -36,6 +36,7 @@ class ServeState:
     runner: Any = None
     ready: bool = False
     failed: str | None = None  # why the runner could not start
+    error: BaseException | None = None  # ... as the exception it raised
 
 
 def _default_runner(settings: ServeSettings) -> Runner:
@@ -48,8 +49,13 @@ def _error(status: int, message: str, kind: str = "server_error", headers: dict[
     return JSONResponse(BadRequest(message, status, kind).body(), status_code=status, headers=headers)
 
 
-def create_app(settings: ServeSettings, runner_factory: Callable[[ServeSettings], Runner] | None = None) -> FastAPI:
-    """The server's app; ``app.state.serve`` holds its :class:`ServeState`."""
+def create_app(
+    settings: ServeSettings,
+    runner_factory: Callable[[ServeSettings], Runner] | None = None,
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The server's app; ``app.state.serve`` holds its :class:`ServeState`. ``on_failure`` is told when the runner
+    cannot be built or warmed up (``/healthz`` then stays 503 and says why)."""
     factory = runner_factory or _default_runner
     state = ServeState(settings, ServeMetrics())
 
@@ -80,6 +86,9 @@ def create_app(settings: ServeSettings, runner_factory: Callable[[ServeSettings]
                 await asyncio.to_thread(start_runner)
             except Exception as error:
                 state.failed = f"{type(error).__name__}: {error}"
+                state.error = error
+                if on_failure is not None:
+                    on_failure(error)
 
         task = asyncio.create_task(warm())
         try:

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from profkit.errors import SettingError
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.serve.settings import ServeSettings
 
 
@@ -18,14 +18,23 @@ class ServeOutcome:
 
 
 def serve(settings: ServeSettings, on_listening: Callable[[str], None] | None = None) -> ServeOutcome:
-    """Run the server in this thread until it is stopped; a stop signal is a normal end (accepted requests finish)."""
+    """Run the server in this thread until it is stopped; a stop signal is a normal end (accepted requests finish).
+
+    A pipeline that cannot be loaded or warmed up stops the server and is raised as a :class:`ProfkitError`.
+    """
     import uvicorn
 
     from profkit.serve.app import create_app
 
     settings = settings.validate()
     _check_address(settings.host, settings.port)
-    app = create_app(settings)
+    server: uvicorn.Server | None = None
+
+    def stop(error: BaseException) -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_failure=stop)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -41,7 +50,12 @@ def serve(settings: ServeSettings, on_listening: Callable[[str], None] | None = 
         on_listening(url)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down gracefully, then re-raised the signal
         server.run()
-    metrics = app.state.serve.metrics
+    state = app.state.serve
+    if state.error is not None:  # the pipeline never became ready
+        if isinstance(state.error, ProfkitError):
+            raise state.error
+        raise ProfkitError(f"the pipeline could not start: {state.failed}", EXIT_RUN_FAILED) from state.error
+    metrics = state.metrics
     answered = {
         sample.labels["status"]: int(sample.value)
         for metric in metrics.requests.collect()

@@ -102,7 +102,7 @@ def test_bad_requests_get_4xx_and_metrics_count_every_request(served: ServeProce
 @pytest.mark.slow
 def test_sigterm_finishes_the_accepted_request_and_exits_cleanly(served: ServeProcess) -> None:
     answers: list[httpx.Response] = []
-    sender = threading.Thread(target=lambda: answers.append(served.post({"prompt": "last", "steps": 4})))
+    sender = threading.Thread(target=lambda: answers.append(served.post({"prompt": "last", "steps": 4, "size": "64x64", "n": 2})))
     sender.start()
     deadline = time.monotonic() + 30
     while "profkit_serve_in_flight 1.0" not in httpx.get(served.url + "/metrics", timeout=5).text:
@@ -132,3 +132,12 @@ def test_a_port_in_use_is_one_error_line() -> None:
         done = run_cli("serve", "--port", str(port), "--device", "cpu", timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().startswith(f"profkit: error: --port cannot listen on 127.0.0.1:{port}:")
+
+
+@pytest.mark.slow
+def test_a_pipeline_that_cannot_start_is_one_error_line() -> None:
+    done = run_cli("serve", "--device", "cuda", "--port", str(free_port()), timeout=120)  # no GPU on this machine
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "profkit: error: --device cuda was asked for, but torch sees no CUDA GPU on this machine"
+    )
