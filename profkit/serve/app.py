@@ -35,6 +35,7 @@ class ServeState:
     worker: Worker | None = None
     runner: Any = None
     ready: bool = False
+    stopping: bool = False
     failed: str | None = None  # why the runner could not start
     error: BaseException | None = None  # ... as the exception it raised
 
@@ -94,7 +95,7 @@ def create_app(
         try:
             yield
         finally:
-            state.ready = False
+            state.ready, state.stopping = False, True
             if not task.done():
                 await asyncio.wait({task}, timeout=settings.graceful_s)
             if state.worker is not None:
@@ -110,7 +111,7 @@ def create_app(
     async def healthz() -> Response:
         if state.ready:
             return JSONResponse({"status": "ready", "model": settings.model})
-        status = "failed: " + state.failed if state.failed else "warming up"
+        status = "failed: " + state.failed if state.failed else "stopping" if state.stopping else "warming up"
         return JSONResponse({"status": status}, status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/metrics")
@@ -157,7 +158,8 @@ async def _generate(request: Request, received: float, state: ServeState) -> Res
     except BadRequest as error:
         return JSONResponse(error.body(), status_code=error.status)
     if not state.ready or state.worker is None:
-        return _error(503, "the server is warming up", "unavailable", {"Retry-After": "1"})
+        why = "is shutting down" if state.stopping else "is warming up"
+        return _error(503, f"the server {why}", "unavailable", {"Retry-After": "1"})
     loop = asyncio.get_running_loop()
     job = Job(generation, received, received + settings.deadline_s, loop)
     try:
