@@ -102,7 +102,8 @@ def test_bad_requests_get_4xx_and_metrics_count_every_request(served: ServeProce
 @pytest.mark.slow
 def test_sigterm_finishes_the_accepted_request_and_exits_cleanly(served: ServeProcess) -> None:
     answers: list[httpx.Response] = []
-    sender = threading.Thread(target=lambda: answers.append(served.post({"prompt": "last", "steps": 4, "size": "64x64", "n": 2})))
+    body = {"prompt": "last", "steps": 4, "size": "64x64", "n": 2}
+    sender = threading.Thread(target=lambda: answers.append(served.post(body)))
     sender.start()
     deadline = time.monotonic() + 30
     while "profkit_serve_in_flight 1.0" not in httpx.get(served.url + "/metrics", timeout=5).text:
