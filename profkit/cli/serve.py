@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from profkit.cli.settings import KNOB_HELP
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -27,9 +28,14 @@ def serve_command(
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps of a request that names none.")] = 10,
     height: Annotated[int, typer.Option("--height", help="Default image height (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Default image width (multiple of 8).")] = 64,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="A diffusers scheduler class, e.g. EulerDiscreteScheduler.")
-    ] = None,
+    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
+    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
+    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
+    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
+    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
+    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
+    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
+    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
     guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
@@ -49,8 +55,19 @@ def serve_command(
     graceful: Annotated[float, typer.Option("--graceful", help="Seconds shutdown waits for accepted requests.")] = 60.0,
 ) -> None:
     from profkit.cli.output import console
+    from profkit.cli.settings import knob_grid
+    from profkit.errors import ProfkitError
     from profkit.serve.server import serve
     from profkit.serve.settings import ServeSettings
+
+    knobs = knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload)
+    combinations = knobs.combinations()
+    if len(combinations) != 1:
+        raise ProfkitError(
+            "a server runs one configuration: give each of {compile}, {attention}, {scheduler} ... one value "
+            "(compare configurations with bench or load)",
+            settings=("compile", "attention", "scheduler"),
+        )
 
     settings = ServeSettings(
         model=model,
@@ -59,7 +76,7 @@ def serve_command(
         steps=steps,
         height=height,
         width=width,
-        scheduler=scheduler,
+        knobs=combinations[0],
         guidance_scale=guidance_scale,
         host=host,
         port=port,

@@ -110,7 +110,18 @@ def create_app(
     @app.get("/healthz")
     async def healthz() -> Response:
         if state.ready:
-            return JSONResponse({"status": "ready", "model": settings.model})
+            return JSONResponse(
+                {  # what is served: a load test records it next to its numbers
+                    "status": "ready",
+                    "model": settings.model,
+                    "dtype": settings.dtype,
+                    "device": getattr(state.runner, "device", settings.device),
+                    "steps": settings.steps,
+                    "size": f"{settings.width}x{settings.height}",
+                    "max_batch": settings.max_batch,
+                    "knobs": settings.knobs.changed(),
+                }
+            )
         status = "failed: " + state.failed if state.failed else "stopping" if state.stopping else "warming up"
         return JSONResponse({"status": status}, status_code=503, headers={"Retry-After": "1"})
 

@@ -7,7 +7,6 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from profkit.errors import SettingError
 from profkit.serve.requests import Generation
 from profkit.serve.settings import ServeSettings
 from profkit.serve.timing import BatchClock
@@ -18,13 +17,16 @@ class PipelineRunner:
 
     def __init__(self, settings: ServeSettings) -> None:
         from profkit.capture.instrument import instrument
+        from profkit.capture.knobs import check_knobs, prepare
+        from profkit.model.capture import Knobs
         from profkit.pipelines.loading import load_pipeline, resolve_device
 
         self.settings = settings
         self.device = resolve_device(settings.device)
+        check_knobs([settings.knobs], self.device, settings.warmup, [settings.dtype])
         self.pipeline = load_pipeline(settings.model, settings.dtype, self.device).pipeline
-        if settings.scheduler:
-            _set_scheduler(self.pipeline, settings.scheduler)
+        if settings.knobs != Knobs():
+            prepare(self.pipeline, settings.knobs, self.device)
         self._clock: BatchClock | None = None
         self.sync: Callable[[], None] | None = None
         if self.device.startswith("cuda"):
@@ -72,9 +74,11 @@ class PipelineRunner:
         }
         if self.settings.guidance_scale is not None:
             kwargs["guidance_scale"] = self.settings.guidance_scale
+        from profkit.capture.knobs import call_context
+
         self._clock = clock
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), call_context(self.settings.knobs):
                 images = self.pipeline(**kwargs).images
         finally:
             self._clock = None
@@ -93,12 +97,3 @@ def _png_base64(image: Any) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _set_scheduler(pipeline: Any, name: str) -> None:
-    import diffusers
-
-    scheduler_class = getattr(diffusers, name, None)
-    if scheduler_class is None or not hasattr(scheduler_class, "from_config") or not name.endswith("Scheduler"):
-        raise SettingError("scheduler", f"{name!r} is not a diffusers scheduler class (e.g. EulerDiscreteScheduler)")
-    pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)

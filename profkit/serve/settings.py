@@ -1,10 +1,11 @@
-"""What ``profkit serve`` is asked to do, validated once (knobs can be added as fields later)."""
+"""What ``profkit serve`` is asked to do, validated once; the optimization knobs are capture's and bench's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from profkit.errors import ProfkitError, SettingError
+from profkit.model.capture import Knobs
 from profkit.pipelines.loading import DTYPES
 
 
@@ -13,7 +14,7 @@ class ServeSettings:
     model: str = "tiny-sd"
     dtype: str = "fp32"
     device: str = "auto"
-    scheduler: str | None = None  # a diffusers scheduler class name, e.g. EulerDiscreteScheduler
+    knobs: Knobs = field(default_factory=Knobs)  # compile, attention, scheduler ... as for capture and bench
     guidance_scale: float | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -40,6 +40,7 @@ def served() -> Iterator[ServeProcess]:
     port = free_port()
     command = [sys.executable, "-m", "profkit", "serve", "--device", "cpu", "--steps", "2", "--height", "32"]
     command += ["--width", "32", "--max-side", "64", "--max-steps", "4", "--port", str(port), "--graceful", "30"]
+    command += ["--scheduler", "EulerDiscreteScheduler", "--attention", "math"]  # capture's knobs serve too
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -73,6 +74,9 @@ def test_a_generation_returns_pngs_with_server_timing(served: ServeProcess) -> N
     for answer in answers:
         entries = assert_phases_sum_to_total(answer.headers["server-timing"])
         assert entries["text_encode"] > 0 and entries["denoise"] > 0 and entries["vae_decode"] > 0
+    health = httpx.get(served.url + "/healthz", timeout=5).json()
+    assert health["knobs"] == {"attention": "math", "scheduler": "EulerDiscreteScheduler"}
+    assert (health["dtype"], health["device"], health["size"]) == ("fp32", "cpu", "32x32")
     wide = served.post({"prompt": "a dog", "size": "64x32", "steps": 3})
     assert Image.open(io.BytesIO(base64.b64decode(wide.json()["data"][0]["b64_json"]))).size == (64, 32)
 
@@ -121,6 +125,19 @@ def test_bad_settings_are_one_error_line() -> None:
     done = run_cli("serve", "--steps", "0", timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "profkit: error: --steps must be at least 1 (got 0)"
+
+
+def test_one_configuration_per_server() -> None:
+    done = run_cli("serve", "--attention", "math,flash", timeout=60)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "a server runs one configuration: give each of --compile, --attention, --scheduler" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_knob_this_device_cannot_do_is_one_error_line() -> None:
+    done = run_cli("serve", "--device", "cpu", "--attention", "efficient", "--port", str(free_port()), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().startswith("profkit: error: --attention efficient needs a CUDA device")
 
 
 def test_a_port_in_use_is_one_error_line() -> None:
