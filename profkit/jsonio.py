@@ -209,7 +209,7 @@ def output_folder(folder: Path, what: str = "the outputs") -> tuple[Path, str | 
     if writable(folder):
         return folder, None
     here = Path.cwd()
-    return here, f"{folder} is not writable: {what} go to the current folder ({here})"
+    return here, f"{folder} is not writable: writing {what} to the current folder ({here})"
 
 
 def _cannot_write(path: Path, error: OSError) -> ProfkitError:
