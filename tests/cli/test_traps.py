@@ -195,3 +195,16 @@ def test_analyze_after_capture_names_the_reports_and_keeps_them(captured_with_um
     assert report.stat().st_mtime_ns != before
     elsewhere = run_cli("analyze", str(run), "--out", str(report), timeout=120)  # a path named: refused as before
     assert elsewhere.returncode == 2 and "already exists" in elsewhere.stderr
+
+
+@pytest.mark.slow
+def test_a_run_that_could_not_load_its_pipeline_leaves_no_folder_to_refuse(tmp_path: Path) -> None:
+    from profkit.app.capture import run_capture
+    from profkit.errors import ProfkitError
+
+    settings = CaptureSettings(model=str(tmp_path / "not-a-pipeline"), steps=2, out=tmp_path / "runs", device="cpu")
+    (tmp_path / "not-a-pipeline").mkdir()
+    for _ in range(2):  # the second try fails the same way, not with "holds a run that failed"
+        with pytest.raises(ProfkitError, match="is not a diffusers pipeline folder"):
+            run_capture(settings)
+        assert list((tmp_path / "runs").iterdir()) == []
