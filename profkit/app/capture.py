@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
-from profkit.app.compare import CompareOutputs, compare_paths
+from profkit.app.compare import CompareOutputs, compare_name, compare_paths
 from profkit.capture.partial import unfinished_status
 from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import RunRecord, run_folder
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, OutputExists, ProfkitError, UnfinishedRun
-from profkit.naming import safe_component
+from profkit.jsonio import check_outputs
 from profkit.pipelines.loading import resolve_device
 
 
@@ -90,6 +90,14 @@ class CaptureOutputs:
     comparisons: list[CompareOutputs] = field(default_factory=list)
 
 
+def comparison_paths(settings: CaptureSettings) -> list[tuple[Path, Path]]:
+    """The HTML and JSON comparison of each run against the first, in ``out``, named after both runs (model,
+    settings, what differs): known before any work, so an existing one is refused before capturing."""
+    names = [run_folder(run, dtype).name for dtype, run in settings.variants()]
+    bases = [settings.out / compare_name(names[0], name) for name in names[1:]]
+    return [(base.with_name(base.name + ".html"), base.with_name(base.name + ".json")) for base in bases]
+
+
 def capture_and_report(
     settings: CaptureSettings,
     progress: Progress | None = None,
@@ -97,31 +105,20 @@ def capture_and_report(
     inputs: Sequence[Path | None] = (),
 ) -> CaptureOutputs:
     """Capture every configuration; analyze each run; with two or more, compare each against the first (a
-    comparison where more than one setting differs carries the isolate-variables warning)."""
+    comparison where more than one setting differs carries the isolate-variables warning). Every output is
+    checked before the first capture starts."""
+    paths = comparison_paths(settings.validate()) if analyze else []
+    check_outputs([path for pair in paths for path in pair], inputs, settings.force)
     runs = run_capture(settings, progress, inputs)
     outputs = CaptureOutputs(runs)
     if not analyze:
         return outputs
     for run in runs:
         outputs.reports.append(analyze_path(run.folder, write_json_summary=True, force=settings.force))
-    if len(runs) >= 2:  # from the summaries just written: the traces are not parsed again
-        first, *others = [report.json or run.folder for run, report in zip(runs, outputs.reports, strict=True)]
-        only_dtypes = len(runs) == len(settings.dtypes)  # else the dtype alone does not name a run
-        for run, other in zip(runs[1:], others, strict=True):
-            base = None if only_dtypes else settings.out / f"compare_{_slug(runs[0])}_vs_{_slug(run)}"
-            outputs.comparisons.append(
-                compare_paths(
-                    first,
-                    other,
-                    html=base.with_name(base.name + ".html") if base else None,
-                    json_path=base.with_name(base.name + ".json") if base else None,
-                    write_json_summary=True,
-                    force=settings.force,
-                    out_dir=settings.out,
-                )
-            )
+    # from the summaries just written: the traces are not parsed again
+    first, *others = [report.json or run.folder for run, report in zip(runs, outputs.reports, strict=True)]
+    for other, (html, json_path) in zip(others, paths, strict=True):
+        outputs.comparisons.append(
+            compare_paths(first, other, html=html, json_path=json_path, force=settings.force, out_dir=settings.out)
+        )
     return outputs
-
-
-def _slug(run: RunRecord) -> str:
-    return safe_component(run.label.replace(" ", "-"), max_len=60)

@@ -87,9 +87,7 @@ class CaptureSettings:
         return [prompts[i % len(prompts)] for i in range(self.batch)]
 
     def run_name(self, dtype: str) -> str:
-        model_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.model).name or self.model).strip("-")
-        name = f"{model_slug}_{dtype}_{self.steps}steps_{self.height}x{self.width}_b{self.batch}"
-        return f"{name}_{self.knobs.tag}" if self.knobs.tag else name
+        return run_name(self.model, dtype, self.steps, self.height, self.width, self.batch, self.knobs.tag)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings of one run as JSON builtins (the grid and steps list, which made it, are left out)."""
@@ -101,6 +99,13 @@ class CaptureSettings:
         data["prompts"] = list(self.prompts)
         data["nsys_args"] = list(self.nsys_args)
         return data
+
+
+def run_name(model: str, dtype: str, steps: int, height: int, width: int, batch: int, knobs_tag: str = "") -> str:
+    """``<model>_<dtype>_<steps>steps_<H>x<W>_b<batch>[_<knobs>]``: what names a run (its folder, its reports)."""
+    model_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model).strip("-")
+    name = f"{model_slug}_{dtype}_{steps}steps_{height}x{width}_b{batch}"
+    return f"{name}_{knobs_tag}" if knobs_tag else name
 
 
 def read_prompts_file(path: Path) -> tuple[str, ...]:

@@ -24,6 +24,8 @@ from profkit.model.base import Document
 from profkit.model.capture import KnobGrid, Knobs
 
 #: The prompt of every capture and benchmark unless one is given.
+#: The error of a trial cut by an interruption (Ctrl-C, SIGTERM): not a failure of the model.
+TRIAL_INTERRUPTED = "interrupted"
 DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
 
 #: A measured time, size, rate or reading as stored: finite and never negative (checked when a file is loaded).
@@ -252,7 +254,8 @@ class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
     differs_from_first: tuple[str, ...] = ()
     auto_batch: int | None = None  # --batch auto: the largest batch found to fit
     trials_ok: int
-    trials_failed: int
+    trials_failed: int  # failed trials; a trial cut by Ctrl-C / SIGTERM is counted in ``trials_interrupted``
+    trials_interrupted: int = 0
     errors: tuple[str, ...]
     load_s: float | None
     cold_call_s: float | None
@@ -314,6 +317,7 @@ _NEW_IN_CONFIG_SUMMARY = {
     "memory_source": "not captured",
     "differs_from_first": [],
     "auto_batch": None,
+    "trials_interrupted": 0,
 }
 
 

@@ -16,6 +16,7 @@ from profkit.analysis.bench.energy import energy_of, energy_source
 from profkit.analysis.bench.stats import compare_samples, describe
 from profkit.model import compat
 from profkit.model.bench import (
+    TRIAL_INTERRUPTED,
     BenchResult,
     BenchSummary,
     Change,
@@ -132,7 +133,8 @@ def _config_summary(
 ) -> ConfigSummary:
     metrics = {name: describe(values) for name, values in metric_samples(config).items()}
     trials = _ok_trials(config)
-    failed = [t for t in config.trials if not t.ok]
+    failed = [t for t in config.trials if not t.ok and t.error != TRIAL_INTERRUPTED]
+    interrupted = [t for t in config.trials if not t.ok and t.error == TRIAL_INTERRUPTED]
     steps = [t.steps_ms for t in trials]
     width = max((len(s) for s in steps), default=0)
     per_step = tuple(float(np.median([s[i] for s in steps if len(s) > i])) for i in range(width))
@@ -160,6 +162,7 @@ def _config_summary(
         auto_batch=config.batch if config.batch_search else None,
         trials_ok=len(trials),
         trials_failed=len(failed),
+        trials_interrupted=len(interrupted),
         errors=tuple(f"trial {t.round}: {t.error}" for t in failed) + ((config.error,) if config.error else ()),
         load_s=config.load_s,
         cold_call_s=config.cold_call_s,
@@ -186,10 +189,11 @@ def _differs(stored: float, fresh: float) -> bool:
 def _config_problems(kept: ConfigSummary, fresh: ConfigSummary) -> list[str]:
     """How one configuration's stored summary differs from the one its trials give."""
     problems = []
-    if (kept.trials_ok, kept.trials_failed) != (fresh.trials_ok, fresh.trials_failed):
+    kept_not_ok, fresh_not_ok = (s.trials_failed + s.trials_interrupted for s in (kept, fresh))
+    if (kept.trials_ok, kept_not_ok) != (fresh.trials_ok, fresh_not_ok):  # older files count the cut one as failed
         problems.append(
-            f"{kept.name}: the summary counts {kept.trials_ok} ok and {kept.trials_failed} failed trials, the trials "
-            f"{fresh.trials_ok} and {fresh.trials_failed}"
+            f"{kept.name}: the summary counts {kept.trials_ok} ok and {kept_not_ok} failed trials, the trials "
+            f"{fresh.trials_ok} and {fresh_not_ok}"
         )
     for metric, stats in fresh.metrics.items():
         if metric not in kept.metrics:
@@ -300,6 +304,8 @@ def summarize_bench(
             warnings += [f"{config.name} {METRICS[metric]}: {w}" for w in stats.warnings]
         if config.trials_failed:
             warnings.append(f"{config.name}: {config.trials_failed} trial(s) failed and are left out")
+        if config.trials_interrupted:
+            warnings.append(f"{config.name}: the trial cut by the interruption is left out (not a failure)")
     if result.device.startswith("cpu") and any(c.dtype in ("fp16", "bf16") for c in configs):
         warnings.append(
             "fp16/bf16 measured on a CPU: without native half-precision kernels they usually run several times "

@@ -36,7 +36,7 @@ from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import call_kwargs, load_prepared, synchronize
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import SettingError
-from profkit.model.bench import BatchTry, BenchResult, BenchSettings, ConfigKey, ConfigRun, Trial
+from profkit.model.bench import TRIAL_INTERRUPTED, BatchTry, BenchResult, BenchSettings, ConfigKey, ConfigRun, Trial
 from profkit.model.capture import Knobs
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
 
@@ -421,7 +421,7 @@ def _trial(
             energy_mj = meter.since(energy_start)
         trial = _fill(msgspec.structs.replace(trial, ok=True, e2e_ms=e2e_ms, energy_mj=energy_mj), timer)
     except KeyboardInterrupt:
-        records.add_trial(msgspec.structs.replace(trial, error="interrupted"))
+        records.add_trial(msgspec.structs.replace(trial, error=TRIAL_INTERRUPTED))
         raise
     except Exception as error:
         trial = msgspec.structs.replace(trial, error=_error_text(error))
