@@ -185,7 +185,12 @@ def rank_key(finding: Finding, order: int = 0) -> tuple[int, float, int]:
 
 #: rule -> the more specific rule whose recoverable time is the same idle: when both fire, the general one stays as
 #: context (info, no impact of its own), so impacts are never counted twice.
-COVERED_BY = {"low_gpu_utilization": "launch_bound_denoise"}
+COVERED_BY: dict[str, tuple[str, ...]] = {
+    "low_gpu_utilization": ("launch_bound_denoise",),
+    # with CUDA graphs, the idle after the per-step syncs is the idle between replays
+    "sync_every_step": ("idle_between_graph_replays",),
+    "host_sync_calls": ("idle_between_graph_replays",),
+}
 
 
 def _uncounted(finding: Finding, cover: Finding) -> Finding:
@@ -204,10 +209,8 @@ def _run(kind: RuleKind, ctx: Context | ComparisonContext, wall_us: float = 0.0)
         hits = [] if outcome is None else [outcome] if isinstance(outcome, Hit) else list(outcome)
         ranked += [(rule.order, rule.finding(hit, wall_us)) for hit in hits]
     fired = {finding.rule: finding for _, finding in ranked}
-    ranked = [
-        (order, _uncounted(f, fired[COVERED_BY[f.rule]]) if COVERED_BY.get(f.rule) in fired else f)
-        for order, f in ranked
-    ]
+    covered = {rule: next((fired[c] for c in covers if c in fired), None) for rule, covers in COVERED_BY.items()}
+    ranked = [(order, _uncounted(f, cover) if (cover := covered.get(f.rule)) else f) for order, f in ranked]
     ranked.sort(key=lambda item: rank_key(item[1], item[0]))
     return [finding for _, finding in ranked]
 
