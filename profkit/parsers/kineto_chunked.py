@@ -135,7 +135,9 @@ class _Columns:
             }
         self.parts.clear()
         origin = min((float(c["ts"].min()) for c in merged.values() if len(c["ts"])), default=0.0)
-        tables = {table: build_table(table, merged.pop(table, {}), origin) for table in set(k._TABLE_OF_CATEGORY.values())}
+        tables = {
+            table: build_table(table, merged.pop(table, {}), origin) for table in set(k._TABLE_OF_CATEGORY.values())
+        }
         return {"origin": origin, **tables}
 
 
