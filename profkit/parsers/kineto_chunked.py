@@ -27,7 +27,7 @@ import numpy as np
 from profkit.errors import ProfkitError
 from profkit.jsonio import max_input_bytes, open_regular
 from profkit.parsers import kineto as k
-from profkit.parsers.tables import TraceTables, build_table
+from profkit.parsers.tables import SCHEMAS, TraceTables, build_table
 
 #: bytes decoded per block (about 40k events of a typical trace)
 DEFAULT_CHUNK_SIZE = 16 << 20
@@ -35,7 +35,7 @@ _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _BOUNDARY_TAIL = re.compile(rb"\s*,\s*\{")
 _HEAD_LIMIT = 64 << 20
 _EVENTS_DECODER = msgspec.json.Decoder(list[k.KinetoEvent])
-_STRING_COLUMNS = ("name", "cat", "pid", "tid", "grid", "block", "kind", "direction", "api")
+_NUMERIC = {"int64": np.int64, "float64": np.float64, "bool": bool}
 
 
 class ChunkFallback(Exception):
@@ -119,8 +119,12 @@ class _Columns:
             if not kept:
                 continue
             cols = k._columns(table, kept, ts, dur)
-            for col in _STRING_COLUMNS:
-                if col in cols:
+            for col, dtype in SCHEMAS[table].items():
+                if col not in cols:
+                    continue
+                if dtype in _NUMERIC:  # numbers held as arrays, not one Python object each
+                    cols[col] = np.asarray(cols[col], dtype=_NUMERIC[dtype])
+                else:
                     cols[col] = [v if v is None else intern(v, v) for v in cols[col]]
             self.parts.setdefault(table, []).append(cols)
 
