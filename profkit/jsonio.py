@@ -190,6 +190,28 @@ def set_umask(mask: int) -> None:
     _UMASK = mask & 0o777
 
 
+def restrict_to_umask(path: Path) -> Path:
+    """Take from ``path`` (a file or folder another program made, e.g. nsys with umask 0) the permission bits the
+    user's umask withholds; nothing is added."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~_UMASK)
+    return path
+
+
+def writable(folder: Path) -> bool:
+    """Whether profkit may create files in ``folder`` (its permissions, a read-only mount)."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def output_folder(folder: Path, what: str = "the outputs") -> tuple[Path, str | None]:
+    """Where outputs meant for ``folder`` (an input's folder) go: ``folder`` itself when it is writable, else the
+    current folder, with the one line that says so."""
+    if writable(folder):
+        return folder, None
+    here = Path.cwd()
+    return here, f"{folder} is not writable: writing {what} to the current folder ({here})"
+
+
 def _cannot_write(path: Path, error: OSError) -> ProfkitError:
     """An output that cannot be written (unwritable folder, not a folder, full disk) is exit 2: the user must
     choose or free another place; nothing was left behind."""

@@ -325,10 +325,10 @@ def _change(a: Finding | None, b: Finding | None) -> FindingChange:
 
 
 def findings_diff(a: list[Finding], b: list[Finding], a_total_us: float, b_total_us: float) -> FindingsDiff:
-    """Which of A's findings (by rule) disappeared in B, which appeared, which persisted; the recoverable time A's
-    disappeared findings predicted against the measured change of the total."""
-    by_a = {f.rule: f for f in reversed(a)}  # a trace rule hits once; else its first hit stands for it
-    by_b = {f.rule: f for f in reversed(b)}
+    """Which of A's findings (by rule and scope) disappeared in B, which appeared, which persisted; the recoverable
+    time A's disappeared findings predicted against the measured change of the total."""
+    by_a = {(f.rule, f.scope): f for f in reversed(a)}  # a rule hits once per scope; else its first hit stands
+    by_b = {(f.rule, f.scope): f for f in reversed(b)}
     gone = [_change(f, None) for key, f in by_a.items() if key not in by_b]
     new = [_change(None, f) for key, f in by_b.items() if key not in by_a]
     kept = [_change(by_a[key], f) for key, f in by_b.items() if key in by_a]

@@ -2,8 +2,10 @@
 
 Wall time comes from the CPU-side ranges. On GPU traces each kernel/memcpy is attributed to a stage
 and step by :mod:`profkit.analysis.attribution` (launch correlation, else GPU-side annotation);
-GPU busy time per stage is the union of the attributed intervals. ``profkit/...`` ranges whose names do not
-parse are counted (``ignored_ranges``) and named in the analysis notes (:func:`view_notes`), never dropped silently.
+GPU busy time per stage is the union of the attributed intervals, and each stage and step is projected onto the
+GPU (:mod:`profkit.analysis.projection`: first-to-last GPU activity it launched). ``profkit/...`` ranges whose
+names do not parse are counted (``ignored_ranges``) and named in the analysis notes (:func:`view_notes`), never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from profkit import naming
 from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows, unparsed_ranges
 from profkit.analysis.intervals import union_length
+from profkit.analysis.projection import Projection, link_neighbours, project
 from profkit.analysis.stats import Summary, summarize
 from profkit.parsers.tables import TraceTables
 
@@ -29,6 +32,7 @@ class StageRow:
     gpu_busy_us: float | None = None  # union of GPU work launched inside the stage
     gpu_kernel_sum_us: float | None = None
     gpu_utilization: float | None = None  # GPU busy / stage wall time (work may run after the range ends)
+    projection: Projection | None = None  # the stage's GPU work: span, busy inside it, overlap with neighbours
 
 
 @dataclass
@@ -40,6 +44,8 @@ class StepRow:
     scheduler_us: float
     denoiser_calls: int
     gpu_busy_us: float | None = None
+    projection: Projection | None = None  # the step's GPU work: span, busy inside it, overlap with neighbours
+    graph_launches: int | None = None  # CUDA graph replays launched inside the step (GPU traces)
 
 
 @dataclass
@@ -96,12 +102,13 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
         calls = int(((windows.ranges["stage"] == stage) & windows.ranges["kind"].isin(kinds)).sum())
         row = StageRow(stage, wall, wall / total if total else 0.0, calls)
         if gpu:
-            _add_gpu(row, work, stage_of_work == stage)
+            _add_gpu(row, work, stage_of_work == stage, float(s_ends[-1]))
         stage_rows.append(row)
     other = max(total - named_total, 0.0)
     other_row = StageRow("other", other, other / total if total else 0.0, 0)
     if gpu:
-        _add_gpu(other_row, work, stage_of_work == "other")
+        _add_gpu(other_row, work, stage_of_work == "other", float(p_ends[-1]))
+        link_neighbours([row.projection for row in stage_rows])  # "other" is scattered: no neighbour of anything
     stage_rows.append(other_row)
 
     steps = _step_rows(windows, work if gpu else None)
@@ -125,8 +132,9 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
     return view
 
 
-def _add_gpu(row: StageRow, work: pd.DataFrame, mask: np.ndarray) -> None:
+def _add_gpu(row: StageRow, work: pd.DataFrame, mask: np.ndarray, cpu_end_us: float) -> None:
     row.gpu_busy_us = _union(work, mask)
+    row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], cpu_end_us)
     row.gpu_kernel_sum_us = float(work["dur"].to_numpy()[mask].sum())
     row.gpu_utilization = row.gpu_busy_us / row.wall_us if row.wall_us > 0 else None
 
@@ -153,8 +161,12 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
             denoiser_calls=len(denoiser),
         )
         if step_rows_of_work is not None:
-            row.gpu_busy_us = _union(work, step_rows_of_work == index)
+            mask = step_rows_of_work == index
+            row.gpu_busy_us = _union(work, mask)
+            row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], float(step.end))
         rows.append(row)
+    for call in {row.call for row in rows}:
+        link_neighbours([row.projection for row in rows if row.call == call])
     return rows
 
 

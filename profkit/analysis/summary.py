@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from profkit.analysis.attention import AttentionStage, attention_by_stage
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
+from profkit.analysis.graphs import GraphReplays, graph_replays
 from profkit.analysis.operators import (
     Breakdown,
     GpuTime,
@@ -72,6 +74,8 @@ class AnalysisResult:
     stage_mix: list[StageMixRow] = field(default_factory=list)  # kernels (GPU) or CPU self time per stage
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    graphs: GraphReplays | None = None  # CUDA graph replays (GPU traces with launch records)
+    attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage
     timeline: TimelineView | None = None  # what the reports draw (older summaries have none)
 
     @property
@@ -125,6 +129,11 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
     gaps = idle_gaps(tables, work, windows, host_calls)
     launches = launch_stats(tables, work, api_kinds)
     blocking = host_blocking(tables, work, windows, host_calls) if gpu is not None else None
+    graphs = graph_replays(tables, work, windows) if gpu is not None else None
+    if graphs is not None and graphs.steps:
+        for step_row, graph_step in zip(view.steps, graphs.steps, strict=False):
+            step_row.graph_launches = graph_step.launches
+    attention = attention_by_stage(tables, work, windows, run.dtype if run is not None else None)
     info = tables.info
     findings = evaluate(
         Context(
@@ -140,6 +149,8 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
             stage_mix=mix,
             cpu_op_names=_op_counts(cpu_frame),
             work=work,
+            graphs=graphs,
+            attention=attention,
         )
     )
     trace = TraceSummary(
@@ -175,6 +186,8 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
         launches=launches,
         blocking=blocking,
         stage_mix=mix,
+        graphs=graphs,
+        attention=attention,
         timeline=build_timeline(tables, windows, work, view, host_calls),
     )
 

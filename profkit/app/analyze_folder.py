@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 from profkit.errors import ProfkitError
-from profkit.jsonio import check_outputs, write_text
+from profkit.jsonio import check_outputs, output_folder, write_text
 from profkit.model import sniff_kind
 from profkit.model.capture import METADATA_FILE, TRACE_FILE
 from profkit.model.index import AnalysisIndex, IndexRow, RankRow
@@ -34,6 +34,7 @@ class FolderOutputs:
     index: AnalysisIndex
     html: Path
     json: Path | None
+    notes: list[str] = field(default_factory=list)  # where the outputs went, when not in the folder
 
 
 def is_folder_of_traces(path: Path) -> bool:
@@ -77,7 +78,7 @@ def analyze_item(item: str, write_json_summary: bool, force: bool) -> IndexRow:
     path = Path(item)
     try:
         source = resolve_input(path)
-        html, json_path = output_paths(source, None, None, True, write_json_summary)
+        html, json_path, _note = output_paths(source, None, None, True, write_json_summary)
         tables = load_tables(source) if source.analysis is None else None
         outputs = analyze_source(source, html, json_path, force, tables)
     except ProfkitError as error:
@@ -147,8 +148,13 @@ def analyze_folder(
 
     items = find_items(folder)
     if not items:
-        raise ProfkitError(f"{folder}: holds no trace files (.json, .json.gz, .sqlite, .nsys-rep) or capture folders")
-    html = html or folder / INDEX_NAME
+        raise ProfkitError(
+            f"{folder}: is a directory with no trace file (.json, .json.gz, .sqlite, .nsys-rep) or capture folder in it"
+        )
+    notes: list[str] = []
+    if html is None:
+        place, note = output_folder(folder, "the index and reports")
+        html, notes = place / INDEX_NAME, [note] if note else []
     if json_path is None and write_json_summary:
         json_path = html.with_name(html.name.removesuffix(".html").removesuffix(".report") + ".json")
     check_outputs((html, json_path), tuple(items), force)
@@ -162,7 +168,7 @@ def analyze_folder(
                 pool.map(analyze_item, [str(i) for i in items], [write_json_summary] * len(items), [force] * len(items))
             )
     index = AnalysisIndex(folder=str(folder), jobs=workers, rows=tuple(rows), ranks=_ranks(rows))
-    outputs = FolderOutputs(index, write_text(html, index_html(index, html.parent), force), None)
+    outputs = FolderOutputs(index, write_text(html, index_html(index, html.parent), force), None, notes)
     if json_path is not None:
         outputs.json = index.write(json_path, force)
     return outputs

@@ -66,12 +66,15 @@ class BenchOutputs:
 
 
 def default_out_dir(settings: BenchSettings) -> Path:
-    """``bench/<model>_<dtypes>_<steps>steps_<h>x<w>_b<batches>``, one safe folder name."""
+    """``bench/<model>_<dtypes>_<steps>steps_<h>x<w>_b<batches>[_<knobs>]``, one safe folder name (the knobs part
+    names every varied or changed knob with its values)."""
     model = safe_component(Path(settings.model).name or settings.model, max_len=60, default="model")
     dtypes = "-".join(settings.dtypes)
-    batches = "-".join(str(b) for b in settings.batches)
-    name = f"{model}_{dtypes}_{settings.steps}steps_{settings.height}x{settings.width}_b{batches}"
-    return Path("bench") / safe_component(name, max_len=120)
+    batches = "auto" if settings.batch_auto else "-".join(str(b) for b in settings.batches)
+    steps = "-".join(str(s) for s in settings.all_steps())
+    name = f"{model}_{dtypes}_{steps}steps_{settings.height}x{settings.width}_b{batches}"
+    tags = "-".join(dict.fromkeys(k.tag for k in settings.grid.combinations() if k.tag))
+    return Path("bench") / safe_component(f"{name}_{tags}" if tags else name, max_len=120)
 
 
 def load_result(path: Path, what: str = "benchmark result") -> BenchResult:

@@ -1,7 +1,8 @@
 """Trace files that must be converted before parsing: an Nsight Systems report -> its SQLite export.
 
 Parsers never run programs; the app layer turns an ``.nsys-rep`` / ``.qdrep`` into the ``.sqlite`` that
-:mod:`profkit.parsers.nsys` reads (reusing an export next to the report when it is newer) before parsing.
+:mod:`profkit.parsers.nsys` reads (reusing an export next to the report when it is newer) before parsing; when the
+report's folder is not writable, the export goes to the current folder (where the reports go too).
 
 A report that nsys ran on and could not read (it prints ``Exportation error: ...`` and exits 1) is bad input;
 nsys missing, crashing or failing otherwise is a run failure.
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profkit.errors import EXIT_BAD_INPUT, EXIT_RUN_FAILED, ProfkitError
+from profkit.jsonio import output_folder
 from profkit.parsers.nsys import NSYS_REPORT
 from profkit.parsers.registry import detect_format
 
@@ -28,6 +30,10 @@ def sqlite_for_report(report: Path) -> Path:
         raise ProfkitError(f"{report}: no such file")
     sqlite_path = report.with_suffix(".sqlite")
     if sqlite_path.is_file() and sqlite_path.stat().st_mtime >= report.stat().st_mtime:
+        return sqlite_path
+    folder, _note = output_folder(report.parent)  # a read-only report folder: the export goes where the reports go
+    sqlite_path = folder / sqlite_path.name
+    if folder != report.parent and sqlite_path.is_file() and sqlite_path.stat().st_mtime >= report.stat().st_mtime:
         return sqlite_path
     try:
         tool = find_nsys()

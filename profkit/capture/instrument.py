@@ -22,9 +22,90 @@ from typing import Any
 
 from profkit import naming
 from profkit.errors import ProfkitError
+from profkit.model.capture import CUDA_MEMORY_SOURCE
 
 DENOISER_ATTRS = ("unet", "transformer", "transformer_2", "prior", "decoder")
 _MISSING = object()
+#: The stage names of :class:`StageMemoryTracker` (text encoders, the denoise loop, the VAE, anything else).
+MEMORY_STAGES = {"text_encoder": "text_encoders", "denoise": "denoise", "vae": "vae"}
+
+
+class StageMemoryTracker:
+    """Peak device memory per stage of the latest pipeline call, read and reset at every range boundary.
+
+    At each range event the peak since the previous event is read, charged to the stage that was running (the
+    innermost open profkit range; "other" outside any stage) and the counter reset; the call's overall peak is
+    kept apart (a reset would lose it otherwise). ``read`` and ``reset`` are injected (CUDA's by
+    :meth:`for_device`; stand-ins in tests). Opening the pipeline range starts a new call.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], int],
+        reset: Callable[[], None],
+        source: str = CUDA_MEMORY_SOURCE,
+        read_reserved: Callable[[], int] | None = None,
+    ) -> None:
+        self._read, self._reset, self._read_reserved = read, reset, read_reserved
+        self.source = source
+        self._open: list[str] = []
+        self.peak_bytes: dict[str, int] = {}
+        self.overall_bytes = 0
+        self.overall_reserved_bytes = 0  # the reserved peak, kept across the resets (when a reader is given)
+
+    @classmethod
+    def for_device(cls, device: str) -> StageMemoryTracker | None:
+        """A tracker of CUDA's allocator on a CUDA device; ``None`` elsewhere (no device memory counter)."""
+        if not device.startswith("cuda"):
+            return None
+        import torch
+
+        index = torch.device(device)
+        return cls(
+            lambda: torch.cuda.max_memory_allocated(index),
+            lambda: torch.cuda.reset_peak_memory_stats(index),
+            read_reserved=lambda: torch.cuda.max_memory_reserved(index),
+        )
+
+    def __call__(self, name: str, opened: bool) -> None:
+        info = naming.parse_range_name(name)
+        if opened and info is not None and info.kind == "pipeline":
+            self.peak_bytes, self.overall_bytes, self.overall_reserved_bytes, self._open = {}, 0, 0, []
+            self._reset()
+        peak = self._read()
+        if self._read_reserved is not None:
+            self.overall_reserved_bytes = max(self.overall_reserved_bytes, self._read_reserved())
+        stage = self._open[-1] if self._open else "other"
+        self.peak_bytes[stage] = max(self.peak_bytes.get(stage, 0), peak)
+        self.overall_bytes = max(self.overall_bytes, peak)
+        self._reset()
+        if opened:
+            self._open.append(MEMORY_STAGES.get(info.stage, "other") if info is not None else "other")
+        elif self._open:
+            self._open.pop()
+
+    def peaks_mb(self) -> dict[str, float]:
+        """Stage -> peak MiB of the latest call (the stages that ran)."""
+        return {stage: round(value / 2**20, 3) for stage, value in self.peak_bytes.items()}
+
+    def overall_mb(self) -> float:
+        return self.overall_bytes / 2**20
+
+    def overall_reserved_mb(self) -> float:
+        return self.overall_reserved_bytes / 2**20
+
+
+def chain_ranges(*callbacks: Callable[[str, bool], None] | None) -> Callable[[str, bool], None] | None:
+    """One ``on_range`` callback calling each given one in turn (``None`` when none is given)."""
+    given = [callback for callback in callbacks if callback is not None]
+    if not given:
+        return None
+
+    def on_range(name: str, opened: bool) -> None:
+        for callback in given:
+            callback(name, opened)
+
+    return on_range
 
 
 class _RangeStack:

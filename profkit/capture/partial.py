@@ -3,12 +3,14 @@
 A run folder gets a ``metadata.json`` with status "running" as soon as it is made; the finished run replaces it
 (status complete). Ctrl-C or SIGTERM rewrites it with status "interrupted" and what was measured so far (the
 settings, load and warm-up times, and the trace of the recorded call when the profiler had started); a crash marks
-it "failed"; a killed process leaves "running". A capture into such a folder is refused with a line saying what it
+it "failed" (a run that failed before its pipeline was loaded measured nothing: its folder is removed); a killed
+process leaves "running". A capture into such a folder is refused with a line saying what it
 holds (``force`` replaces it), so an unfinished folder never looks complete and never blocks a rerun unexplained.
 """
 
 from __future__ import annotations
 
+import shutil
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,10 +109,21 @@ class RunState:
         )
 
     def failed(self, error: BaseException) -> None:
-        """Mark the run failed (what it measured stays); the caller reports the error."""
+        """Mark the run failed (what it measured stays); the caller reports the error. A run that failed before
+        its pipeline was loaded measured nothing: its folder is removed, so a rerun is not refused for it."""
+        if self.loaded is None and not self.adopt_written and _holds_only_metadata(self.folder):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
         self.notes.append(f"failed during {self.phase}: {type(error).__name__}: {error}"[:500])
         with suppress(OSError, ProfkitError):  # the original error matters more than this mark
             self.write(FAILED)
+
+
+def _holds_only_metadata(folder: Path) -> bool:
+    try:
+        return [p.name for p in folder.iterdir()] == [METADATA_FILE]
+    except OSError:
+        return False
 
 
 def _written(folder: Path) -> CaptureMetadata | None:

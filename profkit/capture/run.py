@@ -23,9 +23,11 @@ from profkit.model.capture import (
     CaptureMetadata,
     DeviceInfo,
     Environment,
+    Knobs,
     ProfilerInfo,
     RunFiles,
     RunSettings,
+    StageMemory,
     Timing,
 )
 from profkit.naming import safe_component
@@ -41,6 +43,16 @@ class RunRecord:
     metadata: Path
     images: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    knobs: Knobs = field(default_factory=Knobs)
+    steps: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``"fp16"``, ``"fp16 20 steps compile-default"``: the dtype, then what else names this run."""
+        parts = [self.dtype]
+        if self.steps is not None:
+            parts.append(f"{self.steps} steps")
+        return " ".join([*parts, self.knobs.tag] if self.knobs.tag else parts)
 
 
 def run_folder(settings: CaptureSettings, dtype: str) -> Path:
@@ -109,12 +121,28 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def load_prepared(settings: CaptureSettings, dtype: str, device: str, load: Any = None) -> Any:
+    """The run's pipeline loaded (by ``load``, default :func:`~profkit.pipelines.loading.load_pipeline`) with its
+    load-time knobs applied; a :class:`~profkit.pipelines.loading.LoadedPipeline`."""
+    from profkit.capture.knobs import prepare
+    from profkit.pipelines.loading import load_pipeline
+
+    loaded = (load or load_pipeline)(settings.model, dtype, device)
+    if settings.knobs != Knobs():
+        prepare(loaded.pipeline, settings.knobs, device)
+    return loaded
+
+
 def timed_call(pipeline: Any, settings: CaptureSettings, device: str) -> tuple[Any, float]:
-    """One pipeline call with the capture's prompts and seed; its output and wall seconds (device synchronized)."""
-    started = time.perf_counter()
-    output = pipeline(**call_kwargs(settings, device, settings.seed))
-    synchronize(device)
-    return output, time.perf_counter() - started
+    """One pipeline call with the capture's prompts, seed and per-call knobs; its output and wall seconds (device
+    synchronized)."""
+    from profkit.capture.knobs import call_context
+
+    with call_context(settings.knobs):
+        started = time.perf_counter()
+        output = pipeline(**call_kwargs(settings, device, settings.seed))
+        synchronize(device)
+        return output, time.perf_counter() - started
 
 
 @contextmanager
@@ -156,11 +184,15 @@ def run_metadata(
     files: RunFiles,
     notes: list[str],
     status: str = "complete",
+    memory: StageMemory | None = None,
 ) -> CaptureMetadata:
-    """The metadata document of a run: versions, device, settings, switches, timings, files.
+    """The metadata document of a run: versions, device, settings, knobs, switches, timings, memory, files.
 
-    ``loaded`` and ``pipeline`` may be ``None`` for a run that stopped before its pipeline was loaded.
+    ``loaded`` and ``pipeline`` may be ``None`` for a run that stopped before its pipeline was loaded. With
+    ``--compile`` the first warm-up call (which compiled) is also recorded as ``compile_seconds``.
     """
+    if settings.knobs.compile != "off" and timing.warmup_calls and timing.compile_seconds is None:
+        timing = msgspec.structs.replace(timing, compile_seconds=timing.warmup_calls[0])
     return CaptureMetadata(
         environment=msgspec.convert(environment(), Environment),
         device=msgspec.convert(device_info(device), DeviceInfo),
@@ -180,4 +212,5 @@ def run_metadata(
         files=files,
         notes=notes,
         status=status,
+        memory=memory,
     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from profkit.capture.knobs import KnobGrid
 from profkit.errors import ProfkitError, SettingError
 from profkit.model.bench import DEFAULT_PROMPT  # one default prompt for captures and benchmarks
+from profkit.model.capture import Knobs
 from profkit.pipelines.loading import DTYPES
 
 
@@ -30,6 +34,26 @@ class CaptureSettings:
     nsys: bool = False  # capture under Nsight Systems instead of torch.profiler
     nsys_path: str | None = None
     nsys_args: tuple[str, ...] = ()
+    knobs: Knobs = field(default_factory=Knobs)  # the optimizations of one run
+    #: What the whole A/B/C run varies besides the dtype: steps (empty: ``steps`` alone) and each knob's values.
+    steps_list: tuple[int, ...] = ()
+    grid: KnobGrid = field(default_factory=KnobGrid)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.knobs, dict):  # from as_dict() (the nsys child's request)
+            object.__setattr__(self, "knobs", msgspec.convert(self.knobs, Knobs))
+
+    def all_steps(self) -> tuple[int, ...]:
+        return self.steps_list or (self.steps,)
+
+    def variants(self) -> list[tuple[str, CaptureSettings]]:
+        """``(dtype, settings of that run)`` of every run: dtypes x steps x knob combinations, dtype slowest."""
+        return [
+            (dtype, replace(self, steps=steps, knobs=knobs, steps_list=(), grid=KnobGrid()))
+            for dtype in self.dtypes
+            for steps in self.all_steps()
+            for knobs in self.grid.combinations()
+        ]
 
     def validate(self) -> CaptureSettings:
         if not self.dtypes:
@@ -39,8 +63,12 @@ class CaptureSettings:
                 raise ProfkitError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
         if len(set(self.dtypes)) != len(self.dtypes):
             raise SettingError("dtypes", f"lists a dtype twice: {','.join(self.dtypes)}")
-        if self.steps < 1:
-            raise SettingError("steps", f"must be at least 1 (got {self.steps})")
+        for steps in self.all_steps():
+            if steps < 1:
+                raise SettingError("steps", f"must be at least 1 (got {steps})")
+        if len(set(self.all_steps())) != len(self.all_steps()):
+            raise SettingError("steps", f"lists a number twice: {','.join(map(str, self.all_steps()))}")
+        self.grid.validate()
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
             raise SettingError("height/width", f"must be positive multiples of 8 (got {self.height}x{self.width})")
         if self.batch < 1:
@@ -59,16 +87,25 @@ class CaptureSettings:
         return [prompts[i % len(prompts)] for i in range(self.batch)]
 
     def run_name(self, dtype: str) -> str:
-        model_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.model).name or self.model).strip("-")
-        return f"{model_slug}_{dtype}_{self.steps}steps_{self.height}x{self.width}_b{self.batch}"
+        return run_name(self.model, dtype, self.steps, self.height, self.width, self.batch, self.knobs.tag)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The settings of one run as JSON builtins (the grid and steps list, which made it, are left out)."""
+        data = asdict(replace(self, grid=KnobGrid(), knobs=Knobs()))
+        del data["grid"], data["steps_list"]
+        data["knobs"] = self.knobs.changed()
         data["out"] = str(self.out)
         data["dtypes"] = list(self.dtypes)
         data["prompts"] = list(self.prompts)
         data["nsys_args"] = list(self.nsys_args)
         return data
+
+
+def run_name(model: str, dtype: str, steps: int, height: int, width: int, batch: int, knobs_tag: str = "") -> str:
+    """``<model>_<dtype>_<steps>steps_<H>x<W>_b<batch>[_<knobs>]``: what names a run (its folder, its reports)."""
+    model_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model).strip("-")
+    name = f"{model_slug}_{dtype}_{steps}steps_{height}x{width}_b{batch}"
+    return f"{name}_{knobs_tag}" if knobs_tag else name
 
 
 def read_prompts_file(path: Path) -> tuple[str, ...]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from profkit.capture.instrument import instrument
+from profkit.capture.instrument import StageMemoryTracker, instrument
 from profkit.capture.native_output import profiler_chatter_dropped
 from profkit.capture.partial import RunState
 from profkit.capture.progress import Progress
 from profkit.capture.run import (
     RunRecord,
+    load_prepared,
     native_stdout_to_stderr,
     platform_notes,
     prepare_run_folder,
@@ -23,8 +24,15 @@ from profkit.capture.run import (
     timed_call,
 )
 from profkit.capture.settings import CaptureSettings
-from profkit.model.capture import METADATA_FILE, TRACE_FILE, ProfilerInfo, RunFiles, Timing
-from profkit.pipelines.loading import load_pipeline
+from profkit.model.capture import (
+    METADATA_FILE,
+    NOT_CAPTURED_CPU,
+    TRACE_FILE,
+    ProfilerInfo,
+    RunFiles,
+    StageMemory,
+    Timing,
+)
 
 
 def capture_one(settings: CaptureSettings, dtype: str, device: str, progress: Progress) -> RunRecord:
@@ -52,15 +60,25 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
     progress.start(folder.name, settings.steps)  # the steps of the recorded call; warm-up calls are phases
     progress.phase("loading pipeline")
-    loaded = state.loaded = load_pipeline(settings.model, dtype, device)
+    loaded = state.loaded = load_prepared(settings, dtype, device)
     pipeline = loaded.pipeline
     recording = [False]
-    instrumentation = instrument(pipeline, on_step=lambda _n: progress.advance() if recording[0] else None)
+    warmup_label = [""]
+
+    def on_step(done: int) -> None:  # the bar counts the recorded call; a warm-up call shows its steps in its phase
+        if recording[0]:
+            progress.advance()
+        elif warmup_label[0]:
+            progress.phase(f"{warmup_label[0]} · step {done}/{settings.steps}")
+
+    memory = StageMemoryTracker.for_device(device)  # the latest call's peaks (the unprofiled twin of the recorded one)
+    instrumentation = instrument(pipeline, on_step=on_step, on_range=memory)
     state.components = instrumentation.components
     warmup_seconds = state.warmup_seconds
     with instrumentation:
         for index in range(settings.warmup):
-            progress.phase(f"warm-up {index + 1}/{settings.warmup}")
+            warmup_label[0] = f"warm-up {index + 1}/{settings.warmup}"
+            progress.phase(warmup_label[0])
             state.phase = f"warm-up call {index + 1} of {settings.warmup}"
             warmup_seconds.append(timed_call(pipeline, settings, device)[1])
         activities = [ProfilerActivity.CPU]
@@ -71,7 +89,7 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler_info = ProfilerInfo(tool="torch.profiler", torch_version=str(torch.__version__), record_shapes=True)
         state.profiler = profiler_info
         profiler = profile(activities=activities, record_shapes=True)
-        recording[0] = True
+        recording[0], warmup_label[0] = True, ""
         try:
             with profiler_chatter_dropped():
                 profiler.start()
@@ -112,9 +130,12 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         profiler=profiler_info,
         files=RunFiles(trace=TRACE_FILE, images=[str(p.relative_to(folder)) for p in images]),
         notes=notes,
+        memory=StageMemory(source=memory.source, peak_allocated_mb=memory.peaks_mb())
+        if memory
+        else StageMemory(source=NOT_CAPTURED_CPU),
     )
     metadata_path = metadata.write(folder / METADATA_FILE)
-    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes)
+    return RunRecord(dtype, folder, trace_path, metadata_path, images, notes, settings.knobs, settings.steps)
 
 
 def profiler_overhead_note(profiled_s: float, unprofiled_s: float) -> str:

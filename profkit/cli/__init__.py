@@ -20,6 +20,7 @@ from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
 from profkit.cli import doctor as _doctor
 from profkit.cli import history as _history
+from profkit.cli import serve as _serve
 from profkit.cli.errors import error_line
 from profkit.cli.helptext import conventional_help
 from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
@@ -72,6 +73,7 @@ app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_ben
 app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
 app.command("history", help=_history.HELP, epilog=_history.EPILOG)(_interruptible(_history.history_command))
 app.command("doctor", help=_doctor.HELP, epilog=_doctor.EPILOG)(_interruptible(_doctor.doctor))
+app.command("serve", help=_serve.HELP, epilog=_serve.EPILOG)(_interruptible(_serve.serve_command))
 
 
 def main() -> None:

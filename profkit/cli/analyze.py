@@ -14,7 +14,8 @@ HELP = (
 )
 EPILOG = (
     "Example: profkit analyze runs/tiny-sd_fp32_10steps_64x64_b1/trace.json.gz --json  "
-    "(writes trace.report.html and trace.summary.json next to the trace)"
+    "(writes <run>.report.html and <run>.summary.json in the run folder; a trace outside a capture folder gets "
+    "<trace>.report.html beside it; a folder that is not writable sends them to the current folder)"
 )
 
 
@@ -23,13 +24,16 @@ def analyze(
         Path, typer.Argument(help="Trace file (.json, .json.gz, .sqlite, .nsys-rep) or a profkit capture folder.")
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="HTML report path (default: next to the trace).")
+        Path | None, typer.Option("--out", "-o", help="HTML report path (default: beside the input, see below).")
     ] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON summary next to the trace.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON summary to this path.")] = None,
     no_html: Annotated[bool, typer.Option("--no-html", help="Do not write the HTML report.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary; only the paths written.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing report files.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite existing report files (a capture folder's reports: analyze it again)."),
+    ] = False,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -52,11 +56,17 @@ def analyze(
         write_html=not no_html,
         write_json_summary=json_summary or json_out is not None,
         force=force,
+        keep_existing=True,
     )
-    if not quiet:
+    for note in outputs.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
+    if not quiet and outputs.result is not None:
         print_analysis(outputs.result, console)
-    wrote("HTML report", outputs.html)
-    wrote("JSON summary", outputs.json)
+    for what, path in (("HTML report", outputs.html), ("JSON summary", outputs.json)):
+        if path in outputs.kept:
+            console.print(f"{what} already there: {path} (--force to analyze again)", markup=False, soft_wrap=True)
+        else:
+            wrote(what, path)
 
 
 def _analyze_folder(
@@ -72,6 +82,8 @@ def _analyze_folder(
     outputs = analyze_folder(
         folder, html=out, json_path=json_out, write_json_summary=write_json, force=force, jobs=jobs
     )
+    for note in outputs.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
     if not quiet:
         print_index(outputs.index, console)
     wrote("HTML index", outputs.html)

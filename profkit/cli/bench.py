@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from profkit.cli.settings import KNOB_HELP
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -15,7 +16,8 @@ HELP = (
 )
 EPILOG = (
     "Example: profkit bench --dtype fp32,fp16 --batch 1,2,4 --warmup 2 --trials 20 --instance aws:g5.xlarge "
-    "--baseline old/bench.json --fail-if-slower 5"
+    "--baseline old/bench.json --fail-if-slower 5; knobs are comma lists crossed with the dtypes, run interleaved: "
+    "--compile off,default --attention math,flash --steps 10,20; --batch auto (CUDA) finds the largest batch that fits"
 )
 INSTANCE_HELP = "A cloud instance of the price table: provider:type (aws:g5.xlarge) or its type (p5.48xlarge)."
 CHECK_HELP = "Compare a stored benchmark result with a baseline result; exit 4 when a metric regressed."
@@ -48,8 +50,18 @@ def bench_command(
         str, typer.Option("--model", "-m", help=f"Built-in ({', '.join(BUILTIN_MODELS)}) or a folder.")
     ] = DEFAULT_MODEL,
     dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16, bf16 or a comma list.")] = "fp32",
-    batch: Annotated[str, typer.Option("--batch", help="Batch size or a comma list (a throughput sweep).")] = "1",
-    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
+    batch: Annotated[
+        str,
+        typer.Option(
+            "--batch",
+            help="Batch size, a comma list (a throughput sweep), or auto (CUDA only: the largest batch that fits, "
+            "found by doubling then bisecting on out-of-memory).",
+        ),
+    ] = "1",
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="The largest batch --batch auto tries (its search is bounded).")
+    ] = 256,
+    steps: Annotated[str, typer.Option("--steps", help="Denoising steps, or a comma list.")] = "10",
     height: Annotated[int, typer.Option("--height", help="Image height (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Image width (multiple of 8).")] = 64,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt.")] = None,
@@ -62,6 +74,14 @@ def bench_command(
         float | None, typer.Option("--time-budget", help="Seconds: start no new round after this (--trials caps).")
     ] = None,
     guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
+    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
+    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
+    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
+    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
+    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
+    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
+    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
+    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="USD per hour of the machine.")
     ] = None,
@@ -80,14 +100,20 @@ def bench_command(
     from profkit.app.bench import CostOptions, GateOptions, bench
     from profkit.capture.bench.runner import BenchSettings, validate_settings
     from profkit.cli.progress import progress_display
-    from profkit.cli.settings import comma_ints, comma_list, prompts_from
+    from profkit.cli.settings import comma_ints, comma_list, knob_grid, prompts_from
     from profkit.errors import ProfkitError
 
+    batch_auto = batch.strip().lower() == "auto"
+    steps_list = comma_ints(steps, "steps")
     settings = BenchSettings(
         model=model,
         dtypes=comma_list(dtype),
-        batches=comma_ints(batch, "batches"),
-        steps=steps,
+        batches=() if batch_auto else comma_ints(batch, "batches"),
+        batch_auto=batch_auto,
+        max_batch=max_batch,
+        steps=steps_list[0] if steps_list else 0,
+        steps_list=steps_list if len(steps_list) > 1 else (),
+        grid=knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload),
         height=height,
         width=width,
         prompts=prompts_from(prompt, prompts_file),

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from profkit.cli.settings import KNOB_HELP
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -15,7 +16,9 @@ HELP = (
 )
 EPILOG = (
     "Example: profkit capture --dtype fp32,fp16 --steps 10 --out runs  "
-    "(captures both precisions with identical prompts/seed/sizes, analyzes each and writes the comparison)"
+    "(captures both precisions with identical prompts/seed/sizes, analyzes each and writes the comparison); "
+    "knobs are comma lists too: --compile off,default --attention math,flash --steps 10,20 make one run of every "
+    "combination"
 )
 
 
@@ -31,7 +34,7 @@ def capture(
     dtype: Annotated[
         str, typer.Option("--dtype", help="fp32, fp16, bf16, or a comma list (each run with identical settings).")
     ] = "fp32",
-    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
+    steps: Annotated[str, typer.Option("--steps", help="Denoising steps, or a comma list.")] = "10",
     height: Annotated[int, typer.Option("--height", help="Image height in pixels (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Image width in pixels (multiple of 8).")] = 64,
     batch: Annotated[int, typer.Option("--batch", help="Prompts per pipeline call.")] = 1,
@@ -46,6 +49,14 @@ def capture(
         float | None,
         typer.Option("--guidance-scale", help="Classifier-free guidance scale (pipeline default if unset)."),
     ] = None,
+    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
+    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
+    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
+    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
+    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
+    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
+    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
+    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run folders.")] = Path("runs"),
     no_analyze: Annotated[bool, typer.Option("--no-analyze", help="Only capture; skip reports.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing run folders and reports.")] = False,
@@ -69,13 +80,16 @@ def capture(
     from profkit.capture.settings import CaptureSettings
     from profkit.cli.output import console, wrote
     from profkit.cli.progress import progress_display
-    from profkit.cli.settings import comma_list, prompts_from
+    from profkit.cli.settings import comma_ints, comma_list, knob_grid, prompts_from
     from profkit.errors import ProfkitError
 
+    steps_list = comma_ints(steps, "steps")
     settings = CaptureSettings(
         model=model,
         dtypes=comma_list(dtype),
-        steps=steps,
+        steps=steps_list[0] if steps_list else 0,
+        steps_list=steps_list if len(steps_list) > 1 else (),
+        grid=knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload),
         height=height,
         width=width,
         batch=batch,
@@ -95,7 +109,8 @@ def capture(
     with progress_display("steps") as display:
         outputs = capture_and_report(settings, display, analyze=not no_analyze, inputs=(prompts_file,))
     for run, report in zip(outputs.runs, outputs.reports or [None] * len(outputs.runs), strict=True):
-        console.print(Text.assemble((run.dtype, "bold"), f" run: {run.folder}"), highlight=False)
+        name = run.label if settings.steps_list else f"{run.dtype} {run.knobs.tag}".strip()
+        console.print(Text.assemble((name, "bold"), f" run: {run.folder}"), highlight=False)
         wrote("  trace", run.trace)
         wrote("  metadata", run.metadata)
         console.print(f"  images: {len(run.images)} in {run.folder / 'images'}", highlight=False, markup=False)

@@ -10,7 +10,9 @@ import typer
 HELP = "Compare two traces, capture folders or analysis summaries (A vs B): total, stage and step speedup, kernel mix."
 EPILOG = (
     "Example: profkit compare runs/tiny-sd_fp32_10steps_64x64_b1 runs/tiny-sd_fp16_10steps_64x64_b1 --json  "
-    "(speedup = A time / B time: above 1 means B is faster)"
+    "(speedup = A time / B time: above 1 means B is faster). The outputs are named after both runs (the model and "
+    "settings they share, then what differs: compare_tiny-sd_fp32_vs_fp16_10steps_64x64_b1.html) and go into the "
+    "folder holding both runs (a capture's --out), else into the current folder"
 )
 
 
@@ -18,7 +20,8 @@ def compare(
     a: Annotated[Path, typer.Argument(help="Baseline (A): trace file, capture folder or *.summary.json.")],
     b: Annotated[Path, typer.Argument(help="Candidate (B): trace file, capture folder or *.summary.json.")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="HTML report path (default: ./compare_A_vs_B.html).")
+        Path | None,
+        typer.Option("--out", "-o", help="HTML report path (default: compare_<A>_vs_<B>.html beside both runs)."),
     ] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Also write a JSON comparison.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Write the JSON comparison to this path.")] = None,
@@ -40,6 +43,8 @@ def compare(
         force=force,
         allow_different_setups=force,
     )
+    for note in outputs.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
     if not quiet:
         print_comparison(outputs.comparison, console)
     wrote("HTML comparison", outputs.html)

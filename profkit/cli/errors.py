@@ -38,6 +38,27 @@ FLAGS: dict[str, str] = {
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
     "jobs": "--jobs",
+    "compile": "--compile",
+    "attention": "--attention",
+    "channels_last": "--channels-last",
+    "tf32": "--tf32",
+    "scheduler": "--scheduler",
+    "quantize": "--quantize",
+    "vae_tiling": "--vae-tiling",
+    "cpu_offload": "--cpu-offload",
+    "max_batch": "--max-batch",
+    # profkit serve
+    "dtype": "--dtype",
+    "host": "--host",
+    "port": "--port",
+    "max_steps": "--max-steps",
+    "max_side": "--max-side",
+    "max_n": "--max-n",
+    "max_body_bytes": "--max-body-bytes",
+    "queue_size": "--queue-size",
+    "max_wait_ms": "--max-wait-ms",
+    "deadline_s": "--deadline",
+    "graceful_s": "--graceful",
 }
 
 

@@ -21,8 +21,11 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 
 from profkit.model.base import Document
+from profkit.model.capture import KnobGrid, Knobs
 
 #: The prompt of every capture and benchmark unless one is given.
+#: The error of a trial cut by an interruption (Ctrl-C, SIGTERM): not a failure of the model.
+TRIAL_INTERRUPTED = "interrupted"
 DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
 
 #: A measured time, size, rate or reading as stored: finite and never negative (checked when a file is loaded).
@@ -51,14 +54,54 @@ class BenchSettings(msgspec.Struct, frozen=True, kw_only=True):
     time_budget_s: float | None = None  # stop starting new rounds after this many seconds of trials
     guidance_scale: float | None = None
     sample_hz: float = 20.0
+    #: ``--steps`` as a list (empty: ``steps`` alone) and each optimization knob's values: crossed with the dtypes.
+    steps_list: tuple[int, ...] = ()
+    grid: KnobGrid = msgspec.field(default_factory=KnobGrid)
+    #: ``--batch auto``: per pipeline, the largest batch that fits on the device (``batches`` is then empty).
+    batch_auto: bool = False
+    max_batch: int = 256  # the largest batch ``auto`` tries
+    max_batch_tries: int = 12  # calls ``auto`` may make per pipeline
 
-    def configs(self) -> list[tuple[str, int]]:
-        """The (dtype, batch) pair of every configuration, in run order."""
-        return [(dtype, batch) for dtype in self.dtypes for batch in self.batches]
+    def all_steps(self) -> tuple[int, ...]:
+        return self.steps_list or (self.steps,)
+
+    def pipelines(self) -> list[tuple[str, Knobs]]:
+        """The (dtype, knobs) of every pipeline to load, in run order."""
+        return [(dtype, knobs) for dtype in self.dtypes for knobs in self.grid.combinations()]
+
+    def configs(self, batches: dict[tuple[str, Knobs], tuple[int, ...]] | None = None) -> list[ConfigKey]:
+        """Every configuration, in run order: dtype x knobs x steps x batch (``batches`` per pipeline: auto)."""
+        named_steps = len(self.all_steps()) > 1
+        return [
+            ConfigKey(dtype=dtype, knobs=knobs, steps=steps, batch=batch, named_steps=named_steps)
+            for dtype, knobs in self.pipelines()
+            for steps in self.all_steps()
+            for batch in (batches or {}).get((dtype, knobs), self.batches)
+        ]
 
 
-def config_name(dtype: str, batch: int) -> str:
-    return f"{dtype} b{batch}"
+def config_name(dtype: str, batch: int, steps: int | None = None, knobs: Knobs | None = None) -> str:
+    """``"fp16 b2"``, then the steps (when a run varies them) and the changed knobs (``"fp16 b2 20steps cl"``)."""
+    parts = [dtype, f"b{batch}"]
+    if steps is not None:
+        parts.append(f"{steps}steps")
+    if knobs is not None and knobs.tag:
+        parts.append(knobs.tag)
+    return " ".join(parts)
+
+
+class ConfigKey(msgspec.Struct, frozen=True, kw_only=True):
+    """What makes one configuration: dtype, knobs (one pipeline each), steps and batch."""
+
+    dtype: str
+    knobs: Knobs
+    steps: int
+    batch: int
+    named_steps: bool = False
+
+    @property
+    def name(self) -> str:
+        return config_name(self.dtype, self.batch, self.steps if self.named_steps else None, self.knobs)
 
 
 class Trial(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +117,8 @@ class Trial(msgspec.Struct, frozen=True, kw_only=True):
     steps_ms: tuple[Measure, ...] = ()
     stage_ms: dict[str, Measure] = msgspec.field(default_factory=dict)  # text_encoder, vae (summed over calls)
     range_timer: str = "host"  # host | cuda events
+    #: Peak device memory per stage (text_encoders, denoise, vae, other), read at range boundaries (CUDA only).
+    stage_peak_allocated_mb: dict[str, Measure] = msgspec.field(default_factory=dict)
     peak_allocated_mb: Measure | None = None
     peak_reserved_mb: Measure | None = None
     started_s: Measure = 0.0  # since the run started (aligns with the utilization samples)
@@ -104,14 +149,26 @@ def trial_problem(trial: Trial) -> str | None:
     return None
 
 
+class BatchTry(msgspec.Struct, frozen=True, kw_only=True):
+    """One call of ``--batch auto``'s search: the batch tried and whether it fit."""
+
+    batch: BatchSize
+    fits: bool
+    error: str | None = None
+
+
 class ConfigRun(msgspec.Struct, frozen=True, kw_only=True):
-    """One (dtype, batch) configuration: its load and warm-up times and its trials."""
+    """One configuration (dtype, knobs, steps, batch): its load and warm-up times and its trials."""
 
     name: str
     dtype: str
     batch: BatchSize
+    steps: int | None = None  # None in files from before steps lists (the settings' steps)
+    knobs: Knobs = msgspec.field(default_factory=Knobs)
     load_s: Measure | None = None
     cold_call_s: Measure | None = None  # the first warm-up call
+    compile_s: Measure | None = None  # with --compile: the first warm-up call, which compiled
+    batch_search: tuple[BatchTry, ...] = ()  # --batch auto: the calls that found this batch
     warmup_s: tuple[Measure, ...] = ()
     trials: tuple[Trial, ...] = ()
     error: str | None = None  # load or warm-up failure: no trials ran
@@ -187,8 +244,18 @@ class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     dtype: str
     batch: int
+    steps: int | None = None
+    knobs: Knobs = msgspec.field(default_factory=Knobs)
+    compile_s: float | None = None
+    #: Stage -> highest per-stage peak over the trials (MiB); empty where not captured (see ``memory_source``).
+    stage_peak_allocated_mb: dict[str, float] = msgspec.field(default_factory=dict)
+    memory_source: str = "not captured"
+    #: Settings that differ from the first configuration of the same batch ("key: a vs b"), for isolating variables.
+    differs_from_first: tuple[str, ...] = ()
+    auto_batch: int | None = None  # --batch auto: the largest batch found to fit
     trials_ok: int
-    trials_failed: int
+    trials_failed: int  # failed trials; a trial cut by Ctrl-C / SIGTERM is counted in ``trials_interrupted``
+    trials_interrupted: int = 0
     errors: tuple[str, ...]
     load_s: float | None
     cold_call_s: float | None
@@ -208,7 +275,7 @@ class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SweepRow(msgspec.Struct, frozen=True, kw_only=True):
-    dtype: str
+    dtype: str  # the batch-sweep group: the dtype, with the steps and knobs when a run varies them
     batch: int
     images_per_s: float | None
     gain: float | None  # relative to the previous batch size
@@ -229,10 +296,39 @@ class BenchSummary(msgspec.Struct, frozen=True, kw_only=True):
     energy_source: str = "not captured"
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)
+        data = msgspec.to_builtins(self)
+        for config in data["configs"]:
+            _drop_unset(config, _NEW_IN_CONFIG_SUMMARY)
+        return data
 
 
 # ---------------------------------------------------------------- the document
+
+#: Fields added with knobs, stage memory and batch auto, with their defaults: left out of the JSON when unset, so
+#: a result without them keeps its version-1 shape (nothing lost, nothing added on a round trip).
+_NEW_IN_SETTINGS = {"steps_list": [], "grid": {}, "batch_auto": False, "max_batch": 256, "max_batch_tries": 12}
+_NEW_IN_CONFIG = {"steps": None, "knobs": {}, "compile_s": None, "batch_search": []}
+_NEW_IN_TRIAL = {"stage_peak_allocated_mb": {}}
+_NEW_IN_CONFIG_SUMMARY = {
+    "steps": None,
+    "knobs": {},
+    "compile_s": None,
+    "stage_peak_allocated_mb": {},
+    "memory_source": "not captured",
+    "differs_from_first": [],
+    "auto_batch": None,
+    "trials_interrupted": 0,
+}
+
+
+_ABSENT = object()
+
+
+def _drop_unset(data: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, default in defaults.items():
+        value = data.get(key, _ABSENT)
+        if value == default or (isinstance(value, tuple) and list(value) == default):
+            del data[key]
 
 
 class BenchResult(Document, frozen=True, kw_only=True):
@@ -267,6 +363,18 @@ class BenchResult(Document, frozen=True, kw_only=True):
                 if problem is not None:
                     raise msgspec.ValidationError(f"{problem} - at `$.configs[{i}].trials[{j}]`")
         return result
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        _drop_unset(body["settings"], _NEW_IN_SETTINGS)
+        for config in body["configs"]:
+            _drop_unset(config, _NEW_IN_CONFIG)
+            for trial in config["trials"]:
+                _drop_unset(trial, _NEW_IN_TRIAL)
+        if body.get("summary") is not None:
+            for config in body["summary"]["configs"]:
+                _drop_unset(config, _NEW_IN_CONFIG_SUMMARY)
+        return body
 
     def trials(self) -> list[Trial]:
         return [trial for config in self.configs for trial in config.trials]

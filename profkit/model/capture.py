@@ -10,6 +10,7 @@ hand-edited file with a wrong type is refused on load with its field named, and 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -53,6 +54,107 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cudnn: int | None = None
 
 
+#: The values each knob takes (the first is the default: the pipeline as loaded).
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+ATTENTION_BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
+QUANTIZE_MODES = ("off", "int8-weight", "int8-dynamic", "fp8")
+#: Short names of the knobs in run and configuration names.
+_KNOB_TAGS = {
+    "compile": "compile",
+    "attention": "attn",
+    "channels_last": "cl",
+    "tf32": "tf32",
+    "scheduler": "sched",
+    "quantize": "q",
+    "vae_tiling": "vaetile",
+    "cpu_offload": "offload",
+}
+
+
+class Knobs(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The optimizations of one configuration (capture, bench, serve); defaults are the pipeline as loaded.
+
+    Only knobs that differ from their default are written, so a run without knobs keeps its version-1 shape.
+    """
+
+    compile: str = "off"  # torch.compile mode of the denoiser, or "off"
+    attention: str = "auto"  # SDPA backend forced around each call
+    channels_last: bool = False
+    tf32: bool = False
+    scheduler: str | None = None  # a diffusers scheduler class name (None: the pipeline's own)
+    quantize: str = "off"  # torchao quantization of the denoiser
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+
+    def changed(self) -> dict[str, Any]:
+        """The knobs that differ from their defaults, by name."""
+        defaults = Knobs()
+        return {
+            key: getattr(self, key) for key in self.__struct_fields__ if getattr(self, key) != getattr(defaults, key)
+        }
+
+    @property
+    def tag(self) -> str:
+        """``"compile-default_attn-math"``: the changed knobs as one name part ("" when none changed)."""
+        parts = []
+        for key, value in self.changed().items():
+            tag = _KNOB_TAGS[key]
+            parts.append(tag if value is True else f"{tag}-{value}")
+        return "_".join(parts)
+
+
+class KnobGrid(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The values asked for each knob (each a non-empty tuple; one value = not varied)."""
+
+    compile: tuple[str, ...] = ("off",)
+    attention: tuple[str, ...] = ("auto",)
+    channels_last: tuple[bool, ...] = (False,)
+    tf32: tuple[bool, ...] = (False,)
+    scheduler: tuple[str | None, ...] = (None,)
+    quantize: tuple[str, ...] = ("off",)
+    vae_tiling: tuple[bool, ...] = (False,)
+    cpu_offload: tuple[bool, ...] = (False,)
+
+    def combinations(self) -> list[Knobs]:
+        """Every combination, the first knob varying slowest."""
+        names = list(self.__struct_fields__)
+        values = [getattr(self, name) for name in names]
+        default = Knobs()
+        return [  # only the changed knobs are passed, so the defaults stay the very default values (omitted in JSON)
+            Knobs(**{name: value for name, value in zip(names, combo, strict=True) if value != getattr(default, name)})
+            for combo in itertools.product(*values)
+        ]
+
+    def validate(self) -> KnobGrid:
+        """The grid when every value is one the knob takes; else a :class:`SettingError` naming the knob."""
+        from profkit.errors import SettingError
+
+        for name, allowed in (
+            ("compile", COMPILE_MODES),
+            ("attention", ATTENTION_BACKENDS),
+            ("quantize", QUANTIZE_MODES),
+        ):
+            for value in getattr(self, name):
+                if value not in allowed:
+                    raise SettingError(name, f"takes {', '.join(allowed)} (got {value!r})")
+        for name in self.__struct_fields__:
+            values = getattr(self, name)
+            if not values:
+                raise SettingError(name, "needs at least one value")
+            if len(set(values)) != len(values):
+                raise SettingError(name, "lists a value twice")
+        return self
+
+    def by_knob(self) -> dict[str, tuple[Any, ...]]:
+        """Knob name -> the values asked for."""
+        return {name: getattr(self, name) for name in self.__struct_fields__}
+
+    @property
+    def varied(self) -> list[str]:
+        """The knobs given more than one value."""
+        return [name for name in self.__struct_fields__ if len(getattr(self, name)) > 1]
+
+
 class RunSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The capture settings of one run (:class:`~profkit.capture.settings.CaptureSettings` less its dtype list)."""
 
@@ -71,6 +173,7 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True):
     nsys: bool = False
     nsys_path: str | None = None
     nsys_args: list[str] = msgspec.field(default_factory=list)
+    knobs: Knobs = msgspec.field(default_factory=Knobs)
 
 
 class Timing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -90,6 +193,8 @@ class Timing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
             return None
         return profiled / self.unprofiled_call - 1
 
+    compile_seconds: float | None = None  # the first warm-up call, which compiled (--compile)
+
 
 class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Which profiler recorded the run (``torch.profiler`` or ``nsys``) and how."""
@@ -100,6 +205,19 @@ class ProfilerInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     nsys_version: str | None = None
     nsys_args: list[str] | None = None
     profkit_ranges_recorded: int | None = None
+
+
+#: What the memory fields say where no device memory counter was read.
+NOT_CAPTURED = "not captured"
+NOT_CAPTURED_CPU = "not captured (a CPU has no device memory counter)"
+CUDA_MEMORY_SOURCE = "torch.cuda.max_memory_allocated (reset at profkit range boundaries)"
+
+
+class StageMemory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Peak device memory per stage of one call (text encoders, denoise, VAE, other), read at range boundaries."""
+
+    source: str = NOT_CAPTURED  # "torch.cuda.max_memory_allocated" or why not captured
+    peak_allocated_mb: dict[str, float] = msgspec.field(default_factory=dict)  # stage -> MiB
 
 
 class RunFiles(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -130,6 +248,7 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
     profiler: ProfilerInfo | None = None
     files: RunFiles = msgspec.field(default_factory=lambda: RunFiles(images=[]))
     notes: list[str] = msgspec.field(default_factory=list)
+    memory: StageMemory | None = None  # peak device memory per stage of the recorded call
     #: "complete"; "running" while the run goes on (left so by a killed process), "interrupted" (SIGINT/SIGTERM: what
     #: was measured is kept), "failed" (the run crashed). Written only when not complete, so complete files keep
     #: the version-1 shape (and files without it are complete).
@@ -139,6 +258,8 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
         body = super().body()
         if self.status == "complete":
             del body["status"]
+        if self.memory is None:
+            del body["memory"]
         return body
 
     @property
@@ -148,6 +269,8 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
 
     @property
     def label(self) -> str:
-        """``"tiny-sd fp16"``, with ``" (nsys)"`` for an Nsight Systems capture."""
+        """``"tiny-sd fp16"``, then the changed knobs (``"compile-default"``); ``" (nsys)"`` for an nsys capture."""
         label = f"{self.model or '?'} {self.dtype}"
+        if self.settings is not None and self.settings.knobs.tag:
+            label += f" {self.settings.knobs.tag}"
         return label + " (nsys)" if self.profiler is not None and self.profiler.tool == "nsys" else label

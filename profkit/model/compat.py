@@ -3,8 +3,10 @@
 Modelled on pyperf's ``_CHECKED_METADATA``: :data:`CHECKED_METADATA` names the hardware and software that
 must be the same on both sides of any comparison (``compare`` of two runs, ``bench``/``check`` against a
 baseline); a value that differs, or is known on one side only, makes the results not comparable unless forced.
-A regression gate also needs the same workload (:data:`GATED_SETTINGS`); ``compare`` instead reports every
-setting that differs, since the settings are its experiment (:func:`settings_differences`).
+A regression gate also needs the same workload (:data:`GATED_SETTINGS`); ``compare`` and ``bench`` instead report
+every setting that differs, since the settings are their experiment (:func:`settings_differences`,
+:func:`flat_settings`: the run settings with each optimization knob as ``knob.<name>``), and warn when more than
+the one under test differs (:func:`isolation_warning`): the first rule of method is to change one thing at a time.
 
 Both sides are given as a *setup*: a mapping (or Struct) with ``environment``, ``device`` and ``settings`` parts,
 as in a capture metadata document.
@@ -74,9 +76,35 @@ def baseline_differences(baseline: Any, now: Any) -> list[str]:
     return setup_differences(baseline, now, labels) + _differences(baseline, now, gated, labels)
 
 
-def settings_differences(a: CaptureMetadata, b: CaptureMetadata) -> list[tuple[str, Any, Any]]:
-    """Capture settings that differ (the experiment itself: dtype, steps, size ...), as (key, a, b)."""
-    left = {**(msgspec.to_builtins(a.settings) if a.settings else {}), "dtype": a.dtype}
-    right = {**(msgspec.to_builtins(b.settings) if b.settings else {}), "dtype": b.dtype}
+def flat_settings(settings: Any, dtype: str | None) -> dict[str, Any]:
+    """The settings of one run as flat ``key -> value``: every knob as ``knob.<name>`` with its default filled in."""
+    from profkit.model.capture import Knobs
+
+    data = dict(_builtins(settings)) if settings is not None else {}
+    knobs = data.pop("knobs", None) or {}
+    flat = {**data, "dtype": dtype}
+    defaults = msgspec.structs.asdict(Knobs())
+    flat.update({f"knob.{key}": knobs.get(key, default) for key, default in defaults.items()})
+    return flat
+
+
+def differing(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, left, right)`` of every experiment setting whose values differ, keys sorted."""
     keys = sorted((set(left) | set(right)) - _NOT_THE_EXPERIMENT)
     return [(key, left.get(key), right.get(key)) for key in keys if left.get(key) != right.get(key)]
+
+
+def settings_differences(a: CaptureMetadata, b: CaptureMetadata) -> list[tuple[str, Any, Any]]:
+    """Capture settings that differ (the experiment itself: dtype, steps, size, knobs ...), as (key, a, b)."""
+    return differing(flat_settings(a.settings, a.dtype), flat_settings(b.settings, b.dtype))
+
+
+def isolation_warning(differences: list[tuple[str, Any, Any]], what: str = "A and B") -> str | None:
+    """A warning when more than one setting differs (the effect of each cannot be told apart), else ``None``."""
+    if len(differences) <= 1:
+        return None
+    names = ", ".join(key for key, _, _ in differences)
+    return (
+        f"{len(differences)} settings differ between {what} ({names}): a difference in speed cannot be put on any "
+        "one of them; vary one setting at a time"
+    )

@@ -352,12 +352,27 @@ def tables_from_events(
         table: build_table(table, _columns(table, kept, ts, dur) if kept else {}, origin)
         for table, (kept, ts, dur) in valid.items()
     }
+    return tables_from_columns(built, header, path, len(events) + non_objects, skipped, unknown, origin, decoder, notes)
+
+
+def tables_from_columns(
+    built: dict[str, Any],
+    header: dict[str, Any],
+    path: Path,
+    event_count: int,
+    skipped: Counter[str],
+    unknown: Counter[str],
+    origin: float,
+    decoder: str = "typed",
+    notes: Iterable[str] = (),
+) -> TraceTables:
+    """:class:`TraceTables` from built tables and what decoding counted (shared by the whole and chunked paths)."""
     devices = header.get("deviceProperties")
     info = TraceInfo(
         path=path,
         source_format="kineto",
         devices=[_shallow(d) for d in devices if isinstance(d, dict)] if isinstance(devices, list) else [],
-        event_count=len(events) + non_objects,
+        event_count=event_count,
         skipped_events=dict(skipped),
         unknown_categories=dict(unknown),
         trace_metadata={key: _shallow(header[key]) for key in _HEADER_KEYS if header.get(key) is not None},
@@ -449,16 +464,35 @@ def parse_kineto_bytes(raw: bytes, path: Path) -> TraceTables:
     return _parse(raw, path, [f"replaced {max(replaced, 1)} invalid UTF-8 sequences in strings with U+FFFD"])
 
 
+#: files at least this large (on disk) are decoded in blocks (:mod:`profkit.parsers.kineto_chunked`)
+CHUNKED_MIN_BYTES = 32 << 20
+
+
 def load_kineto(path: Path) -> TraceTables:
-    raw = read_bytes(path, "Kineto trace (.json or .json.gz)")
     # millions of small objects are created and none is garbage: cycle collection would only rescan them
     collecting = gc.isenabled()
     gc.disable()
     try:
+        if _file_size(path) >= CHUNKED_MIN_BYTES:
+            from profkit.parsers.kineto_chunked import ChunkFallback, parse_kineto_chunked
+
+            try:
+                return parse_kineto_chunked(path)
+            except ChunkFallback:
+                pass
+        raw = read_bytes(path, "Kineto trace (.json or .json.gz)")
         return parse_kineto_bytes(raw, path)
     finally:
         if collecting:
             gc.enable()
+
+
+def _file_size(path: Path) -> int:
+    """Size of a regular file, 0 for anything else (left to :func:`read_bytes` to refuse)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def looks_like_kineto(head: bytes) -> bool:

@@ -1,11 +1,17 @@
-"""CSV exports of a benchmark: one row per trial (raw), one row per configuration and metric (statistics)."""
+"""CSV exports: of a benchmark, one row per trial (raw) and per configuration and metric (statistics); of an
+analysis, one row per stage and per denoise step with its GPU projection (span, busy inside it, overlaps)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from typing import TYPE_CHECKING
 
 from profkit.model.bench import BenchResult, BenchSummary
+
+if TYPE_CHECKING:
+    from profkit.analysis.projection import Projection
+    from profkit.analysis.summary import AnalysisResult
 
 STAT_COLUMNS = ("count", "mean", "std", "cv", "min", "p50", "p90", "p95", "p99", "max")
 TRIAL_COLUMNS = (
@@ -87,4 +93,54 @@ def stats_csv(summary: BenchSummary) -> str:
                     config.cost.usd_per_1000_images if config.cost else None,
                 ]
             )
+    return buffer.getvalue()
+
+
+PROJECTION_COLUMNS = (
+    "gpu_start_us",
+    "gpu_end_us",
+    "gpu_span_us",
+    "gpu_busy_us",
+    "gpu_busy_share_of_span",
+    "gpu_lag_us",
+    "gpu_overlap_prev_us",
+    "gpu_overlap_next_us",
+)
+
+
+def _projected(projection: Projection | None) -> list[float | None]:
+    if projection is None:
+        return [None] * len(PROJECTION_COLUMNS)
+    p = projection
+    return [p.start_us, p.end_us, p.span_us, p.busy_us, p.busy_share, p.lag_us, p.overlap_prev_us, p.overlap_next_us]
+
+
+def stages_csv(result: AnalysisResult) -> str:
+    """One row per pipeline stage: CPU wall time and share, and the stage projected onto the GPU."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["stage", "wall_us", "share", "calls", "gpu_kernel_sum_us", *PROJECTION_COLUMNS])
+    for stage in result.view.stages:
+        row = [stage.stage, stage.wall_us, stage.share, stage.calls, stage.gpu_kernel_sum_us]
+        writer.writerow([*row, *_projected(stage.projection)])
+    return buffer.getvalue()
+
+
+def steps_csv(result: AnalysisResult) -> str:
+    """One row per denoise step: wall, denoiser and scheduler time, graph replays and the step's GPU projection."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["call", "step", "wall_us", "denoiser_us", "scheduler_us", "graph_launches", *PROJECTION_COLUMNS])
+    for step in result.view.steps:
+        writer.writerow(
+            [
+                step.call,
+                step.step,
+                step.wall_us,
+                step.denoiser_us,
+                step.scheduler_us,
+                step.graph_launches,
+                *_projected(step.projection),
+            ]
+        )
     return buffer.getvalue()

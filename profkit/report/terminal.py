@@ -61,12 +61,18 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
         table.add_column("wall", justify="right")
         table.add_column("share", justify="right")
         if result.gpu:
+            table.add_column("GPU span", justify="right")
             table.add_column("GPU busy", justify="right")
-            table.add_column("busy/wall", justify="right")
+            table.add_column("busy in span", justify="right")
         for stage in result.view.stages:
             cells = [stage.stage, format_ms(stage.wall_us), format_pct(stage.share)]
             if result.gpu:
-                cells += [format_ms(stage.gpu_busy_us), format_pct(stage.gpu_utilization)]
+                span = stage.projection  # the stage projected onto the GPU: busy / span never passes 100%
+                cells += [
+                    format_ms(span and span.span_us),
+                    format_ms(stage.gpu_busy_us),
+                    format_pct(span and span.busy_share),
+                ]
             _add_row(table, *cells)
         console.print(table)
         stats = result.view.step_stats

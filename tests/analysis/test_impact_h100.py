@@ -167,11 +167,15 @@ def test_host_sync_impact_is_blocked_time_capped_at_the_idle_after_syncs(h100) -
         idle_ms = _ms(_gaps(tables), "after_sync")
         assert finding.numbers["blocked_ms"] == pytest.approx(blocked_ms, rel=1e-6), name
         assert finding.numbers["idle_after_sync_ms"] == pytest.approx(idle_ms, rel=1e-3), name
-        assert finding.impact.recoverable_ms == pytest.approx(min(blocked_ms, idle_ms), rel=1e-3), name
+        if name != COMPILED:
+            assert finding.impact.recoverable_ms == pytest.approx(min(blocked_ms, idle_ms), rel=1e-3), name
     # 64x64 fp16: ~1 ms blocked over 122 tiny syncs, the loop is launch-bound anyway: info, not a warning
     assert _by_rule(h100[FP16_64][0])["host_sync_calls"].severity == Severity.INFO
-    # the compiled run blocks 85 ms in syncs and the GPU idles ~10 ms after them: a real warning
-    assert _by_rule(h100[COMPILED][0])["host_sync_calls"].severity == Severity.WARNING
+    # the compiled run blocks 85 ms in syncs and the GPU idles ~10 ms after them; with CUDA graphs that idle is the
+    # idle between replays, whose finding counts it: this one stays as uncounted context
+    compiled = _by_rule(h100[COMPILED][0])["host_sync_calls"]
+    assert compiled.impact is None and compiled.severity == Severity.INFO
+    assert "counted in: The denoiser runs as CUDA graphs" in compiled.evidence
     # the DiT run: the GPU idled only 0.6% of the window after syncs, so the finding does not claim it "idles"
     dit = _by_rule(h100[DIT][0])["host_sync_calls"]
     assert "barely idled" in dit.title and "drains" not in dit.evidence and "sat idle" not in dit.evidence
@@ -184,8 +188,12 @@ def test_sync_every_step_is_info_when_each_step_blocks_only_0_05_ms(h100) -> Non
         assert finding.impact.recoverable_ms < THRESHOLDS["impact_floor_ms"]
         assert finding.severity == Severity.INFO
     compiled = _by_rule(h100[COMPILED][0])["sync_every_step"]
-    assert compiled.severity == Severity.WARNING
-    assert compiled.impact.recoverable_ms == pytest.approx(_ms(_gaps(h100[COMPILED][1]), "after_sync", True), rel=1e-3)
+    assert compiled.numbers["idle_after_sync_ms"] == pytest.approx(
+        _ms(_gaps(h100[COMPILED][1]), "after_sync", True), rel=1e-3
+    )
+    assert compiled.impact is None and "counted in" in compiled.evidence  # the graph-replay idle counts it
+    replays = _by_rule(h100[COMPILED][0])["idle_between_graph_replays"]
+    assert replays.impact.recoverable_ms >= compiled.numbers["idle_after_sync_ms"]
 
 
 # ---------------------------------------------------------------- pageable copies

@@ -17,7 +17,7 @@ from profkit.app.bench import CostOptions, GateOptions, bench, load_result
 from profkit.app.prices import load_prices, price_for
 from profkit.capture.bench.runner import BenchSettings, run_bench
 from profkit.errors import ProfkitError
-from profkit.model.bench import BenchResult
+from profkit.model.bench import TRIAL_INTERRUPTED, BenchResult
 from profkit.pipelines.loading import load_pipeline
 from tests.benchbuilder import bench_result
 from tests.conftest import corpus_dir, run_cli
@@ -218,6 +218,30 @@ def test_ctrl_c_keeps_partial_results() -> None:
     assert [t.ok for t in sorted(trials, key=lambda t: t.order)] == [True, True, False]
     summary = summarize_bench(run)
     assert summary.status == "interrupted" and any("partial" in w for w in summary.warnings)
+    cut = next(c for c in summary.configs if c.trials_interrupted)  # the cut trial is interrupted, not failed
+    assert (cut.trials_interrupted, cut.trials_failed) == (1, 0) and not any("failed" in w for w in summary.warnings)
+    assert any("cut by the interruption is left out (not a failure)" in w for w in summary.warnings)
+
+
+def test_an_interrupted_trial_is_not_counted_as_failed() -> None:
+    result = bench_result(trials=3)
+    first, second = result.configs
+    cut = msgspec.structs.replace(first.trials[-1], ok=False, e2e_ms=None, error=TRIAL_INTERRUPTED)
+    broken = msgspec.structs.replace(second.trials[-1], ok=False, e2e_ms=None, error="out of memory")
+    configs = (
+        msgspec.structs.replace(first, trials=(*first.trials[:-1], cut)),
+        msgspec.structs.replace(second, trials=(*second.trials[:-1], broken)),
+    )
+    summary = summarize_bench(msgspec.structs.replace(result, configs=configs, status="interrupted"))
+    b1, b2 = summary.configs
+    assert (b1.trials_ok, b1.trials_failed, b1.trials_interrupted, b1.errors) == (2, 0, 1, ())
+    assert (b2.trials_ok, b2.trials_failed, b2.trials_interrupted) == (2, 1, 0)
+    assert [w for w in summary.warnings if "trial" in w] == [
+        "fp32 b1: the trial cut by the interruption is left out (not a failure)",
+        "fp32 b2: 1 trial(s) failed and are left out",
+    ]
+    document = msgspec.structs.replace(result, configs=configs, status="interrupted", summary=summary)
+    assert BenchResult.from_json(document.to_json()).summary.configs[0].trials_interrupted == 1
 
 
 @pytest.mark.slow
@@ -308,7 +332,7 @@ def test_ctrl_c_on_the_command_line_writes_partial_results(tmp_path: Path) -> No
     reader.join(timeout=10)
     stderr = "".join(seen)
     assert child.returncode == 130, stderr
-    assert "interrupted" in stdout
+    assert "interrupted" in stdout and "trial(s) failed" not in stdout
     document = load_result(out / "bench.json")
     assert document.status == "interrupted"
     assert 0 < len(document.order) < 100000

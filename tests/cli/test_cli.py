@@ -135,7 +135,7 @@ def test_capture_end_to_end_through_the_cli(tmp_path):
     run = tmp_path / "runs" / "tiny-dit_fp32_2steps_64x64_b2"
     assert (run / "trace.json.gz").is_file() and (run / "metadata.json").is_file()
     assert len(list((run / "images").glob("*.png"))) == 2
-    assert (run / "trace.report.html").is_file()
+    assert (run / f"{run.name}.report.html").is_file()  # named after the run, as nsys runs are
     assert "wrote   trace" in done.stdout
     assert "USDT" not in done.stderr and "profiler_start" not in done.stderr  # Kineto's chatter is dropped
 

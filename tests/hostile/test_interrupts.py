@@ -121,7 +121,7 @@ INTERRUPT_CASES = [
     pytest.param(
         "capture, Ctrl-C during the warm-up call",
         [*CAPTURE, "--warmup", "1"],
-        r"warm-up 1/1\s+([2-9]|\d{2,})/800 steps",
+        r"warm-up 1/1 · step ([2-9]|\d{2,})/400",
         signal.SIGINT,
         EXIT_INTERRUPTED,
         "profkit: error: interrupted (SIGINT): the fp32 run stopped during warm-up call 1 of 1",

@@ -328,7 +328,7 @@ def test_escaping_dtype_lands_in_the_working_folder(tmp_path: Path, monkeypatch)
     a = capture_folder(tmp_path, "a", dtype="x/../../../escaped")
     outputs = compare_paths(a, FP16, write_json_summary=True)
     assert outputs.html.parent == work and outputs.json.parent == work
-    assert outputs.html.name == "compare_x-.-.-.-escaped_vs_fp16.html"
+    assert outputs.html.name == "compare_tiny-sd_x-.-.-.-escaped_vs_fp16_4steps_64x64_b1.html"
     assert not list(tmp_path.rglob("escaped*"))
 
 

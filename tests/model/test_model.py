@@ -150,7 +150,7 @@ def test_compare_takes_analysis_summaries_without_the_traces(tmp_path: Path) -> 
     from_traces = compare_paths(FP32, FP16, out_dir=tmp_path / "traces").comparison
     from_summaries = compare_paths(*summaries, out_dir=tmp_path / "summaries")
     assert from_summaries.comparison == from_traces
-    assert from_summaries.html.name == "compare_fp32_vs_fp16.html"
+    assert from_summaries.html.name == "compare_tiny-sd_fp32_vs_fp16_4steps_64x64_b1.html"  # model and settings
 
 
 def test_inputs_that_are_other_documents_or_newer_versions_are_refused(tmp_path: Path) -> None:

@@ -351,6 +351,12 @@ def test_analyze_and_compare_accept_nsys_run_folders(nsys_and_torch_runs, tmp_pa
     assert result.returncode == 0, result.stderr
     summary = folder / f"{folder.name}.summary.json"
     assert summary.exists()
+    again = run_cli("analyze", str(folder))  # the README's capture --nsys, then analyze <run>: names the report
+    assert again.returncode == 0 and f"HTML report already there: {folder / folder.name}.report.html" in again.stdout
+    mask = os.umask(0)
+    os.umask(mask)
+    loose = [p for p in (folder, *folder.rglob("*")) if p.stat().st_mode & 0o777 & mask]
+    assert not loose, "files made without the user's umask"  # nsys runs its child with umask 0
     result = run_cli("compare", str(torch.folder), str(folder), "-o", str(tmp_path / "c.html"))
     assert result.returncode == 0, result.stderr
     assert "(nsys)" in (tmp_path / "c.html").read_text()

@@ -16,6 +16,7 @@ from profkit.analysis.bench.energy import energy_of, energy_source
 from profkit.analysis.bench.stats import compare_samples, describe
 from profkit.model import compat
 from profkit.model.bench import (
+    TRIAL_INTERRUPTED,
     BenchResult,
     BenchSummary,
     Change,
@@ -26,6 +27,7 @@ from profkit.model.bench import (
     SweepRow,
     Trial,
 )
+from profkit.model.capture import CUDA_MEMORY_SOURCE, NOT_CAPTURED, NOT_CAPTURED_CPU
 
 METRICS = {
     "e2e_ms": "end to end (pipeline call)",
@@ -79,10 +81,60 @@ def _mean(values: list[float]) -> float | None:
     return float(data.mean()) if data.size else None
 
 
-def _config_summary(config: ConfigRun, samples: Samples, price: tuple[str, float, str] | None) -> ConfigSummary:
+def stage_peaks(config: ConfigRun) -> dict[str, float]:
+    """Stage -> the highest peak allocated MiB of that stage over the successful trials."""
+    peaks: dict[str, float] = {}
+    for trial in _ok_trials(config):
+        for stage, value in trial.stage_peak_allocated_mb.items():
+            peaks[stage] = max(peaks.get(stage, 0.0), value)
+    return peaks
+
+
+def _memory_source(config: ConfigRun, device: str) -> str:
+    if any(t.stage_peak_allocated_mb for t in config.trials):
+        return CUDA_MEMORY_SOURCE
+    return NOT_CAPTURED_CPU if device.startswith("cpu") else NOT_CAPTURED
+
+
+def group_label(config: ConfigRun | ConfigSummary) -> str:
+    """What a configuration is besides its batch (the batch-sweep groups): ``"fp16"``, ``"fp16 20steps cl"``."""
+    return " ".join(part for part in config.name.split(" ") if part != f"b{config.batch}")
+
+
+def _setting_values(config: ConfigRun) -> dict[str, Any]:
+    return {**compat.flat_settings({"knobs": config.knobs}, config.dtype), "steps": config.steps}
+
+
+def isolation(configs: tuple[ConfigRun, ...]) -> tuple[dict[str, list[tuple[str, Any, Any]]], list[str]]:
+    """Per configuration, the settings that differ from the first configuration of the same batch; and a warning
+    for each that differs in more than one (its effect cannot be put on any one of them)."""
+    firsts: dict[int, ConfigRun] = {}
+    differences: dict[str, list[tuple[str, Any, Any]]] = {}
+    warnings = []
+    for config in configs:
+        first = firsts.setdefault(config.batch, config)
+        if first is config:
+            continue
+        found = compat.differing(_setting_values(first), _setting_values(config))
+        if config.steps is not None:  # listed for results written with knobs (older files keep their summary)
+            differences[config.name] = found
+        warning = compat.isolation_warning(found, f"{first.name} and {config.name}")
+        if warning is not None:
+            warnings.append(warning)
+    return differences, warnings
+
+
+def _config_summary(
+    config: ConfigRun,
+    samples: Samples,
+    price: tuple[str, float, str] | None,
+    device: str = "",
+    differences: list[tuple[str, Any, Any]] | None = None,
+) -> ConfigSummary:
     metrics = {name: describe(values) for name, values in metric_samples(config).items()}
     trials = _ok_trials(config)
-    failed = [t for t in config.trials if not t.ok]
+    failed = [t for t in config.trials if not t.ok and t.error != TRIAL_INTERRUPTED]
+    interrupted = [t for t in config.trials if not t.ok and t.error == TRIAL_INTERRUPTED]
     steps = [t.steps_ms for t in trials]
     width = max((len(s) for s in steps), default=0)
     per_step = tuple(float(np.median([s[i] for s in steps if len(s) > i])) for i in range(width))
@@ -101,8 +153,16 @@ def _config_summary(config: ConfigRun, samples: Samples, price: tuple[str, float
         name=config.name,
         dtype=config.dtype,
         batch=config.batch,
+        steps=config.steps,
+        knobs=config.knobs,
+        compile_s=config.compile_s,
+        stage_peak_allocated_mb=stage_peaks(config),
+        memory_source=_memory_source(config, device),
+        differs_from_first=tuple(f"{key}: {a} vs {b}" for key, a, b in differences or ()),
+        auto_batch=config.batch if config.batch_search else None,
         trials_ok=len(trials),
         trials_failed=len(failed),
+        trials_interrupted=len(interrupted),
         errors=tuple(f"trial {t.round}: {t.error}" for t in failed) + ((config.error,) if config.error else ()),
         load_s=config.load_s,
         cold_call_s=config.cold_call_s,
@@ -129,10 +189,11 @@ def _differs(stored: float, fresh: float) -> bool:
 def _config_problems(kept: ConfigSummary, fresh: ConfigSummary) -> list[str]:
     """How one configuration's stored summary differs from the one its trials give."""
     problems = []
-    if (kept.trials_ok, kept.trials_failed) != (fresh.trials_ok, fresh.trials_failed):
+    kept_not_ok, fresh_not_ok = (s.trials_failed + s.trials_interrupted for s in (kept, fresh))
+    if (kept.trials_ok, kept_not_ok) != (fresh.trials_ok, fresh_not_ok):  # older files count the cut one as failed
         problems.append(
-            f"{kept.name}: the summary counts {kept.trials_ok} ok and {kept.trials_failed} failed trials, the trials "
-            f"{fresh.trials_ok} and {fresh.trials_failed}"
+            f"{kept.name}: the summary counts {kept.trials_ok} ok and {kept_not_ok} failed trials, the trials "
+            f"{fresh.trials_ok} and {fresh_not_ok}"
         )
     for metric, stats in fresh.metrics.items():
         if metric not in kept.metrics:
@@ -194,8 +255,8 @@ def _trust_warnings(result: BenchResult, baseline: BenchResult | None) -> list[s
 def _sweep(configs: list[ConfigSummary]) -> tuple[list[SweepRow], dict[str, str]]:
     rows: list[SweepRow] = []
     saturation: dict[str, str] = {}
-    for dtype in dict.fromkeys(c.dtype for c in configs):
-        mine = sorted((c for c in configs if c.dtype == dtype), key=lambda c: c.batch)
+    for dtype in dict.fromkeys(group_label(c) for c in configs):  # the dtype, with steps and knobs when varied
+        mine = sorted((c for c in configs if group_label(c) == dtype), key=lambda c: c.batch)
         previous = None
         for config in mine:
             gain = None
@@ -219,7 +280,10 @@ def summarize_bench(
     baseline: BenchResult | None = None,
     threshold: float | None = None,
 ) -> BenchSummary:
-    configs = [_config_summary(c, result.samples, price) for c in result.configs]
+    differences, isolation_warnings = isolation(result.configs)
+    configs = [
+        _config_summary(c, result.samples, price, result.device, differences.get(c.name)) for c in result.configs
+    ]
     sweep, saturation = _sweep(configs)
     timers = {t.range_timer for c in result.configs for t in _ok_trials(c)}
     timer_note = (
@@ -232,6 +296,7 @@ def summarize_bench(
     if result.status == "interrupted":
         warnings.append("The run was interrupted: these are partial results.")
     warnings += _trust_warnings(result, baseline)
+    warnings += isolation_warnings
     for config in configs:
         for metric, stats in config.metrics.items():
             if stats is None or metric not in ("e2e_ms", "step_ms"):
@@ -239,6 +304,8 @@ def summarize_bench(
             warnings += [f"{config.name} {METRICS[metric]}: {w}" for w in stats.warnings]
         if config.trials_failed:
             warnings.append(f"{config.name}: {config.trials_failed} trial(s) failed and are left out")
+        if config.trials_interrupted:
+            warnings.append(f"{config.name}: the trial cut by the interruption is left out (not a failure)")
     if result.device.startswith("cpu") and any(c.dtype in ("fp16", "bf16") for c in configs):
         warnings.append(
             "fp16/bf16 measured on a CPU: without native half-precision kernels they usually run several times "

@@ -9,13 +9,21 @@ templates, and put any threshold it compares against in ``THRESHOLDS``.
 """
 
 # importing a rule module registers its rules; import order is rule order (the tie-break within a severity)
-from profkit.analysis.findings import caveats, comparison_rules, diffusion_rules, expert_rules, stage_rules
+from profkit.analysis.findings import (
+    attention_rules,
+    caveats,
+    comparison_rules,
+    diffusion_rules,
+    expert_rules,
+    graph_rules,
+    stage_rules,
+)
 from profkit.analysis.findings.context import ComparisonContext, Context
 from profkit.analysis.findings.model import Finding, Impact, Severity
 from profkit.analysis.findings.registry import Hit, Rule, RuleKind, evaluate, evaluate_comparison, rules
 from profkit.analysis.findings.thresholds import THRESHOLDS
 
-RULE_MODULES = (caveats, expert_rules, diffusion_rules, stage_rules, comparison_rules)
+RULE_MODULES = (caveats, expert_rules, diffusion_rules, stage_rules, graph_rules, attention_rules, comparison_rules)
 
 __all__ = [
     "RULE_MODULES",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from profkit.analysis.attention import AttentionStage
+from profkit.analysis.graphs import GraphReplays
 from profkit.analysis.operators import Breakdown, GpuTime, StageMixRow
 from profkit.analysis.pipeline_view import PipelineView, StageRow
 from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats
@@ -49,6 +51,8 @@ class Context:
     stage_mix: list[StageMixRow] = field(default_factory=list)
     cpu_op_names: dict[str, int] = field(default_factory=dict)  # CPU operator name -> count
     work: pd.DataFrame | None = None  # every GPU kernel/copy (``gpu_work``): rules that must see past the top rows
+    graphs: GraphReplays | None = None  # CUDA graph replays (graph_rules.py)
+    attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage (attention_rules.py)
 
     @property
     def window_us(self) -> float:

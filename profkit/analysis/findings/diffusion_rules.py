@@ -25,7 +25,8 @@ _KERNEL_NAME_CHARS = 60
     evidence="denoise work busy {busy_ms:.2f} ms of a {span_ms:.2f} ms GPU span; of the idle time "
     "{host_share_of_idle:.0%} waits on the host to launch and {sync_share_of_idle:.0%} follows a synchronization. "
     "Median kernel {median_kernel_us:.1f} us, {short_kernel_share:.0%} of kernels under "
-    "{short_kernel_threshold_us:.0f} us, median launch-to-start [[{launch_delay_p50_us:.0f} us||n/a]].",
+    "{short_kernel_threshold_us:.0f} us, median launch-to-start [[{launch_delay_p50_us:.0f} us||n/a]]."
+    "[[ No cudaGraphLaunch in the trace: the host launches {kernels_per_step:.0f} kernels per step one by one.]]",
     next_step="The loop is launch-bound: capture it in a CUDA graph (torch.compile(mode='reduce-overhead')), fuse "
     "small kernels (torch.compile), raise the batch size, and remove host syncs from the step.",
 )
@@ -51,6 +52,10 @@ def launch_bound_denoise(ctx: Context) -> Hit | None:
         numbers["launch_delay_p50_us"] = launches.delay_p50_us
     host_idle = gaps.loop_idle_by_cause.get("host", 0.0)
     numbers["host_idle_ms"] = host_idle / 1000
+    graphs, steps = ctx.graphs, ctx.view.steps
+    if graphs is not None and not graphs.launches and steps:
+        kernels = sum(step.projection.work_items for step in steps if step.projection is not None)
+        numbers["kernels_per_step"] = kernels / len(steps)
     return Hit(numbers=numbers, recoverable_ms=host_idle / 1000)
 
 

@@ -46,6 +46,7 @@ class Hit:
     scope: str | None = None  # None: the rule's declared scope
     variant: str | None = None  # a key of the rule's ``variants``: other text for this case
     recoverable_ms: float | None = None  # the time the fix would recover (rules that declare an impact method)
+    impact: Impact | None = None  # an impact the rule built itself (its own method and share)
 
 
 def severity_of(impact: Impact) -> Severity:
@@ -85,6 +86,9 @@ class Rule:
                 method=render(self.impact, {**numbers, **hit.labels}),
                 estimate=self.estimate,
             )
+            severity = severity_of(impact)
+        elif hit.impact is not None:
+            impact = hit.impact
             severity = severity_of(impact)
         return Finding(
             rule=self.id,
@@ -179,12 +183,34 @@ def rank_key(finding: Finding, order: int = 0) -> tuple[int, float, int]:
     return finding.severity.rank, -(finding.impact.recoverable_ms if finding.impact else -1.0), order
 
 
+#: rule -> the more specific rule whose recoverable time is the same idle: when both fire, the general one stays as
+#: context (info, no impact of its own), so impacts are never counted twice.
+COVERED_BY: dict[str, tuple[str, ...]] = {
+    "low_gpu_utilization": ("launch_bound_denoise",),
+    # with CUDA graphs, the idle after the per-step syncs is the idle between replays
+    "sync_every_step": ("idle_between_graph_replays",),
+    "host_sync_calls": ("idle_between_graph_replays",),
+}
+
+
+def _uncounted(finding: Finding, cover: Finding) -> Finding:
+    return replace(
+        finding,
+        severity=Severity.INFO,
+        impact=None,
+        evidence=f"{finding.evidence} (Its recoverable time is counted in: {cover.title}.)",
+    )
+
+
 def _run(kind: RuleKind, ctx: Context | ComparisonContext, wall_us: float = 0.0) -> list[Finding]:
     ranked = []
     for rule in rules(kind):
         outcome = rule.check(ctx)
         hits = [] if outcome is None else [outcome] if isinstance(outcome, Hit) else list(outcome)
         ranked += [(rule.order, rule.finding(hit, wall_us)) for hit in hits]
+    fired = {finding.rule: finding for _, finding in ranked}
+    covered = {rule: next((fired[c] for c in covers if c in fired), None) for rule, covers in COVERED_BY.items()}
+    ranked = [(order, _uncounted(f, cover) if (cover := covered.get(f.rule)) else f) for order, f in ranked]
     ranked.sort(key=lambda item: rank_key(item[1], item[0]))
     return [finding for _, finding in ranked]
 

@@ -29,6 +29,9 @@ THRESHOLDS: dict[str, float] = {
     "launch_bound_idle_share": 0.30,  # GPU idle share inside the denoise loop
     "every_step_share": 0.8,  # "in every step": at least this share of the steps
     "min_steps_every_step": 2,  # steps needed before "in every step" means anything
+    # CUDA graphs and attention (graph_rules.py, attention_rules.py)
+    "graph_idle_share": 0.05,  # GPU idle between graph replays, of the pipeline wall time
+    "attention_min_share": 0.01,  # non-flash attention kernels, of their stage's GPU time
     # comparisons (speedup = A time / B time)
     "same_speed_tolerance": 0.02,  # |speedup - 1| below this reads "about the same speed"
     "slower_speedup": 0.98,  # a total speedup below this: B made the run slower

@@ -1,13 +1,17 @@
 """Run benchmark trials: configurations interleaved, warm-ups apart, every trial's raw timings kept.
 
-Each configuration is a (dtype, batch) pair. One pipeline is loaded per dtype; after each
-configuration's warm-up calls (the first one is the cold-start time), trials run in rounds A B A B ...
-so that drift of the machine (clocks, temperature, other load) spreads over all configurations.
+Each configuration is a dtype, a set of optimization knobs, a number of steps and a batch. One pipeline is loaded
+per (dtype, knobs), its load-time knobs applied; after each configuration's warm-up calls (the first one is the
+cold-start time, and with ``--compile`` the compile time), trials run in rounds A B A B ... so that drift of the
+machine (clocks, temperature, other load) spreads over all configurations. Knobs that a device or install cannot
+do are refused before any work. ``--batch auto`` (CUDA only) first finds, per pipeline, the largest batch that fits
+(:mod:`profkit.capture.bench.autobatch`).
 
 Per trial, timed with the host clock around the call plus a device synchronization (end to end,
 pre- and post-processing included), and through profkit's ranges: the denoise loop (first step start
 to last step end), each step, the text encoders and the VAE. On CUDA the range times come from CUDA
-events (GPU time between the marks) and the peak allocated/reserved memory is read per trial.
+events (GPU time between the marks) and the peak allocated/reserved memory is read per trial, and per stage
+(text encoders, denoise, VAE) at the range boundaries; on a CPU the stage memory is "not captured".
 
 A trial that raises (out of memory included) is recorded with its error and the run goes on; Ctrl-C or SIGTERM
 (see :mod:`profkit.interrupts`) stops the run and returns what was measured, marked "interrupted".
@@ -15,6 +19,7 @@ A trial that raises (out of memory included) is recorded with its error and the 
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Callable
@@ -26,21 +31,30 @@ from profkit import naming
 from profkit.capture.bench.sampler import Sampler
 from profkit.capture.energy import EnergyMeter, open_meter
 from profkit.capture.environment import device_info, environment
-from profkit.capture.instrument import instrument
+from profkit.capture.instrument import StageMemoryTracker, chain_ranges, instrument
 from profkit.capture.progress import NoProgress, Progress
-from profkit.capture.run import call_kwargs, synchronize
+from profkit.capture.run import call_kwargs, load_prepared, synchronize
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import SettingError
-from profkit.model.bench import BenchResult, BenchSettings, ConfigRun, Trial, config_name
+from profkit.model.bench import TRIAL_INTERRUPTED, BatchTry, BenchResult, BenchSettings, ConfigKey, ConfigRun, Trial
+from profkit.model.capture import Knobs
 from profkit.pipelines.loading import LoadedPipeline, load_pipeline, resolve_device
+
+PipelineKey = tuple[str, Knobs]  # (dtype, knobs): one loaded pipeline
 
 
 def validate_settings(settings: BenchSettings) -> BenchSettings:
     """``settings`` when a run can be made of them; else a :class:`SettingError` saying what is wrong."""
-    for batch in settings.batches:  # dtypes, steps, sizes, batch, prompts, warm-up: the capture's own checks
-        capture_settings(settings, batch).validate()
-    if not settings.batches:
-        raise SettingError("batches", "needs at least one batch size")
+    for batch in settings.batches or (1,):  # dtypes, steps, sizes, knobs, prompts, warm-up: the capture's checks
+        dataclasses.replace(
+            capture_settings(settings, batch), steps_list=settings.steps_list, grid=settings.grid
+        ).validate()
+    if settings.batch_auto and settings.batches:
+        raise SettingError("batches", "takes auto or batch sizes, not both")
+    if not settings.batches and not settings.batch_auto:
+        raise SettingError("batches", "needs at least one batch size (or auto)")
+    if settings.batch_auto and not 1 <= settings.max_batch <= 65536:
+        raise SettingError("max_batch", f"must be between 1 and 65536 (got {settings.max_batch})")
     if len(set(settings.batches)) != len(settings.batches):
         raise SettingError("batches", "lists a batch size twice")
     if settings.trials < 1:
@@ -52,12 +66,15 @@ def validate_settings(settings: BenchSettings) -> BenchSettings:
     return settings
 
 
-def capture_settings(settings: BenchSettings, batch: int) -> CaptureSettings:
-    """The capture settings of one pipeline call with ``batch`` prompts (what every trial runs)."""
+def capture_settings(
+    settings: BenchSettings, batch: int, steps: int | None = None, knobs: Knobs | None = None
+) -> CaptureSettings:
+    """The capture settings of one pipeline call with ``batch`` prompts (what every trial of a configuration runs)."""
     return CaptureSettings(
         model=settings.model,
         dtypes=settings.dtypes,
-        steps=settings.steps,
+        steps=steps if steps is not None else settings.steps,
+        knobs=knobs if knobs is not None else Knobs(),
         height=settings.height,
         width=settings.width,
         batch=batch,
@@ -72,11 +89,16 @@ def capture_settings(settings: BenchSettings, batch: int) -> CaptureSettings:
 class _Records:
     """The run so far: configurations (replaced as they progress) and the trial order; kept on Ctrl-C."""
 
-    def __init__(self, settings: BenchSettings) -> None:
+    def __init__(self, keys: list[ConfigKey]) -> None:
+        self.keys = {key.name: key for key in keys}
         self.configs = {
-            config_name(d, b): ConfigRun(name=config_name(d, b), dtype=d, batch=b) for d, b in settings.configs()
+            key.name: ConfigRun(name=key.name, dtype=key.dtype, batch=key.batch, steps=key.steps, knobs=key.knobs)
+            for key in keys
         }
         self.order: list[str] = []
+
+    def pipeline_key(self, name: str) -> PipelineKey:
+        return self.keys[name].dtype, self.keys[name].knobs
 
     def update(self, name: str, **changes: Any) -> None:
         self.configs[name] = msgspec.structs.replace(self.configs[name], **changes)
@@ -161,6 +183,19 @@ def run_bench(
     return measure(settings, progress, load)[0]
 
 
+def check_device(settings: BenchSettings, device: str) -> None:
+    """Refuse, before any work, what this device or install cannot do: knobs, and ``--batch auto`` off CUDA."""
+    from profkit.capture.knobs import check_knobs
+
+    check_knobs([knobs for _, knobs in settings.pipelines()], device, settings.warmup, settings.dtypes)
+    if settings.batch_auto and not device.startswith("cuda"):
+        raise SettingError(
+            "batches",
+            "auto needs a CUDA device (it finds the largest batch before the allocator runs out of memory; on a CPU "
+            "the limit is RAM and swapping): give batch sizes instead",
+        )
+
+
 def measure(
     settings: BenchSettings,
     progress: Progress | None = None,
@@ -174,15 +209,21 @@ def measure(
     """
     validate_settings(settings)
     device = resolve_device(settings.device)
+    check_device(settings, device)
     progress = progress or NoProgress()
-    records = _Records(settings)
-    progress.start("", len(records.configs) * (settings.warmup + settings.trials))
+    records = _Records(settings.configs({key: (1,) for key in settings.pipelines()} if settings.batch_auto else None))
     started = time.perf_counter()
     status = "complete"
     interruption: KeyboardInterrupt | None = None
     with Sampler(device, settings.sample_hz) as sampler, open_meter(device) as meter:
         try:
-            pipelines = _load_all(settings, device, records, load, sampler)
+            pipelines, errors = _load_all(settings, device, load, sampler)
+            searches = _auto_batches(settings, device, pipelines, sampler) if settings.batch_auto else {}
+            if settings.batch_auto:  # a pipeline that did not load keeps batch 1, with its error
+                batches = {key: (searches[key][0] if key in searches else 1,) for key in settings.pipelines()}
+                records = _Records(settings.configs(batches))
+            _record_loads(records, pipelines, errors, searches)
+            progress.start("", len(records.configs) * (settings.warmup + settings.trials))
             _warm_up(settings, device, records, pipelines, sampler, progress)
             _trials(settings, device, records, pipelines, sampler, progress, started, meter)
         except KeyboardInterrupt as interrupt:
@@ -209,31 +250,75 @@ def measure(
 def _load_all(
     settings: BenchSettings,
     device: str,
-    records: _Records,
     load: Callable[[str, str, str], LoadedPipeline],
     sampler: Sampler,
-) -> dict[str, Any]:
-    pipelines: dict[str, Any] = {}
-    for dtype in settings.dtypes:
-        sampler.label = f"loading {dtype}"
-        mine = [c.name for c in records.configs.values() if c.dtype == dtype]
+) -> tuple[dict[PipelineKey, LoadedPipeline], dict[PipelineKey, str]]:
+    """One pipeline per (dtype, knobs), its load-time knobs applied; the error of each that failed."""
+    pipelines: dict[PipelineKey, LoadedPipeline] = {}
+    errors: dict[PipelineKey, str] = {}
+    for dtype, knobs in settings.pipelines():
+        sampler.label = f"loading {dtype} {knobs.tag}".strip()
         try:
-            loaded = load(settings.model, dtype, device)
+            pipelines[(dtype, knobs)] = load_prepared(capture_settings(settings, 1, knobs=knobs), dtype, device, load)
         except KeyboardInterrupt:
             raise
         except Exception as error:
-            for name in mine:
-                records.update(name, error=f"load failed: {_error_text(error)}")
+            errors[(dtype, knobs)] = f"load failed: {_error_text(error)}"
+    return pipelines, errors
+
+
+def _record_loads(
+    records: _Records,
+    pipelines: dict[PipelineKey, LoadedPipeline],
+    errors: dict[PipelineKey, str],
+    searches: dict[PipelineKey, tuple[int, tuple[BatchTry, ...]]],
+) -> None:
+    for name in list(records.configs):
+        key = records.pipeline_key(name)
+        if key in errors:
+            records.update(name, error=errors[key])
             continue
-        pipelines[dtype] = loaded.pipeline
-        for name in mine:
-            records.update(name, load_s=loaded.load_seconds)
-    return pipelines
+        tries = searches[key][1] if key in searches else ()
+        changes: dict[str, Any] = {"load_s": pipelines[key].load_seconds, "batch_search": tries}
+        if tries and not any(t.fits for t in tries):
+            changes["error"] = f"batch auto: not even batch 1 fits ({tries[0].error})"
+        records.update(name, **changes)
 
 
-def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int) -> Any:
-    output = pipeline(**call_kwargs(capture_settings(settings, batch), device, settings.seed))
-    synchronize(device)
+def _auto_batches(
+    settings: BenchSettings, device: str, pipelines: dict[PipelineKey, LoadedPipeline], sampler: Sampler
+) -> dict[PipelineKey, tuple[int, tuple[BatchTry, ...]]]:
+    """Per loaded pipeline, the largest batch that fits (1 when none does: its configuration then records why)."""
+    from profkit.capture.bench.autobatch import find_max_batch
+
+    steps = min(settings.all_steps())  # memory does not grow with the number of steps
+
+    found = {}
+    for key, loaded in pipelines.items():
+        dtype, knobs = key
+        sampler.label = f"batch auto {dtype} {knobs.tag}".strip()
+
+        def fits(batch: int, loaded: LoadedPipeline = loaded, knobs: Knobs = knobs) -> str | None:
+            try:
+                _call(settings, device, loaded.pipeline, batch, steps, knobs)
+            except KeyboardInterrupt:
+                raise
+            except Exception as error:
+                _release_memory(device)
+                return _error_text(error)
+            return None
+
+        best, tries = find_max_batch(fits, settings.max_batch, settings.max_batch_tries)
+        found[key] = (best or 1, tuple(tries))
+    return found
+
+
+def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int, steps: int | None, knobs: Knobs) -> Any:
+    from profkit.capture.knobs import call_context
+
+    with call_context(knobs):
+        output = pipeline(**call_kwargs(capture_settings(settings, batch, steps, knobs), device, settings.seed))
+        synchronize(device)
     return output
 
 
@@ -241,18 +326,19 @@ def _warm_up(
     settings: BenchSettings,
     device: str,
     records: _Records,
-    pipelines: dict[str, Any],
+    pipelines: dict[PipelineKey, LoadedPipeline],
     sampler: Sampler,
     progress: Progress,
 ) -> None:
     for config in list(records.configs.values()):
-        if config.error or config.dtype not in pipelines:
+        key = records.pipeline_key(config.name)
+        if config.error or key not in pipelines:
             continue
         sampler.label = f"warm-up {config.name}"
         for _ in range(settings.warmup):
             started = time.perf_counter()
             try:
-                _call(settings, device, pipelines[config.dtype], config.batch)
+                _call(settings, device, pipelines[key].pipeline, config.batch, config.steps, config.knobs)
             except KeyboardInterrupt:
                 raise
             except Exception as error:
@@ -261,14 +347,20 @@ def _warm_up(
                 break
             elapsed = time.perf_counter() - started
             warmups = (*records.configs[config.name].warmup_s, elapsed)
-            records.update(config.name, warmup_s=warmups, cold_call_s=warmups[0])
+            changes: dict[str, Any] = {"warmup_s": warmups, "cold_call_s": warmups[0]}
+            if config.knobs.compile != "off":
+                changes["compile_s"] = warmups[0]
+            records.update(config.name, **changes)
             progress.advance(f"warm-up {config.name}")
 
 
 def _release_memory(device: str) -> None:
     if device.startswith("cuda"):
+        import gc
+
         import torch
 
+        gc.collect()
         torch.cuda.empty_cache()
 
 
@@ -276,13 +368,13 @@ def _trials(
     settings: BenchSettings,
     device: str,
     records: _Records,
-    pipelines: dict[str, Any],
+    pipelines: dict[PipelineKey, LoadedPipeline],
     sampler: Sampler,
     progress: Progress,
     started: float,
     meter: EnergyMeter,
 ) -> None:
-    runnable = [c for c in records.configs.values() if not c.error and c.dtype in pipelines]
+    runnable = [c for c in records.configs.values() if not c.error and records.pipeline_key(c.name) in pipelines]
     trials_started = time.perf_counter()
     for round_index in range(settings.trials):
         if (
@@ -293,8 +385,8 @@ def _trials(
             break
         for config in runnable:  # A B A B ...: every round visits every configuration once
             sampler.label = config.name
-            trial = _trial(device, settings, config, pipelines[config.dtype], round_index, records, started, meter)
-            records.add_trial(trial)
+            pipeline = pipelines[records.pipeline_key(config.name)].pipeline
+            records.add_trial(_trial(device, settings, config, pipeline, round_index, records, started, meter))
             progress.advance(config.name)
         sampler.label = ""
 
@@ -315,33 +407,35 @@ def _trial(
     trial = msgspec.structs.replace(trial, started_s=time.perf_counter() - started)
     records.order.append(config.name)
     timer = _RangeTimer(cuda)
+    memory = StageMemoryTracker.for_device(device)  # resets the peak counters at every range boundary
     if cuda:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
     try:
-        with instrument(pipeline, use_nvtx=False, use_torch=False, on_range=timer):
+        with instrument(pipeline, use_nvtx=False, use_torch=False, on_range=chain_ranges(timer, memory)):
             energy_start = meter.read()  # NVML total energy (mJ) around the timed call, outside its time
             begin = time.perf_counter()
-            _call(settings, device, pipeline, config.batch)
+            _call(settings, device, pipeline, config.batch, config.steps, config.knobs)
             e2e_ms = (time.perf_counter() - begin) * 1000.0
             energy_mj = meter.since(energy_start)
         trial = _fill(msgspec.structs.replace(trial, ok=True, e2e_ms=e2e_ms, energy_mj=energy_mj), timer)
     except KeyboardInterrupt:
-        records.add_trial(msgspec.structs.replace(trial, error="interrupted"))
+        records.add_trial(msgspec.structs.replace(trial, error=TRIAL_INTERRUPTED))
         raise
     except Exception as error:
         trial = msgspec.structs.replace(trial, error=_error_text(error))
         _release_memory(device)
-    if cuda:
+    if cuda and memory is not None:
         import torch
 
         trial = msgspec.structs.replace(
             trial,
-            peak_allocated_mb=torch.cuda.max_memory_allocated() / 2**20,
-            peak_reserved_mb=torch.cuda.max_memory_reserved() / 2**20,
+            stage_peak_allocated_mb=memory.peaks_mb(),
+            peak_allocated_mb=max(memory.overall_mb(), torch.cuda.max_memory_allocated() / 2**20),
+            peak_reserved_mb=max(memory.overall_reserved_mb(), torch.cuda.max_memory_reserved() / 2**20),
         )
     return trial
 
 
-__all__ = ["BenchSettings", "capture_settings", "measure", "run_bench", "validate_settings"]
+__all__ = ["BenchSettings", "capture_settings", "check_device", "measure", "run_bench", "validate_settings"]

@@ -14,13 +14,12 @@ from pathlib import Path
 from profkit.capture.instrument import instrument
 from profkit.capture.nsys.runner import STEP_MARKER
 from profkit.capture.partial import RunState
-from profkit.capture.run import platform_notes, run_metadata, save_images, timed_call
+from profkit.capture.run import load_prepared, platform_notes, run_metadata, save_images, timed_call
 from profkit.capture.settings import CaptureSettings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError
 from profkit.interrupts import sigterm_as_interrupt
 from profkit.jsonio import read_json, set_umask
 from profkit.model.capture import METADATA_FILE, ProfilerInfo, RunFiles, Timing
-from profkit.pipelines.loading import load_pipeline
 
 
 def settings_from(data: dict) -> CaptureSettings:
@@ -54,7 +53,7 @@ def record(request_path: Path) -> None:
 
 def _record(state: RunState) -> None:
     settings, dtype, device, folder = state.settings, state.dtype, state.device, state.folder
-    loaded = state.loaded = load_pipeline(settings.model, dtype, device)
+    loaded = state.loaded = load_prepared(settings, dtype, device)  # with the run's knobs
     pipeline = loaded.pipeline
     warmup_seconds = state.warmup_seconds
     for index in range(settings.warmup):  # outside the instrumentation: no profkit ranges in the report

@@ -194,7 +194,9 @@ def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: li
     metadata = add_nsys_outputs(folder, sqlite_path, report, ranges)
     (folder / REQUEST_FILE).unlink(missing_ok=True)
     images = sorted((folder / IMAGES_DIR).glob("*.png"))
-    return RunRecord(dtype, folder, sqlite_path, folder / METADATA_FILE, images, list(metadata.notes))
+    return RunRecord(
+        dtype, folder, sqlite_path, folder / METADATA_FILE, images, list(metadata.notes), settings.knobs, settings.steps
+    )
 
 
 #: Seconds nsys gets to stop the child and write its report after profkit was interrupted; then it is killed.

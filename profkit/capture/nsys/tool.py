@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
+from profkit.jsonio import restrict_to_umask
 
 INSTALL_HINT = (
     "install it with `bash scripts/install-nsys.sh` (Debian/Ubuntu), or from "
@@ -131,7 +132,7 @@ def finish_report(tool: NsysTool, base: Path) -> Path:
     if not report.exists():
         raise ProfkitError(f"nsys wrote no report ({report} is missing)", EXIT_RUN_FAILED)
     stream.unlink(missing_ok=True)
-    return report
+    return restrict_to_umask(report)  # nsys may write it 0666 whatever the user's umask
 
 
 def export_sqlite(tool: NsysTool, report: Path, sqlite_path: Path | None = None) -> Path:
@@ -152,4 +153,4 @@ def export_sqlite(tool: NsysTool, report: Path, sqlite_path: Path | None = None)
     )
     if not sqlite_path.exists():
         raise ProfkitError(f"nsys export wrote no {sqlite_path}", EXIT_RUN_FAILED)
-    return sqlite_path
+    return restrict_to_umask(sqlite_path)

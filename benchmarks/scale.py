@@ -1,0 +1,75 @@
+"""Time and peak RSS of whole-process `profkit analyze` against trace size, with the fitted slope.
+
+Builds each trace with make_big_trace.py (replicas of a corpus trace), then runs
+`profkit analyze TRACE --json --force -q` in a fresh process per size and reads its peak RSS from wait4.
+
+    python benchmarks/scale.py                      # 0.1, 0.5, 1 GB
+    python benchmarks/scale.py --sizes 0.1 0.5 1 5  # 5 GB too (needs ~6 GB of disk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(command: list[str]) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of one fresh process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        sys.stderr.write(process.stderr.read().decode() if process.stderr else "")
+    return elapsed, usage.ru_maxrss / 1024, process.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 1.0], help="trace sizes in GB")
+    parser.add_argument("--dir", type=Path, default=None, help="where to build the traces (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the built traces")
+    options = parser.parse_args()
+    folder = options.dir or Path(tempfile.mkdtemp(prefix="profkit-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    print(f"{'size GB':>8} {'time s':>8} {'peak RSS MB':>12}")
+    for size in options.sizes:
+        trace = folder / f"big_{size:g}gb.json"
+        subprocess.run(
+            [sys.executable, str(HERE / "make_big_trace.py"), "--size-gb", str(size), "--out", str(trace)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        actual = trace.stat().st_size / 1e9
+        seconds, rss, code = measure(
+            [sys.executable, "-m", "profkit", "analyze", str(trace), "--json", "--no-html", "--force", "-q"]
+        )
+        print(f"{actual:8.2f} {seconds:8.2f} {rss:12.0f}" + ("" if code == 0 else f"  (exit {code})"))
+        rows.append((actual, seconds, rss))
+        if not options.keep:
+            trace.unlink()
+            for extra in folder.glob(trace.name.removesuffix(".json") + "*"):
+                extra.unlink()
+    if len(rows) >= 2:
+        size, seconds, rss = (np.array(column) for column in zip(*rows, strict=True))
+        time_slope, time_icept = np.polyfit(size, seconds, 1)
+        rss_slope, rss_icept = np.polyfit(size, rss, 1)
+        print(
+            f"fit: time = {time_icept:.2f} s + {time_slope:.2f} s/GB; "
+            f"peak RSS = {rss_icept:.0f} MB + {rss_slope:.0f} MB/GB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""CUDA graph replays: how many per step, what share of GPU time they ran, and the idle between them.
+
+A ``cudaGraphLaunch`` (``cuGraphLaunch``) replays a whole captured graph; Kineto gives every kernel and copy of the
+replay the correlation id of that one launch call, so :func:`~profkit.analysis.attribution.gpu_work` already puts
+them in the step of the launch. Here: the replays themselves (their GPU span and busy time), the share of all GPU
+busy time they account for, and the GPU idle from the end of one replay to the start of the next (what the steps
+still lose around the graphs) with the host-blocking calls and ``.item()``-style operators issued in between,
+which name the sync that holds the next replay back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from profkit.analysis.attribution import PipelineWindows, label_times
+from profkit.analysis.intervals import union_length
+from profkit.parsers.tables import TraceTables
+
+GRAPH_LAUNCH = re.compile(r"^(cuda|cu)GraphLaunch(_v\d+)?$")
+#: runtime calls that block the host until the GPU is done
+SYNC_CALL = re.compile(r"^(cuda|cu)(Stream|Device|Event|Ctx)Synchronize(_v\d+)?$")
+#: operators that read a device value on the host (``tensor.item()``): each one waits for the GPU
+SYNC_OP = re.compile(r"^aten::(_local_scalar_dense|item|is_nonzero|nonzero)$")
+
+
+@dataclass
+class GraphStep:
+    call: int
+    step: int
+    launches: int  # graph replays launched inside the step
+    replayed_us: float  # union of the GPU work of those replays
+    idle_before_us: float  # GPU idle between the previous replay and the first one of this step
+
+
+@dataclass
+class GraphReplays:
+    """The CUDA graph replays of a trace (``launches == 0``: no graphs were used)."""
+
+    launches: int
+    replayed_items: int  # kernels, copies and memsets run by replays
+    replay_busy_us: float  # union of replayed work
+    gpu_busy_us: float  # union of all GPU work
+    replay_share: float  # replay_busy / gpu_busy
+    launches_in_steps: int
+    steps: list[GraphStep] = field(default_factory=list)
+    idle_between_us: float = 0.0  # GPU idle from each replay's end to the next replay's start (same call)
+    gaps_between: int = 0
+    sync_calls_between: dict[str, int] = field(default_factory=dict)  # blocking runtime call -> count
+    sync_ops_between: dict[str, int] = field(default_factory=dict)  # host-reading operator -> count
+    sync_ranges: dict[str, int] = field(default_factory=dict)  # range kind (scheduler, unet ...) of those syncs
+    steps_wall_us: float = 0.0  # CPU wall time of the step ranges
+    idle_in_steps_us: float = 0.0  # GPU idle inside the step ranges (wall less the union of all GPU work in them)
+
+    @property
+    def sync_call(self) -> str:
+        return max(self.sync_calls_between, key=self.sync_calls_between.__getitem__, default="")
+
+    @property
+    def sync_op(self) -> str:
+        return max(self.sync_ops_between, key=self.sync_ops_between.__getitem__, default="")
+
+    @property
+    def sync_range(self) -> str:
+        return max(self.sync_ranges, key=self.sync_ranges.__getitem__, default="")
+
+
+def _innermost_kind(times: np.ndarray, windows: PipelineWindows | None) -> list[str]:
+    """The kind of the shortest profkit range holding each time (``unet``/``scheduler``/``step`` ...)."""
+    if windows is None or not len(times):
+        return ["" for _ in times]
+    ranges = windows.ranges
+    starts, ends, durs = ranges["ts"].to_numpy(), ranges["end"].to_numpy(), ranges["dur"].to_numpy()
+    kinds = ranges["kind"].to_numpy(dtype=object)
+    result = []
+    for time in times:
+        inside = np.flatnonzero((starts <= time) & (time <= ends))
+        result.append(str(kinds[inside[np.argmin(durs[inside])]]) if inside.size else "")
+    return result
+
+
+def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None) -> GraphReplays | None:
+    """The graph replays of a GPU trace, or ``None`` without GPU activity or launch records."""
+    launches = tables.launches
+    if not len(work) or not len(launches):
+        return None
+    graph = launches[launches["name"].str.match(GRAPH_LAUNCH.pattern, na=False).to_numpy(dtype=bool)]
+    graph = graph.sort_values("ts", kind="stable")
+    all_busy = union_length(work["ts"].to_numpy(), work["end"].to_numpy())
+    correlation = work["correlation"].to_numpy(dtype=np.float64)
+    replayed = np.isin(correlation, graph["correlation"].to_numpy(dtype=np.float64)) & (correlation >= 0)
+    replay_busy = union_length(work["ts"].to_numpy()[replayed], work["end"].to_numpy()[replayed])
+    result = GraphReplays(
+        launches=len(graph),
+        replayed_items=int(replayed.sum()),
+        replay_busy_us=replay_busy,
+        gpu_busy_us=all_busy,
+        replay_share=replay_busy / all_busy if all_busy else 0.0,
+        launches_in_steps=0,
+    )
+    if windows is not None and len(windows.steps):
+        steps = windows.steps
+        result.steps_wall_us = float(steps["dur"].sum())
+        result.idle_in_steps_us = sum(_idle(work, a, b) for a, b in zip(steps["ts"], steps["end"], strict=True))
+    if graph.empty:
+        return result
+    # each replay's GPU span, in launch order
+    spans = []
+    for launch in graph.itertuples(index=False):
+        mine = replayed & (correlation == launch.correlation)
+        if mine.any():
+            start, end = float(work["ts"].to_numpy()[mine].min()), float(work["end"].to_numpy()[mine].max())
+            spans.append((launch.ts, start, end))
+    step_rows = label_times(graph["ts"].to_numpy(), windows)[1] if windows is not None else np.full(len(graph), -1)
+    result.launches_in_steps = int((step_rows >= 0).sum())
+    _between(result, spans, tables, work, windows)
+    if windows is not None and len(windows.steps):
+        _per_step(result, graph, step_rows, spans, work, correlation, windows)
+    return result
+
+
+def _idle(work: pd.DataFrame, start: float, end: float) -> float:
+    """GPU idle inside ``[start, end)``: its length less the union of all work clipped to it."""
+    if end <= start:
+        return 0.0
+    starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
+    inside = (ends > start) & (starts < end)
+    busy = union_length(np.clip(starts[inside], start, end), np.clip(ends[inside], start, end))
+    return max(end - start - busy, 0.0)
+
+
+def _between(
+    result: GraphReplays,
+    spans: list[tuple[float, float, float]],
+    tables: TraceTables,
+    work: pd.DataFrame,
+    windows: PipelineWindows | None,
+) -> None:
+    """Idle between consecutive replays of one pipeline call, and the syncs issued between their launches."""
+    pipeline = windows.pipeline if windows is not None else (np.array([-np.inf]), np.array([np.inf]))
+    call_starts = np.searchsorted(pipeline[0], [launch for launch, _, _ in spans], side="right") - 1
+    calls, ops, kinds = Counter(), Counter(), Counter()
+    launches, cpu_ops = tables.launches, tables.cpu_ops
+    sync_launches = launches[launches["name"].str.match(SYNC_CALL.pattern, na=False).to_numpy(dtype=bool)]
+    sync_ops = cpu_ops[cpu_ops["name"].str.match(SYNC_OP.pattern, na=False).to_numpy(dtype=bool)]
+    for (launch_a, _, end_a), (launch_b, start_b, _), call_a, call_b in zip(
+        spans, spans[1:], call_starts, call_starts[1:], strict=False
+    ):
+        if call_a != call_b:
+            continue
+        result.idle_between_us += _idle(work, end_a, start_b)
+        result.gaps_between += 1
+        found_calls = sync_launches[(sync_launches["ts"] > launch_a) & (sync_launches["ts"] < launch_b)]
+        found_ops = sync_ops[(sync_ops["ts"] > launch_a) & (sync_ops["ts"] < launch_b)]
+        calls.update(str(name) for name in found_calls["name"])
+        ops.update(str(name) for name in found_ops["name"])
+        kinds.update(kind for kind in _innermost_kind(found_calls["ts"].to_numpy(), windows) if kind)
+    # aten::item wraps aten::_local_scalar_dense: name the innermost one
+    if "aten::_local_scalar_dense" in ops:
+        ops.pop("aten::item", None)
+    result.sync_calls_between = dict(calls.most_common())
+    result.sync_ops_between = dict(ops.most_common())
+    result.sync_ranges = dict(kinds.most_common())
+
+
+def _per_step(
+    result: GraphReplays,
+    graph: pd.DataFrame,
+    step_rows: np.ndarray,
+    spans: list[tuple[float, float, float]],
+    work: pd.DataFrame,
+    correlation: np.ndarray,
+    windows: PipelineWindows,
+) -> None:
+    span_of_launch = {launch: (start, end) for launch, start, end in spans}
+    previous_end: dict[int, float] = {}
+    steps = windows.steps
+    for row in range(len(steps)):
+        mine = step_rows == row
+        launch_ts = graph["ts"].to_numpy()[mine]
+        corrs = graph["correlation"].to_numpy(dtype=np.float64)[mine]
+        replay = np.isin(correlation, corrs) & (correlation >= 0)
+        busy = union_length(work["ts"].to_numpy()[replay], work["end"].to_numpy()[replay])
+        call = int(steps["call"].iloc[row])
+        idle_before = 0.0
+        own = [span_of_launch[ts] for ts in launch_ts if ts in span_of_launch]
+        if own and call in previous_end:
+            idle_before = _idle(work, previous_end[call], min(start for start, _ in own))
+        if own:
+            previous_end[call] = max(end for _, end in own)
+        result.steps.append(GraphStep(call, int(steps["step"].iloc[row]), int(mine.sum()), busy, idle_before))
