@@ -25,6 +25,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.analysis": "profkit.model.analysis:AnalysisSummary",
     "profkit.comparison": "profkit.model.comparison:ComparisonDocument",
     "profkit.bench": "profkit.model.bench:BenchResult",
+    "profkit.load-test": "profkit.model.load:LoadTestResult",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')
