@@ -8,6 +8,10 @@ time, so a saturated server cannot hide its queue (no coordinated omission). Thi
 
 from __future__ import annotations
 
+# ruff: noqa: I001  (Locust patches the standard library with gevent on import: it must come first)
+from locust import User, constant, task
+from locust.env import Environment
+
 import http.client
 import random
 import sys
@@ -17,8 +21,6 @@ import urllib.parse
 import gevent
 import gevent.pool
 import orjson
-from locust import User, constant, task  # patches the standard library with gevent: import first
-from locust.env import Environment
 
 from profkit.load.timing import parse_server_timing
 
