@@ -36,6 +36,14 @@ FLAGS: dict[str, str] = {
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
+    # profkit load
+    "url": "URL",
+    "template": "--template",
+    "mode": "--mode",
+    "arrivals": "--arrivals",
+    "duration": "--duration",
+    "users": "--users",
+    "rates": "--rates",
 }
 
 

@@ -61,7 +61,7 @@ def check_url(url: str, timeout_s: float = 3.0) -> None:
     """A URL that is http(s) with a host and answers a TCP connect; anything else is one clear error (exit 2)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingError("url", f"{url!r} is not an http(s) URL with a host")
+        raise SettingError("url", f"{url!r} is not an http(s) address with a host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:

