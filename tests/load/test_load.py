@@ -7,7 +7,6 @@ import http.server
 import importlib.util
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
