@@ -59,6 +59,14 @@ FLAGS: dict[str, str] = {
     "max_wait_ms": "--max-wait-ms",
     "deadline_s": "--deadline",
     "graceful_s": "--graceful",
+    # profkit load
+    "url": "URL",
+    "template": "--template",
+    "mode": "--mode",
+    "arrivals": "--arrivals",
+    "duration": "--duration",
+    "users": "--users",
+    "rates": "--rates",
 }
 
 

@@ -27,6 +27,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.bench": "profkit.model.bench:BenchResult",
     "profkit.history": "profkit.model.history:History",
     "profkit.analysis-index": "profkit.model.index:AnalysisIndex",
+    "profkit.load-test": "profkit.model.load:LoadTestResult",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')

@@ -1,0 +1,224 @@
+"""Running a load test: worker children per level (Locust lives only there), the ramp or rate sweep, ``--serve``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
+from profkit.load import summary
+from profkit.model.load import LoadLevel, LoadTestResult
+
+#: The OpenAI-shaped request ``profkit serve`` answers; used when no template file is given.
+DEFAULT_BODY = {"prompt": "a photo of a cat", "n": 1, "size": "64x64", "steps": 2, "seed": 0}
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    url: str
+    mode: str = "closed"  # "closed" ramp of users | "open" sweep of arrival rates
+    slo_ms: float | None = None
+    users: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    rates: tuple[float, ...] = ()
+    arrivals: str = "poisson"  # or "constant"
+    duration_s: float = 10.0
+    max_requests: int = 100_000  # per level and worker: every loop is bounded in count as well as time
+    max_error_rate: float = 0.05
+    timeout_s: float = 30.0
+    workers: int = 1
+    template: dict[str, Any] = field(default_factory=dict)
+
+
+def load_template(path: Path | None) -> dict[str, Any]:
+    """The request a user sends: ``{"method", "headers", "body", "images"}`` from a JSON file, or the default."""
+    if path is None:
+        return {"method": "POST", "headers": {"Content-Type": "application/json"}, "body": DEFAULT_BODY}
+    from profkit.jsonio import read_bytes
+
+    try:
+        data = orjson.loads(read_bytes(Path(path), "request template"))
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise SettingError("template", f"{path}: cannot read it as JSON ({error})") from error
+    if not isinstance(data, dict) or not set(data) <= {"method", "headers", "body", "images"}:
+        raise SettingError("template", f"{path}: expected an object with method, headers, body, images")
+    return data
+
+
+def check_url(url: str, timeout_s: float = 3.0) -> None:
+    """A URL that is http(s) with a host and answers a TCP connect; anything else is one clear error (exit 2)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError("url", f"{url!r} is not an http(s) address with a host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise SettingError("url", f"{url!r}: {error}") from error
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as error:
+        raise SettingError("url", f"{url}: endpoint unreachable ({error.strerror or error})") from error
+
+
+def _spec(settings: LoadSettings, users: int | None, rate: float | None) -> dict[str, Any]:
+    template = settings.template or load_template(None)
+    body = template.get("body")
+    images = template.get("images", body.get("n", 1) if isinstance(body, dict) else 1)
+    return {
+        "url": settings.url,
+        "method": template.get("method", "POST"),
+        "headers": template.get("headers", {}),
+        "body": orjson.dumps(body).decode() if isinstance(body, (dict, list)) else body,
+        "images": images,
+        "mode": settings.mode,
+        "users": users,
+        "rate": rate,
+        "arrivals": settings.arrivals,
+        "duration_s": settings.duration_s,
+        "max_requests": settings.max_requests,
+        "timeout_s": settings.timeout_s,
+    }
+
+
+def _split(total: float, parts: int, integer: bool) -> list[float]:
+    if integer:
+        return [int(total) // parts + (1 if i < int(total) % parts else 0) for i in range(parts)]
+    return [total / parts] * parts
+
+
+def run_level(settings: LoadSettings, users: int | None = None, rate: float | None = None) -> LoadLevel:
+    """One level on ``settings.workers`` worker processes; their samples are merged into one level."""
+    workers = max(1, settings.workers)
+    shares = _split(users if users is not None else rate or 0.0, workers, users is not None)
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="profkit-load-") as tmp:
+        for index, share in enumerate(shares):
+            if not share:
+                continue
+            spec = _spec(settings, int(share) if users is not None else None, share if rate is not None else None)
+            spec["seed"] = index
+            path = Path(tmp) / f"spec{index}.json"
+            path.write_bytes(orjson.dumps(spec))
+            cmd = [sys.executable, "-m", "profkit.load.worker", str(path)]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()))
+        samples: list[list[Any]] = []
+        elapsed = settings.duration_s
+        for proc in procs:
+            try:
+                out, err = proc.communicate(timeout=settings.duration_s + settings.timeout_s + 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise ProfkitError("load worker did not finish in time", EXIT_RUN_FAILED) from None
+            if proc.returncode != 0:
+                last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+                raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)
+            result = orjson.loads(out)
+            samples.extend(result["samples"])
+            elapsed = max(elapsed, result["elapsed_s"]) if settings.mode == "closed" else settings.duration_s
+    return summary.level_from_samples(samples, elapsed, users, rate)
+
+
+def run_load(
+    settings: LoadSettings, on_level: Callable[[LoadLevel], None] | None = None
+) -> tuple[list[LoadLevel], str]:
+    """The closed-loop ramp (stops on SLO, errors or plateau) or the open-loop rate sweep (stops on SLO/errors)."""
+    levels: list[LoadLevel] = []
+    steps: list[tuple[int | None, float | None]] = (
+        [(u, None) for u in settings.users] if settings.mode == "closed" else [(None, r) for r in settings.rates]
+    )
+    reason = "all levels run"
+    for users, rate in steps:
+        levels.append(run_level(settings, users, rate))
+        if on_level:
+            on_level(levels[-1])
+        why = summary.stop_reason(levels, settings.slo_ms, settings.max_error_rate)
+        if why and (settings.mode == "closed" or not why.startswith("throughput")):
+            reason = why
+            break
+    return levels, reason
+
+
+def result_of(
+    settings: LoadSettings, levels: list[LoadLevel], reason: str, price: tuple[str, float, str] | None
+) -> LoadTestResult:
+    from profkit.capture.environment import _version, cpu_name, environment
+
+    best = summary.goodput(levels, settings.slo_ms, settings.max_error_rate)
+    env = {**environment(), "locust": _version("locust"), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    return LoadTestResult(
+        url=settings.url,
+        mode=settings.mode,
+        slo_ms=settings.slo_ms,
+        levels=tuple(levels),
+        stop_reason=reason,
+        knee_index=summary.knee(levels),
+        goodput_rps=best.rps if best else None,
+        goodput_images_per_s=best.images_per_s if best else None,
+        price_per_hour=price[1] if price else None,
+        price_source=price[0] if price else None,
+        cost_per_image=summary.cost_per_image(best.images_per_s if best else None, price[1] if price else None),
+        workers=settings.workers,
+        environment=env,
+    )
+
+
+class ServedEndpoint:
+    """``python -m profkit serve ARGS`` as a child: started, waited for on ``/healthz`` (bounded), then stopped."""
+
+    def __init__(self, args: list[str], host: str, port: int, ready_timeout_s: float, command: list[str] | None = None):
+        self.base = f"http://{host}:{port}"
+        self.command = command or [sys.executable, "-m", "profkit", "serve", "--host", host, "--port", str(port), *args]
+        self.ready_timeout_s = ready_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+
+    def __enter__(self) -> ServedEndpoint:
+        self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                tail = (self.log.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+                raise ProfkitError(
+                    f"the server exited (code {self.proc.returncode}) before ready: {tail}", EXIT_RUN_FAILED
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise ProfkitError(
+            f"the server was not ready on {self.base}/healthz within {self.ready_timeout_s:g} s", EXIT_RUN_FAILED
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # graceful: finishes accepted requests
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def metrics(self) -> str:
+        try:
+            with urllib.request.urlopen(f"{self.base}/metrics", timeout=5) as response:
+                return response.read().decode(errors="replace")
+        except (OSError, urllib.error.URLError):
+            return ""
