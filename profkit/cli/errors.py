@@ -67,6 +67,8 @@ FLAGS: dict[str, str] = {
     "duration": "--duration",
     "users": "--users",
     "rates": "--rates",
+    "serve": "--serve",
+    "serve_args": "--serve-args",
 }
 
 

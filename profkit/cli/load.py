@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +14,10 @@ HELP = (
 )
 EPILOG = (
     "Example: profkit load http://127.0.0.1:8000/v1/images/generations --slo 2000 --out load/  |  "
-    "profkit load --serve --slo 2000 --out load/ -- --steps 2   (starts `profkit serve` as a child)"
+    "profkit load --serve --serve-args '--dtype fp16 --steps 20' --slo 2000 --out load/   (starts `profkit serve` as a "
+    "child)"
 )
-CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+CONTEXT: dict[str, object] = {}
 
 
 def _numbers(text: str, cast: type, setting: str) -> tuple:
@@ -31,7 +33,6 @@ def _numbers(text: str, cast: type, setting: str) -> tuple:
 
 
 def load_command(
-    ctx: typer.Context,
     url: Annotated[str | None, typer.Argument(help="Endpoint URL (omit with --serve).")] = None,
     slo: Annotated[float | None, typer.Option("--slo", help="P95 latency target in ms.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("load"),
@@ -49,7 +50,10 @@ def load_command(
     instance: Annotated[str | None, typer.Option("--instance", help="Instance from the price table.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="load.json to gate against.")] = None,
     tolerance: Annotated[float, typer.Option("--tolerance", help="Allowed goodput drop (share).")] = 0.10,
-    serve: Annotated[bool, typer.Option("--serve", help="Start `profkit serve` (extra args) as a child.")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Start `profkit serve` as a child, load it, stop it.")] = False,
+    serve_args: Annotated[
+        str, typer.Option("--serve-args", help="--serve: the serve options, quoted as one string.")
+    ] = "",
     port: Annotated[int, typer.Option("--port", help="--serve: port on 127.0.0.1.")] = 8000,
     ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="--serve: seconds to wait.")] = 600.0,
 ) -> None:
@@ -68,8 +72,12 @@ def load_command(
         url = url or f"http://127.0.0.1:{port}/v1/images/generations"
     elif url is None:
         raise SettingError("url", "give the endpoint URL, or --serve to start `profkit serve`")
-    elif ctx.args:
-        raise SettingError("url", f"unexpected arguments {' '.join(ctx.args)} (serve options need --serve)")
+    if serve_args and not serve:
+        raise SettingError("serve_args", "needs {serve}", ("serve",))
+    try:
+        serve_options = shlex.split(serve_args)
+    except ValueError as error:
+        raise SettingError("serve_args", f"cannot be split into options ({error})") from None
     settings = LoadSettings(
         url=url,
         mode=mode,
@@ -90,7 +98,7 @@ def load_command(
         price=price_for(price_per_hour, instance),
         baseline=baseline,
         tolerance=tolerance,
-        serve_args=list(ctx.args) if serve else None,
+        serve_args=serve_options if serve else None,
         serve_port=port,
         serve_ready_timeout_s=ready_timeout,
         echo=lambda line: print(line, flush=True),

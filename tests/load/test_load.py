@@ -4,7 +4,6 @@ bad endpoints, baseline gate. Every server is a small stub on 127.0.0.1; every r
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
@@ -185,10 +184,15 @@ def test_served_endpoint_waits_for_healthz_and_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("profkit.serve") is None, reason="profkit serve (issue 13 point 1) absent")
 def test_load_serve_against_real_server(tmp_path: Path) -> None:
-    result = run_cli("load", "--serve", "--users", "1,2", "--duration", "2", "--port", "8791", "--ready-timeout",
-                     "300", "--out", str(tmp_path / "s"), "--", "--steps", "2")  # fmt: skip
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve_args = "--device cpu --steps 2 --height 32 --width 32"
+    result = run_cli("load", "--serve", "--users", "1,2", "--duration", "2", "--port", str(port), "--ready-timeout",
+                     "300", "--out", str(tmp_path / "s"), "--serve-args", serve_args)  # fmt: skip
     assert result.returncode == 0, result.stderr
     doc = load_document(tmp_path / "s" / "load.json")
     assert doc.server["command"] and doc.levels[0].server_phases_ms
