@@ -25,6 +25,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.analysis": "profkit.model.analysis:AnalysisSummary",
     "profkit.comparison": "profkit.model.comparison:ComparisonDocument",
     "profkit.bench": "profkit.model.bench:BenchResult",
+    "profkit.quality": "profkit.model.quality:QualityDocument",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')
