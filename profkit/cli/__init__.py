@@ -18,6 +18,7 @@ from profkit.cli import analyze as _analyze
 from profkit.cli import bench as _bench
 from profkit.cli import capture as _capture
 from profkit.cli import compare as _compare
+from profkit.cli import quality as _quality
 from profkit.cli.errors import error_line
 from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
 from profkit.interrupts import sigterm_as_interrupt
@@ -65,6 +66,7 @@ app.command("capture", help=_capture.HELP, epilog=_capture.EPILOG)(_interruptibl
 app.command("analyze", help=_analyze.HELP, epilog=_analyze.EPILOG)(_interruptible(_analyze.analyze))
 app.command("compare", help=_compare.HELP, epilog=_compare.EPILOG)(_interruptible(_compare.compare))
 app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_bench.bench_command))
+app.command("quality", help=_quality.HELP, epilog=_quality.EPILOG)(_interruptible(_quality.quality))
 app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
 
 

@@ -36,6 +36,12 @@ FLAGS: dict[str, str] = {
     "price_table": "--price-table",
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
+    "clip_model": "--clip-model",
+    "inception_weights": "--inception-weights",
+    "lpips_weights": "--lpips-weights",
+    "min_psnr": "--min-psnr",
+    "min_ssim": "--min-ssim",
+    "record_latents": "--record-latents",
 }
 
 

@@ -1,0 +1,108 @@
+"""`profkit quality`: two or more configurations (capture folders, bench runs, image folders) -> quality document
+(JSON) and HTML report; the gates (minimum PSNR / SSIM) raise exit 4 after everything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from profkit.errors import EXIT_REGRESSION, ProfkitError, SettingError
+from profkit.jsonio import check_outputs, write_text
+from profkit.model.quality import QualityDocument
+from profkit.naming import safe_component
+from profkit.quality.compare import WeightFiles, compare_sets
+from profkit.quality.pairing import ImageSet, load_sets
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """Minimum median PSNR (dB) and SSIM every configuration must reach (``None``: not gated)."""
+
+    min_psnr: float | None = None
+    min_ssim: float | None = None
+
+    def failures(self, document: QualityDocument) -> list[str]:
+        failed = []
+        for config in document.configs:
+            psnr, ssim = config.psnr_db.median, config.ssim.median
+            if self.min_psnr is not None and psnr is not None and psnr < self.min_psnr:
+                failed.append(f"{config.label} PSNR {psnr:.2f} dB < {self.min_psnr:g} dB")
+            if self.min_ssim is not None and ssim is not None and ssim < self.min_ssim:
+                failed.append(f"{config.label} SSIM {ssim:.4f} < {self.min_ssim:g}")
+        return failed
+
+    def check(self, document: QualityDocument, where: str) -> None:
+        failed = self.failures(document)
+        if failed:
+            raise ProfkitError(
+                f"image quality below the gate against {document.reference}: {'; '.join(failed)} (report: {where})",
+                EXIT_REGRESSION,
+            )
+
+
+@dataclass
+class QualityOutputs:
+    document: QualityDocument
+    html: Path | None
+    json: Path | None
+
+
+def gather_sets(paths: Sequence[Path]) -> list[ImageSet]:
+    sets = [found for path in paths for found in load_sets(Path(path))]
+    if len(sets) < 2:
+        raise ProfkitError(f"{paths[0]} holds one configuration: pass a second one to compare against")
+    return sets
+
+
+def default_base(sets: Sequence[ImageSet], folder: Path) -> Path:
+    names = [safe_component(s.label, max_len=40) for s in sets[:3]]
+    return folder / f"quality_{'_vs_'.join(names)}{'_etc' if len(sets) > 3 else ''}"
+
+
+def quality_sets(
+    sets: Sequence[ImageSet],
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_html: bool = True,
+    force: bool = False,
+    weights: WeightFiles = WeightFiles(),
+    out_dir: Path | None = None,
+    inputs: Sequence[Path] = (),
+) -> QualityOutputs:
+    """Compare ``sets`` (the first is the reference) and write the report and document."""
+    from profkit.report.quality_html import quality_html
+
+    base = default_base(sets, out_dir or Path.cwd())
+    html = (html or base.with_name(base.name + ".html")) if write_html else None
+    json_path = json_path or base.with_name(base.name + ".json")
+    check_outputs((html, json_path), list(inputs), force)
+    outcome = compare_sets(sets, weights)
+    document = outcome.document
+    written_json = document.write(json_path, force)
+    written_html = write_text(html, quality_html(document, outcome.visuals), force) if html is not None else None
+    return QualityOutputs(document, written_html, written_json)
+
+
+def quality_paths(
+    paths: Sequence[Path],
+    html: Path | None = None,
+    json_path: Path | None = None,
+    write_html: bool = True,
+    force: bool = False,
+    weights: WeightFiles = WeightFiles(),
+    gate: QualityGate = QualityGate(),
+) -> QualityOutputs:
+    """`profkit quality A B ...`: reports next to the current folder unless ``html``/``json_path`` say where."""
+    validate_gate(gate)
+    sets = gather_sets(paths)
+    outputs = quality_sets(sets, html, json_path, write_html, force, weights, inputs=list(paths))
+    gate.check(outputs.document, str(outputs.html or outputs.json))
+    return outputs
+
+
+def validate_gate(gate: QualityGate) -> None:
+    if gate.min_ssim is not None and not -1 <= gate.min_ssim <= 1:
+        raise SettingError("min_ssim", f"must be between -1 and 1 (got {gate.min_ssim:g})")
+    if gate.min_psnr is not None and gate.min_psnr != gate.min_psnr:
+        raise SettingError("min_psnr", "must be a number")
