@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_paths
@@ -80,6 +81,7 @@ class CaptureOutputs:
     runs: list[RunRecord]
     reports: list[AnalyzeOutputs] = field(default_factory=list)
     comparisons: list[CompareOutputs] = field(default_factory=list)
+    quality: Any = None  # profkit.app.quality.QualityOutputs: images against the first dtype's
 
 
 def capture_and_report(
@@ -107,4 +109,7 @@ def capture_and_report(
                     out_dir=settings.out,
                 )
             )
+        from profkit.app.quality import capture_quality
+
+        outputs.quality = capture_quality([r.folder for r in runs], outputs.comparisons, settings.out, settings.force)
     return outputs

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from profkit.errors import EXIT_REGRESSION, ProfkitError, SettingError
+from profkit.errors import EXIT_REGRESSION, ConflictingSettings, ProfkitError, SettingError
 from profkit.jsonio import check_outputs, write_text
 from profkit.model.quality import QualityDocument
 from profkit.naming import safe_component
@@ -106,3 +107,47 @@ def validate_gate(gate: QualityGate) -> None:
         raise SettingError("min_ssim", f"must be between -1 and 1 (got {gate.min_ssim:g})")
     if gate.min_psnr is not None and gate.min_psnr != gate.min_psnr:
         raise SettingError("min_psnr", "must be a number")
+
+
+def capture_quality(
+    folders: Sequence[Path], comparisons: Sequence[Any], out_dir: Path, force: bool
+) -> QualityOutputs | None:
+    """The quality section of ``capture --dtype a,b,...``: every run's images against the first run's, one quality
+    report in ``out_dir``, and each comparison (the first run against each other, in order; its JSON and HTML
+    rewritten) carrying its quality line and a verdict that names speed and quality together."""
+    import dataclasses
+
+    from profkit.model.comparison import ComparisonDocument
+    from profkit.model.quality import QualityBrief
+    from profkit.report import comparison_html
+
+    if not all(any(found.images for found in load_sets(folder)) for folder in folders):
+        return None
+    outputs = quality_sets(gather_sets(folders), force=force, out_dir=out_dir)
+    report = str(outputs.html or outputs.json)
+    for compared, config, folder in zip(comparisons, outputs.document.configs, folders[1:], strict=False):
+        brief = QualityBrief.of(config, outputs.document.reference, report)
+        result = compared.comparison
+        result = dataclasses.replace(result, quality=brief, verdict=f"{result.verdict}; {brief.phrase}")
+        compared.comparison = result
+        if compared.json is not None:
+            ComparisonDocument(result=result).write(compared.json, force=True)
+        if compared.html is not None:
+            write_text(compared.html, comparison_html(result, str(folders[0]), str(folder)), force=True)
+    return outputs
+
+
+def capture_gate(settings: Any, no_analyze: bool, min_psnr: float | None, min_ssim: float | None) -> QualityGate:
+    """The quality gate of a capture: it needs two dtypes and the reports; latents need torch.profiler capture."""
+    gate = QualityGate(min_psnr, min_ssim)
+    validate_gate(gate)
+    if settings.record_latents and settings.nsys:
+        raise ConflictingSettings("record_latents", "nsys")
+    if gate.min_psnr is None and gate.min_ssim is None:
+        return gate
+    setting = "min_psnr" if gate.min_psnr is not None else "min_ssim"
+    if len(settings.dtypes) < 2:
+        raise SettingError(setting, "needs two or more dtypes to compare (e.g. {dtypes} fp32,fp16)", ("dtypes",))
+    if no_analyze:
+        raise SettingError(setting, "needs the reports, which {no_analyze} skips", ("no_analyze",))
+    return gate

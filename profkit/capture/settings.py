@@ -30,6 +30,7 @@ class CaptureSettings:
     nsys: bool = False  # capture under Nsight Systems instead of torch.profiler
     nsys_path: str | None = None
     nsys_args: tuple[str, ...] = ()
+    record_latents: bool = False  # one extra, untimed call records each step's latents (latents.npz)
 
     def validate(self) -> CaptureSettings:
         if not self.dtypes:

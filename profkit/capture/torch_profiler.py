@@ -82,6 +82,11 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         state.files = RunFiles(trace=TRACE_FILE, images=[])
     state.phase = "saving images and metadata"
     images = save_images(output, folder)
+    if settings.record_latents:  # an extra call outside the profiler: the copies must not distort the trace
+        from profkit.capture.latents import record_run_latents
+        from profkit.capture.run import call_kwargs
+
+        record_run_latents(pipeline, call_kwargs(settings, device, settings.seed), folder, settings.seed)
     notes = platform_notes(device, dtype)
     metadata = run_metadata(
         settings,

@@ -42,6 +42,7 @@ FLAGS: dict[str, str] = {
     "min_psnr": "--min-psnr",
     "min_ssim": "--min-ssim",
     "record_latents": "--record-latents",
+    "no_analyze": "--no-analyze",
 }
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from profkit.app.quality import QualityGate, QualityOutputs
 
 HELP = (
     "How far images moved from a reference: pairs the images of capture folders, bench runs or image folders by "
@@ -66,3 +69,19 @@ def quality(
             console.print(config.verdict + ".", style="bold", markup=False, highlight=False)
     wrote("HTML quality report", outputs.html)
     wrote("JSON quality document", outputs.json)
+
+
+def report_quality(outputs: QualityOutputs | None, gate: QualityGate) -> None:
+    """Print a capture's quality section (verdicts, drift, files), then apply its gate (exit 4 after writing)."""
+    from profkit.cli.output import console, wrote
+
+    if outputs is None:
+        return
+    for config in outputs.document.configs:
+        console.print(f"quality: {config.verdict}.", markup=False, highlight=False)
+        if config.drift is not None:
+            where = "never" if config.drift.diverges_at is None else f"from step {config.drift.diverges_at}"
+            console.print(f"  latents of {config.label} diverge {where}", markup=False, highlight=False)
+    wrote("HTML quality report", outputs.html)
+    wrote("JSON quality document", outputs.json)
+    gate.check(outputs.document, str(outputs.html or outputs.json))

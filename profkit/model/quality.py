@@ -97,3 +97,37 @@ class QualityDocument(Document, frozen=True, kw_only=True):
     pareto_metric: str | None = None  # "psnr_db" or "clip_score"
     pareto: list[ParetoPoint] = msgspec.field(default_factory=list)
     notes: list[str] = msgspec.field(default_factory=list)
+
+
+class QualityBrief(msgspec.Struct, frozen=True, kw_only=True):
+    """The quality line a speed comparison carries: B's images against A's (medians; ``None`` PSNR: identical)."""
+
+    reference: str
+    pairs: int
+    psnr_db_median: float | None
+    psnr_db_worst: float | None
+    ssim_median: float
+    ms_ssim_median: float | None = None
+    report: str | None = None  # the quality document's path
+
+    @classmethod
+    def of(cls, config: ConfigQuality, reference: str, report: str | None = None) -> QualityBrief:
+        return cls(
+            reference=reference,
+            pairs=config.psnr_db.pairs,
+            psnr_db_median=config.psnr_db.median,
+            psnr_db_worst=config.psnr_db.worst,
+            ssim_median=config.ssim.median if config.ssim.median is not None else 1.0,
+            ms_ssim_median=config.ms_ssim.median if config.ms_ssim else None,
+            report=report,
+        )
+
+    @property
+    def phrase(self) -> str:
+        """``"images differ from fp32 by PSNR 38.2 dB (median), SSIM 0.991"``."""
+        if self.psnr_db_median is None:
+            return f"images are identical to {self.reference}'s"
+        return (
+            f"images differ from {self.reference} by PSNR {self.psnr_db_median:.1f} dB (median), "
+            f"SSIM {self.ssim_median:.3f}"
+        )

@@ -59,7 +59,10 @@ def _capture_set(folder: Path) -> ImageSet:
         prompt = prompts[index % len(prompts)] if prompts else None
         images[image_key(prompt, seed, index)] = ImageRef(folder / name, prompt, seed)
     timing = metadata.timing_seconds
-    seconds = statistics.median(timing.warmup_calls) if timing.warmup_calls else timing.recorded_call_under_profiler
+    # the recorded call (what the speed comparison measures), else the warm-up calls after the cold first one
+    seconds = timing.recorded_call_under_profiler or timing.recorded_call_under_nsys
+    if seconds is None and timing.warmup_calls:
+        seconds = statistics.median(timing.warmup_calls[1:] or timing.warmup_calls)
     latents = folder / LATENTS_FILE
     return ImageSet(metadata.dtype, folder, images, seconds, latents if latents.is_file() else None)
 
