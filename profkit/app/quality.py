@@ -151,3 +151,48 @@ def capture_gate(settings: Any, no_analyze: bool, min_psnr: float | None, min_ss
     if no_analyze:
         raise SettingError(setting, "needs the reports, which {no_analyze} skips", ("no_analyze",))
     return gate
+
+
+BENCH_QUALITY_HTML = "quality.html"
+BENCH_QUALITY_JSON = "quality.json"
+
+
+@dataclass(frozen=True)
+class BenchQuality:
+    """The quality section of a multi-configuration bench: images kept (one untimed call per configuration),
+    latents when ``record_latents``, and the gate."""
+
+    enabled: bool = True
+    record_latents: bool = False
+    gate: QualityGate = QualityGate()
+
+    def keeper(self, settings: Any, out: Path, force: bool) -> Any:
+        """The runner's ``keep`` hook, or ``None`` (one configuration, or not asked for); refuses before the run
+        when the quality report exists and ``force`` is not set."""
+        validate_gate(self.gate)
+        if not self.enabled or len(settings.configs()) < 2:
+            if self.record_latents or self.gate.min_psnr is not None or self.gate.min_ssim is not None:
+                raise SettingError(
+                    "min_psnr" if self.gate.min_psnr is not None else "record_latents",
+                    "needs two or more configurations (e.g. {dtypes} fp32,fp16)",
+                    ("dtypes",),
+                )
+            return None
+        from profkit.capture.latents import OutputKeeper
+        from profkit.model.quality import BENCH_IMAGES_DIR
+
+        check_outputs([out / BENCH_QUALITY_HTML, out / BENCH_QUALITY_JSON], [], force)
+        return OutputKeeper(out / BENCH_IMAGES_DIR, self.record_latents)
+
+
+def bench_quality(out: Path, force: bool) -> QualityOutputs | None:
+    """``out/quality.html`` and ``out/quality.json``: every configuration's kept images against the first's."""
+    try:
+        sets = load_sets(out)
+    except ProfkitError:  # no configuration kept images (all failed)
+        return None
+    if len(sets) < 2:
+        return None
+    return quality_sets(
+        sets, out / BENCH_QUALITY_HTML, out / BENCH_QUALITY_JSON, force=force, inputs=[out / "bench.json"]
+    )

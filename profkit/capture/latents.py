@@ -23,6 +23,7 @@ class LatentRecorder:
 
     def __init__(self) -> None:
         self.steps: list[Any] = []
+        self.output: Any = None  # the call's pipeline output (images)
 
     def __call__(self, pipeline: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
         latents = callback_kwargs.get("latents")
@@ -52,7 +53,9 @@ def record_latents(pipeline: Any, call_kwargs: dict[str, Any]) -> LatentRecorder
     if not supports_callbacks(pipeline):
         raise ProfkitError(f"{type(pipeline).__name__} has no callback_on_step_end: its latents cannot be recorded")
     recorder = LatentRecorder()
-    pipeline(**call_kwargs, callback_on_step_end=recorder, callback_on_step_end_tensor_inputs=["latents"])
+    recorder.output = pipeline(
+        **call_kwargs, callback_on_step_end=recorder, callback_on_step_end_tensor_inputs=["latents"]
+    )
     return recorder
 
 
@@ -76,3 +79,37 @@ def save(recorder: LatentRecorder, folder: Path, seed: int | None) -> Path:
 def record_run_latents(pipeline: Any, call_kwargs: dict[str, Any], folder: Path, seed: int | None) -> Path:
     """Record one call's latents into ``folder/latents.npz`` (the capture and bench hook)."""
     return save(record_latents(pipeline, call_kwargs), folder, seed)
+
+
+class OutputKeeper:
+    """For multi-configuration benchmarks: one untimed call per configuration whose images (and, when asked, latents)
+    are kept in ``folder/<config folder>/`` (``image_000.png`` ..., ``latents.npz``), for :mod:`profkit.quality`."""
+
+    def __init__(self, folder: Path, record_latents: bool = False) -> None:
+        self.folder = folder
+        self.record_latents = record_latents
+        self.kept: dict[str, Path] = {}
+
+    def __call__(self, name: str, pipeline: Any, call_kwargs: dict[str, Any]) -> Path:
+        import io
+
+        from profkit.jsonio import write_bytes
+        from profkit.model.quality import config_folder
+
+        target = self.folder / config_folder(name)
+        recorder = None
+        if self.record_latents:
+            recorder = record_latents(pipeline, call_kwargs)
+            output = recorder.output
+        else:
+            output = pipeline(**call_kwargs)
+        for index, image in enumerate(getattr(output, "images", []) or []):
+            if hasattr(image, "save"):
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                write_bytes(target / f"image_{index:03d}.png", buffer.getvalue())
+        if recorder is not None:
+            generator = call_kwargs.get("generator")
+            save(recorder, target, getattr(generator, "initial_seed", lambda: None)())
+        self.kept[name] = target
+        return target

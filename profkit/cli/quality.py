@@ -24,7 +24,10 @@ EPILOG = (
 def quality(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Two or more capture folders, bench runs or image folders; the first is the reference."),
+        typer.Argument(
+            help="Capture folders, bench runs or image folders (two or more configurations); the first is "
+            "the reference."
+        ),
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report path.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json-out", help="Quality document (JSON) path.")] = None,
@@ -50,11 +53,8 @@ def quality(
 ) -> None:
     from profkit.app.quality import QualityGate, quality_paths
     from profkit.cli.output import console, wrote
-    from profkit.errors import ProfkitError
     from profkit.quality.compare import WeightFiles
 
-    if len(paths) < 2:
-        raise ProfkitError("give at least two configurations (the first is the reference)")
     outputs = quality_paths(
         paths,
         html=out,

@@ -11,6 +11,15 @@ from __future__ import annotations
 import msgspec
 
 from profkit.model.base import Document
+from profkit.naming import safe_component
+
+#: A bench run keeps each configuration's images (and latents) in ``<out>/images/<config folder>/``.
+BENCH_IMAGES_DIR = "images"
+
+
+def config_folder(config: str) -> str:
+    """The folder name of a bench configuration's images (``"fp16 b1"`` -> ``"fp16_b1"``)."""
+    return safe_component(config.replace(" ", "_"))
 
 
 class PairScore(msgspec.Struct, frozen=True, kw_only=True):

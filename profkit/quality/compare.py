@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profkit.model.quality import ConfigQuality, MetricSummary, PairScore, QualityDocument
+from profkit.errors import ProfkitError
+from profkit.model.quality import ConfigQuality, LatentDrift, MetricSummary, PairScore, QualityDocument
 from profkit.quality import metrics
 from profkit.quality.drift import latent_drift
 from profkit.quality.pairing import ImageSet, pair
@@ -68,7 +69,8 @@ def verdict(reference: str, config: ConfigQuality) -> str:
         else:
             speed = f"{config.label} is {1 / config.speedup:.1f}x slower; "
     if config.psnr_db.median is None:
-        return f"{speed}images are identical to {reference}'s ({config.psnr_db.pairs} pairs)"
+        pairs = config.psnr_db.pairs
+        return f"{speed}images are identical to {reference}'s ({pairs} pair{'s' if pairs != 1 else ''})"
     return (
         f"{speed}images differ from {reference} by PSNR {config.psnr_db.median:.1f} dB (median), "
         f"SSIM {config.ssim.median:.3f}"
@@ -149,7 +151,7 @@ def compare_sets(sets: Sequence[ImageSet], weights: WeightFiles = WeightFiles())
             kid=kid,
             seconds=other.seconds,
             speedup=speedup,
-            drift=latent_drift(reference.latents, other.latents) if reference.latents and other.latents else None,
+            drift=_drift(reference, other, notes),
         )
         config = _with_verdict(reference.label, config)
         configs.append(config)
@@ -178,6 +180,17 @@ def compare_sets(sets: Sequence[ImageSet], weights: WeightFiles = WeightFiles())
         notes=notes,
     )
     return outcome
+
+
+def _drift(reference: ImageSet, other: ImageSet, notes: list[str]) -> LatentDrift | None:
+    """The latent drift when both recorded latents; a record that cannot be compared is a note, not a failure."""
+    if reference.latents is None or other.latents is None:
+        return None
+    try:
+        return latent_drift(reference.latents, other.latents)
+    except ProfkitError as error:
+        notes.append(f"no latent drift for {other.label}: {error}")
+        return None
 
 
 def _with_verdict(reference: str, config: ConfigQuality) -> ConfigQuality:

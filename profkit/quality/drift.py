@@ -22,15 +22,19 @@ def _read(path: Path) -> tuple[object, int]:
 
 
 def latent_drift(reference: Path, other: Path, threshold: float = DIVERGENCE) -> LatentDrift:
-    """Norm and distance at every step both records hold; refused when seeds or shapes differ."""
+    """Norm and distance at every step both records hold, over the batch images both hold (the first ones: same
+    prompts and seed); refused when seeds or latent shapes differ."""
     import numpy as np
 
     ref, ref_seed = _read(reference)
     mine, seed = _read(other)
     if ref_seed != seed:
         raise ProfkitError(f"latents of {other} (seed {seed}) and {reference} (seed {ref_seed}) have different seeds")
-    if ref.shape[1:] != mine.shape[1:]:
+    if ref.ndim != mine.ndim or ref.shape[2:] != mine.shape[2:]:
         raise ProfkitError(f"latents of {other} and {reference} differ in shape ({mine.shape[1:]} vs {ref.shape[1:]})")
+    batch = min(ref.shape[1], mine.shape[1]) if ref.ndim > 1 else None
+    if batch is not None:
+        ref, mine = ref[:, :batch], mine[:, :batch]
     steps = []
     for index in range(min(len(ref), len(mine))):
         ref_norm = float(np.sqrt((ref[index] ** 2).mean()))

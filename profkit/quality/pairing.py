@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profkit.errors import ProfkitError
-from profkit.model.capture import IMAGES_DIR, METADATA_FILE
+from profkit.model.capture import METADATA_FILE
+from profkit.model.quality import BENCH_IMAGES_DIR, config_folder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 #: The per-run latent record written by :mod:`profkit.capture.latents`.
@@ -74,13 +75,6 @@ def _folder_set(folder: Path, label: str | None = None) -> ImageSet:
     return ImageSet(label or folder.name, folder, images, None, latents if latents.is_file() else None)
 
 
-def bench_images_folder(config: str) -> str:
-    """The folder name of a bench configuration's images (``"fp16 b1"`` -> ``"fp16_b1"``)."""
-    from profkit.naming import safe_component
-
-    return safe_component(config.replace(" ", "_"))
-
-
 def _bench_sets(folder: Path) -> list[ImageSet]:
     """A bench run folder: one set per ``images/<config>/`` (seconds from the bench summary when present)."""
     from profkit.model.bench import BenchResult
@@ -93,12 +87,27 @@ def _bench_sets(folder: Path) -> list[ImageSet]:
             seconds[config.name] = statistics.median(times) / 1000
     sets = []
     for config in result.configs:
-        images = folder / IMAGES_DIR / bench_images_folder(config.name)
+        images = folder / BENCH_IMAGES_DIR / config_folder(config.name)
         if images.is_dir():
             found = _folder_set(images, config.name)
             found.seconds = seconds.get(config.name)
+            found.images = _keyed(found.images, list(result.settings.prompts), result.settings.seed)
             sets.append(found)
     return sets
+
+
+def _keyed(images: dict[str, ImageRef], prompts: list[str], seed: int) -> dict[str, ImageRef]:
+    """Images named ``image_<index>`` keyed by the prompt (cycled over the batch) and seed of that index."""
+    prompts = [p for p in prompts if p.strip()] or [""]
+    keyed = {}
+    for name, ref in images.items():
+        index = int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else None
+        if index is None:
+            keyed[name] = ref
+            continue
+        prompt = prompts[index % len(prompts)]
+        keyed[image_key(prompt, seed, index)] = ImageRef(ref.path, prompt, seed)
+    return keyed
 
 
 def load_sets(path: Path) -> list[ImageSet]:

@@ -261,3 +261,33 @@ def test_latent_drift_zero_against_itself_and_growing_for_fp16(latent_runs: dict
     assert fp16.steps[-1].norm > 0
     strict = latent_drift(latent_runs["fp32"], latent_runs["fp16"], threshold=1e-9)
     assert strict.diverges_at == 0
+
+
+@pytest.mark.slow
+def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp_path: Path) -> None:
+    from profkit.app.bench import CostOptions, GateOptions, bench
+    from profkit.app.quality import BenchQuality
+    from profkit.model.bench import BenchSettings
+
+    settings = BenchSettings(dtypes=("fp32",), batches=(1, 2), steps=2, height=32, width=32, warmup=0, trials=1)
+    settings = msgspec_replace(settings, device="cpu")
+    quality = BenchQuality(record_latents=True, gate=QualityGate(min_psnr=40))
+    outputs = bench(settings, tmp_path / "b", CostOptions(), GateOptions(), False, quality=quality)
+    assert outputs.quality is not None
+    document = outputs.quality.document
+    assert document.reference == "fp32 b1" and [c.label for c in document.configs] == ["fp32 b2"]
+    config = document.configs[0]
+    assert config.psnr_db.pairs == 1 and config.unmatched == 1  # b2's second image has no partner in b1
+    assert config.pairs[0].identical  # same prompt and seed: batch 2's first image is batch 1's image
+    # batched kernels round differently: the latents agree to float precision, never diverging
+    assert config.drift is not None and config.drift.diverges_at is None
+    assert all(step.relative < 1e-4 for step in config.drift.steps)
+    assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
+    assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
+    quality.gate.check(document, "here")  # identical images pass any PSNR gate
+
+
+def msgspec_replace(struct, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(struct, **changes)

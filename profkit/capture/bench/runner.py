@@ -164,6 +164,7 @@ def measure(
     settings: BenchSettings,
     progress: Progress | None = None,
     load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
+    keep: Callable[..., Any] | None = None,
 ) -> tuple[BenchResult, KeyboardInterrupt | None]:
     """:func:`run_bench`, and the interruption that ended it early (``None`` when it ran to the end).
 
@@ -183,6 +184,13 @@ def measure(
         try:
             pipelines = _load_all(settings, device, records, load, sampler)
             _warm_up(settings, device, records, pipelines, sampler, progress)
+            if keep is not None:  # one untimed call per configuration: its images (and latents) for profkit.quality
+                for c in (c for c in records.configs.values() if not c.error and c.dtype in pipelines):
+                    keep(
+                        c.name,
+                        pipelines[c.dtype],
+                        call_kwargs(capture_settings(settings, c.batch), device, settings.seed),
+                    )
             _trials(settings, device, records, pipelines, sampler, progress, started)
         except KeyboardInterrupt as interrupt:
             status = "interrupted"
