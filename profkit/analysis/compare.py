@@ -24,6 +24,7 @@ from profkit.analysis.stats import Summary, summarize
 from profkit.analysis.summary import AnalysisResult
 from profkit.errors import ProfkitError
 from profkit.model.compat import settings_differences, setup_differences
+from profkit.model.quality import QualityBrief
 
 
 @dataclass
@@ -120,6 +121,7 @@ class ComparisonResult:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     findings_diff: FindingsDiff | None = None
+    quality: QualityBrief | None = None  # images against A's (capture --dtype a,b; profkit.quality)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON builtins of every field (``msgspec.convert`` turns them back into an equal result)."""

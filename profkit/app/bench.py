@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from profkit.app.prices import Price, load_prices, price_for, with_price_warnings
 from profkit.errors import EXIT_RUN_FAILED, Interrupted, ProfkitError, SettingError, SetupMismatch
@@ -59,6 +59,7 @@ class BenchOutputs:
     files: dict[str, Path] = field(default_factory=dict)
     #: The run was stopped (Ctrl-C, SIGTERM): the partial results are written; raise this after showing them.
     interrupted: Interrupted | None = None
+    quality: Any = None  # profkit.app.quality.QualityOutputs: each configuration's images against the first's
 
     @property
     def regressed(self) -> bool:
@@ -169,6 +170,7 @@ def bench(
     force: bool,
     progress: Progress | None = None,
     inputs: Sequence[Path | None] = (),
+    quality: Any = None,  # profkit.app.quality.BenchQuality
 ) -> BenchOutputs:
     """Run the benchmark and write its outputs; ``inputs`` (a prompts file) are files no output may replace."""
     from profkit.capture.bench.runner import measure, validate_settings
@@ -180,7 +182,8 @@ def bench(
     out = out or default_out_dir(settings)
     inputs = (*inputs, gate.baseline, cost.price_table)
     check_outputs([out / name for name in OUTPUT_FILES.values()], inputs, force)
-    result, interrupt = measure(settings, progress)
+    keep = quality.keeper(settings, out, force) if quality is not None else None
+    result, interrupt = measure(settings, progress, keep=keep)
     if not any(trial.ok for trial in result.trials()):
         result.write(out / RESULT_FILE)  # writable: checked above
         errors = [c.error for c in result.configs if c.error] + [t.error for t in result.trials() if t.error]
@@ -201,6 +204,10 @@ def bench(
         )
         return outputs
     refuse_empty_gate(outputs, gate, str(outputs.files["json"]))  # after writing: the run is kept
+    if keep is not None:
+        from profkit.app.quality import bench_quality
+
+        outputs.quality = bench_quality(out, force)
     return outputs
 
 

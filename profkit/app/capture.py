@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from profkit.app.analyze import AnalyzeOutputs, analyze_path
 from profkit.app.compare import CompareOutputs, compare_name, compare_paths
@@ -88,6 +89,7 @@ class CaptureOutputs:
     runs: list[RunRecord]
     reports: list[AnalyzeOutputs] = field(default_factory=list)
     comparisons: list[CompareOutputs] = field(default_factory=list)
+    quality: Any = None  # profkit.app.quality.QualityOutputs: images against the first dtype's
 
 
 def comparison_paths(settings: CaptureSettings) -> list[tuple[Path, Path]]:
@@ -121,4 +123,8 @@ def capture_and_report(
         outputs.comparisons.append(
             compare_paths(first, other, html=html, json_path=json_path, force=settings.force, out_dir=settings.out)
         )
+    if len(runs) >= 2:
+        from profkit.app.quality import capture_quality
+
+        outputs.quality = capture_quality([r.folder for r in runs], outputs.comparisons, settings.out, settings.force)
     return outputs

@@ -55,6 +55,8 @@ class CaptureSettings:
             for knobs in self.grid.combinations()
         ]
 
+    record_latents: bool = False  # one extra, untimed call records each step's latents (latents.npz)
+
     def validate(self) -> CaptureSettings:
         if not self.dtypes:
             raise SettingError("dtypes", "needs at least one of fp32, fp16, bf16")

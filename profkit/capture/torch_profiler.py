@@ -113,6 +113,11 @@ def _capture(state: RunState, progress: Progress) -> RunRecord:
         unprofiled_seconds = timed_call(pipeline, settings, device)[1]
     state.phase = "saving images and metadata"
     images = save_images(output, folder)
+    if settings.record_latents:  # an extra call outside the profiler: the copies must not distort the trace
+        from profkit.capture.latents import record_run_latents
+        from profkit.capture.run import call_kwargs
+
+        record_run_latents(pipeline, call_kwargs(settings, device, settings.seed), folder, settings.seed)
     notes = [*platform_notes(device, dtype), profiler_overhead_note(recorded_seconds, unprofiled_seconds)]
     metadata = run_metadata(
         settings,

@@ -21,6 +21,7 @@ from profkit.cli import compare as _compare
 from profkit.cli import doctor as _doctor
 from profkit.cli import history as _history
 from profkit.cli import load as _load
+from profkit.cli import quality as _quality
 from profkit.cli import serve as _serve
 from profkit.cli.errors import error_line
 from profkit.cli.helptext import conventional_help
@@ -74,6 +75,7 @@ app.command("bench", help=_bench.HELP, epilog=_bench.EPILOG)(_interruptible(_ben
 app.command("load", help=_load.HELP, epilog=_load.EPILOG, context_settings=_load.CONTEXT)(
     _interruptible(_load.load_command)
 )
+app.command("quality", help=_quality.HELP, epilog=_quality.EPILOG)(_interruptible(_quality.quality))
 app.command("check", help=_bench.CHECK_HELP, epilog=_bench.CHECK_EPILOG)(_interruptible(_bench.check_command))
 app.command("history", help=_history.HELP, epilog=_history.EPILOG)(_interruptible(_history.history_command))
 app.command("doctor", help=_doctor.HELP, epilog=_doctor.EPILOG)(_interruptible(_doctor.doctor))

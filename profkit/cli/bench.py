@@ -96,10 +96,26 @@ def bench_command(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite outputs; compare with a baseline of another setup.")
     ] = False,
+    no_quality: Annotated[
+        bool, typer.Option("--no-quality", help="Several configurations: skip the images kept for profkit quality.")
+    ] = False,
+    record_latents: Annotated[
+        bool, typer.Option("--record-latents", help="Also record each step's latents (per-step drift).")
+    ] = False,
+    min_psnr: Annotated[
+        float | None,
+        typer.Option("--min-psnr", help="Exit 4 when a configuration's median PSNR vs the first is below."),
+    ] = None,
+    min_ssim: Annotated[
+        float | None,
+        typer.Option("--min-ssim", help="Exit 4 when a configuration's median SSIM vs the first is below."),
+    ] = None,
 ) -> None:
     from profkit.app.bench import CostOptions, GateOptions, bench
+    from profkit.app.quality import BenchQuality, QualityGate
     from profkit.capture.bench.runner import BenchSettings, validate_settings
     from profkit.cli.progress import progress_display
+    from profkit.cli.quality import report_quality
     from profkit.cli.settings import comma_ints, comma_list, knob_grid, prompts_from
     from profkit.errors import ProfkitError
 
@@ -129,9 +145,11 @@ def bench_command(
         raise ProfkitError("--fail-if-slower needs --baseline")
     cost = CostOptions(price_per_hour, instance, price_table, spot)
     gate = GateOptions(baseline, fail_if_slower, force)
+    quality = BenchQuality(not no_quality, record_latents, QualityGate(min_psnr, min_ssim))
     with progress_display("calls") as display:
-        outputs = bench(settings, out, cost, gate, force, display, inputs=(prompts_file,))
+        outputs = bench(settings, out, cost, gate, force, display, inputs=(prompts_file,), quality=quality)
     _report(outputs, fail_if_slower)
+    report_quality(outputs.quality, quality.gate)
 
 
 def check_command(

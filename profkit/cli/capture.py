@@ -71,15 +71,26 @@ def capture(
     nsys_args: Annotated[
         str | None, typer.Option("--nsys-args", help='Extra flags for `nsys profile`, e.g. "--gpu-metrics-device=0".')
     ] = None,
+    record_latents: Annotated[
+        bool, typer.Option("--record-latents", help="Record each step's latents (one extra untimed call) for drift.")
+    ] = False,
+    min_psnr: Annotated[
+        float | None, typer.Option("--min-psnr", help="Exit 4 when a dtype's median PSNR vs the first is below (dB).")
+    ] = None,
+    min_ssim: Annotated[
+        float | None, typer.Option("--min-ssim", help="Exit 4 when a dtype's median SSIM vs the first is below.")
+    ] = None,
 ) -> None:
     import shlex
 
     from rich.text import Text
 
     from profkit.app.capture import capture_and_report
+    from profkit.app.quality import capture_gate
     from profkit.capture.settings import CaptureSettings
     from profkit.cli.output import console, wrote
     from profkit.cli.progress import progress_display
+    from profkit.cli.quality import report_quality
     from profkit.cli.settings import comma_ints, comma_list, knob_grid, prompts_from
     from profkit.errors import ProfkitError
 
@@ -103,7 +114,9 @@ def capture(
         nsys=nsys,
         nsys_path=nsys_path,
         nsys_args=tuple(shlex.split(nsys_args)) if nsys_args else (),
+        record_latents=record_latents,
     ).validate()
+    gate = capture_gate(settings, no_analyze, min_psnr, min_ssim)
     if (nsys_path or nsys_args) and not nsys:
         raise ProfkitError("--nsys-path and --nsys-args only apply with --nsys")
     with progress_display("steps") as display:
@@ -123,3 +136,4 @@ def capture(
         console.print(comparison.comparison.verdict + ".", style="bold", highlight=False, markup=False)
         wrote("HTML comparison", comparison.html)
         wrote("JSON comparison", comparison.json)
+    report_quality(outputs.quality, gate)

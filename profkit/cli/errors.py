@@ -69,6 +69,13 @@ FLAGS: dict[str, str] = {
     "rates": "--rates",
     "serve": "--serve",
     "serve_args": "--serve-args",
+    "clip_model": "--clip-model",
+    "inception_weights": "--inception-weights",
+    "lpips_weights": "--lpips-weights",
+    "min_psnr": "--min-psnr",
+    "min_ssim": "--min-ssim",
+    "record_latents": "--record-latents",
+    "no_analyze": "--no-analyze",
 }
 
 

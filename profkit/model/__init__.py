@@ -28,6 +28,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "profkit.history": "profkit.model.history:History",
     "profkit.analysis-index": "profkit.model.index:AnalysisIndex",
     "profkit.load-test": "profkit.model.load:LoadTestResult",
+    "profkit.quality": "profkit.model.quality:QualityDocument",
 }
 
 _KIND = re.compile(rb'"kind"\s*:\s*"(profkit\.[A-Za-z0-9_.-]+)"')

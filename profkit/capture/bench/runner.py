@@ -200,6 +200,7 @@ def measure(
     settings: BenchSettings,
     progress: Progress | None = None,
     load: Callable[[str, str, str], LoadedPipeline] = load_pipeline,
+    keep: Callable[..., Any] | None = None,
 ) -> tuple[BenchResult, KeyboardInterrupt | None]:
     """:func:`run_bench`, and the interruption that ended it early (``None`` when it ran to the end).
 
@@ -225,6 +226,15 @@ def measure(
             _record_loads(records, pipelines, errors, searches)
             progress.start("", len(records.configs) * (settings.warmup + settings.trials))
             _warm_up(settings, device, records, pipelines, sampler, progress)
+            if keep is not None:  # one untimed call per configuration: its images (and latents) for profkit.quality
+                for c in (
+                    c for c in records.configs.values() if not c.error and records.pipeline_key(c.name) in pipelines
+                ):
+                    keep(
+                        c.name,
+                        pipelines[records.pipeline_key(c.name)].pipeline,
+                        call_kwargs(capture_settings(settings, c.batch), device, settings.seed),
+                    )
             _trials(settings, device, records, pipelines, sampler, progress, started, meter)
         except KeyboardInterrupt as interrupt:
             status = "interrupted"

@@ -1,0 +1,293 @@
+"""profkit quality: metrics by hand, pairing, local-weight CLIP / FID, gates, drift, the capture wiring."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from profkit.app.quality import QualityGate, quality_paths
+from profkit.errors import EXIT_BAD_INPUT, EXIT_REGRESSION, ProfkitError
+from profkit.model import load_document
+from profkit.model.quality import QualityDocument
+from profkit.quality import metrics
+from profkit.quality.compare import WeightFiles
+from profkit.quality.pareto import pareto_points
+from tests.conftest import run_cli
+
+SIZE = 64
+
+
+def _write(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        Image.fromarray(array).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Reference images, an identical copy, and a copy with +10 on every channel of every pixel (the injected drift)."""
+    rng = np.random.default_rng(0)
+    base = {f"img_{i}": rng.integers(0, 200, (SIZE, SIZE, 3), dtype=np.uint8) for i in range(3)}
+    root = tmp_path_factory.mktemp("quality")
+    return {
+        "ref": _write(root / "ref", base),
+        "same": _write(root / "same", base),
+        "shifted": _write(root / "shifted", {k: v + 10 for k, v in base.items()}),
+        "root": root,
+    }
+
+
+def test_identical_images_give_infinite_psnr_and_ssim_one() -> None:
+    import torch
+
+    image = torch.rand(1, 3, SIZE, SIZE)
+    scores = metrics.score_pair(image, image.clone(), metrics.ms_ssim_plan(SIZE, SIZE))
+    assert math.isinf(scores.psnr_db) and scores.psnr_db > 0
+    assert scores.ssim == 1.0 and scores.ms_ssim == 1.0
+
+
+def test_known_perturbation_gives_the_psnr_computed_by_hand(folders: dict[str, Path], tmp_path: Path) -> None:
+    outputs = quality_paths(
+        [folders["ref"], folders["shifted"]], html=tmp_path / "q.html", json_path=tmp_path / "q.json"
+    )
+    by_hand = 10 * math.log10(1 / (10 / 255) ** 2)  # MSE of a +10 shift on a 0..255 scale
+    config = outputs.document.configs[0]
+    assert config.psnr_db.pairs == 3 and config.unmatched == 0
+    for pair in config.pairs:
+        assert pair.psnr_db == pytest.approx(by_hand, abs=1e-3)
+        assert pair.ssim < 1 and pair.ms_ssim is not None and pair.ms_ssim < 1
+    assert config.psnr_db.median == pytest.approx(by_hand, abs=1e-3)
+    assert "PSNR 28.1 dB (median)" in config.verdict
+    html = (tmp_path / "q.html").read_text()
+    assert html.count("data:image/png;base64,") == 9  # 3 worst pairs: reference, image, heat map
+    assert "Gaussian kernel" in html  # 64x64 MS-SSIM says how it was reduced
+    loaded = load_document(tmp_path / "q.json")
+    assert isinstance(loaded, QualityDocument) and loaded == outputs.document
+
+
+def test_identical_folders_are_identical_in_the_document(folders: dict[str, Path], tmp_path: Path) -> None:
+    outputs = quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", write_html=False)
+    config = outputs.document.configs[0]
+    assert config.psnr_db.median is None and all(p.identical for p in config.pairs)
+    assert config.ssim.median == 1.0
+    assert "identical" in config.verdict
+
+
+def test_ms_ssim_plan_small_and_standard_sizes() -> None:
+    assert metrics.ms_ssim_plan(512, 512).standard
+    small = metrics.ms_ssim_plan(64, 64)
+    assert small is not None and not small.standard and small.scales < 5
+    assert "64x64" in small.note(64, 64)
+    assert abs(sum(small.betas) - 1) < 1e-9
+
+
+def test_the_gate_fails_on_injected_drift(folders: dict[str, Path], tmp_path: Path) -> None:
+    paths = [folders["ref"], folders["shifted"]]
+    with pytest.raises(ProfkitError) as failed:
+        quality_paths(paths, json_path=tmp_path / "q.json", write_html=False, gate=QualityGate(min_psnr=35))
+    assert failed.value.exit_code == EXIT_REGRESSION and "PSNR 28.13 dB < 35 dB" in str(failed.value)
+    assert (tmp_path / "q.json").is_file()  # written before the gate
+    with pytest.raises(ProfkitError) as failed:
+        quality_paths(
+            paths, json_path=tmp_path / "q.json", write_html=False, force=True, gate=QualityGate(min_ssim=0.999)
+        )
+    assert failed.value.exit_code == EXIT_REGRESSION
+    quality_paths(paths, json_path=tmp_path / "q.json", write_html=False, force=True, gate=QualityGate(min_psnr=25))
+
+
+def test_images_without_partners_are_refused(folders: dict[str, Path], tmp_path: Path) -> None:
+    other = _write(tmp_path / "other", {"unrelated": np.zeros((SIZE, SIZE, 3), np.uint8)})
+    with pytest.raises(ProfkitError, match="matches one of"):
+        quality_paths([folders["ref"], other], json_path=tmp_path / "q.json", write_html=False)
+
+
+def test_missing_weights_name_the_file_to_pass(folders: dict[str, Path], tmp_path: Path) -> None:
+    from profkit.cli.errors import error_line
+
+    for weights, flag in (
+        (WeightFiles(clip_model=tmp_path / "no-clip"), "--clip-model"),
+        (WeightFiles(inception_weights=tmp_path / "no.pt"), "--inception-weights"),
+        (WeightFiles(lpips_weights=tmp_path / "no.pth"), "--lpips-weights"),
+    ):
+        with pytest.raises(ProfkitError) as missing:
+            quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", weights=weights)
+        line = error_line(missing.value)
+        assert missing.value.exit_code == EXIT_BAD_INPUT and "\n" not in line
+        assert line.startswith(f"profkit: error: {flag} must name") and "never downloads" in line
+    assert not (tmp_path / "q.json").exists()
+
+
+def test_pareto_front() -> None:
+    points = pareto_points([("fp32", 2.0, None), ("fp16", 1.0, 40.0), ("slow-bad", 3.0, 30.0), ("int8", 0.5, 25.0)])
+    front = {p.label: p.on_front for p in points}
+    assert front == {"fp32": True, "fp16": True, "slow-bad": False, "int8": True}
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CLIP (random weights) saved with save_pretrained, with its processor: the local-folder path."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from profkit.pipelines.tokenizer import make_clip_tokenizer
+
+    folder = tmp_path_factory.mktemp("clip")
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={
+            **small,
+            "vocab_size": 600,
+            "max_position_embeddings": 77,
+            "bos_token_id": 512,
+            "eos_token_id": 513,
+        },
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(folder)
+    tokenizer = make_clip_tokenizer(folder / "tok")
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer,
+    )
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_clip_score_from_a_local_tiny_model(folders: dict[str, Path], tiny_clip: Path, tmp_path: Path) -> None:
+    outputs = quality_paths(
+        [folders["ref"], folders["shifted"]],
+        json_path=tmp_path / "q.json",
+        write_html=False,
+        weights=WeightFiles(clip_model=tiny_clip),
+    )
+    document = outputs.document
+    assert document.reference_clip_score is not None and 0 <= document.reference_clip_score <= 100
+    assert document.configs[0].clip_score is not None and math.isfinite(document.configs[0].clip_score)
+
+
+def test_fid_and_kid_from_a_local_feature_extractor(folders: dict[str, Path], tmp_path: Path) -> None:
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, stride=2)
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.conv(images.float() / 255).mean(dim=(2, 3))
+
+    torch.manual_seed(0)
+    weights = tmp_path / "features.pt"
+    torch.jit.save(torch.jit.script(Features()), str(weights))
+    same = quality_paths(
+        [folders["ref"], folders["same"]],
+        json_path=tmp_path / "same.json",
+        write_html=False,
+        weights=WeightFiles(inception_weights=weights),
+    ).document.configs[0]
+    shifted = quality_paths(
+        [folders["ref"], folders["shifted"]],
+        json_path=tmp_path / "shifted.json",
+        write_html=False,
+        weights=WeightFiles(inception_weights=weights),
+    ).document.configs[0]
+    assert same.fid == pytest.approx(0, abs=1e-3)
+    assert shifted.fid is not None and shifted.fid > same.fid + 1e-6
+    assert shifted.kid is not None and math.isfinite(shifted.kid)
+
+
+@pytest.mark.slow
+def test_cli_missing_weights_one_line_exit_2(folders: dict[str, Path], tmp_path: Path) -> None:
+    result = run_cli(
+        "quality", str(folders["ref"]), str(folders["same"]), "--inception-weights", str(tmp_path / "x.pt")
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "--inception-weights" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_capture_fp32_fp16_records_finite_psnr_in_the_comparison(captured) -> None:
+    _settings, outputs = captured
+    assert outputs.quality is not None
+    config = outputs.quality.document.configs[0]
+    assert config.label == "fp16" and config.psnr_db.median is not None and math.isfinite(config.psnr_db.median)
+    comparison = outputs.comparisons[0]
+    assert comparison.comparison.quality is not None
+    assert comparison.comparison.quality.psnr_db_median == config.psnr_db.median
+    assert "images differ from fp32 by PSNR" in comparison.comparison.verdict
+    from profkit.model.comparison import load_comparison
+
+    stored = load_comparison(comparison.json)
+    assert stored.quality == comparison.comparison.quality  # the JSON carries it
+
+
+@pytest.fixture(scope="module")
+def latent_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Latents of the built-in pipeline (32x32, 2 steps): fp32 twice (two loads) and fp16."""
+    from profkit.capture.latents import record_run_latents
+    from profkit.capture.run import call_kwargs
+    from profkit.capture.settings import CaptureSettings
+    from profkit.pipelines.loading import load_pipeline
+
+    root = tmp_path_factory.mktemp("latents")
+    settings = CaptureSettings(steps=2, height=32, width=32, seed=3)
+    records = {}
+    for name, dtype in (("fp32", "fp32"), ("fp32-again", "fp32"), ("fp16", "fp16")):
+        pipeline = load_pipeline("tiny-sd", dtype, "cpu").pipeline
+        folder = root / name
+        folder.mkdir()
+        records[name] = record_run_latents(pipeline, call_kwargs(settings, "cpu", settings.seed), folder, settings.seed)
+    return records
+
+
+@pytest.mark.slow
+def test_latent_drift_zero_against_itself_and_growing_for_fp16(latent_runs: dict[str, Path]) -> None:
+    from profkit.quality.drift import latent_drift
+
+    itself = latent_drift(latent_runs["fp32"], latent_runs["fp32-again"])
+    assert len(itself.steps) == 2
+    assert all(step.distance == 0 and step.relative == 0 for step in itself.steps)
+    assert itself.diverges_at is None
+    fp16 = latent_drift(latent_runs["fp32"], latent_runs["fp16"])
+    assert all(step.distance > 0 for step in fp16.steps)
+    assert fp16.steps[-1].norm > 0
+    strict = latent_drift(latent_runs["fp32"], latent_runs["fp16"], threshold=1e-9)
+    assert strict.diverges_at == 0
+
+
+@pytest.mark.slow
+def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp_path: Path) -> None:
+    from profkit.app.bench import CostOptions, GateOptions, bench
+    from profkit.app.quality import BenchQuality
+    from profkit.model.bench import BenchSettings
+
+    settings = BenchSettings(dtypes=("fp32",), batches=(1, 2), steps=2, height=32, width=32, warmup=0, trials=1)
+    settings = msgspec_replace(settings, device="cpu")
+    quality = BenchQuality(record_latents=True, gate=QualityGate(min_psnr=40))
+    outputs = bench(settings, tmp_path / "b", CostOptions(), GateOptions(), False, quality=quality)
+    assert outputs.quality is not None
+    document = outputs.quality.document
+    assert document.reference == "fp32 b1" and [c.label for c in document.configs] == ["fp32 b2"]
+    config = document.configs[0]
+    assert config.psnr_db.pairs == 1 and config.unmatched == 1  # b2's second image has no partner in b1
+    assert config.pairs[0].identical  # same prompt and seed: batch 2's first image is batch 1's image
+    # batched kernels round differently: the latents agree to float precision, never diverging
+    assert config.drift is not None and config.drift.diverges_at is None
+    assert all(step.relative < 1e-4 for step in config.drift.steps)
+    assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
+    assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
+    quality.gate.check(document, "here")  # identical images pass any PSNR gate
+
+
+def msgspec_replace(struct, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(struct, **changes)
