@@ -13,10 +13,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from profkit.pipelines.architectures import ARCHITECTURES
+
 BUILTIN_MODELS: dict[str, str] = {
     "tiny-sd": "Stable Diffusion structure: CLIP text encoder, UNet denoiser, VAE, DDIM (built in, offline)",
     "tiny-dit": "SD3 structure: two CLIP text encoders, MMDiT transformer denoiser, VAE (built in, offline)",
+    **{name: description for name, (_folder, description) in ARCHITECTURES.items()},
 }
+RANDOM_WEIGHTS_NOTE = "random weights: timings are real, images are noise"
 DEFAULT_MODEL = "tiny-sd"
 WEIGHT_SEED = 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from profkit.errors import ProfkitError, SettingError
+from profkit.pipelines.architectures import ARCHITECTURES, build_architecture
 from profkit.pipelines.builtin import BUILDERS
 
 DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -57,7 +58,10 @@ def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> Loade
     _quiet_libraries()
     target_dtype = torch_dtype(dtype)
     started = time.perf_counter()
-    if model in BUILDERS:
+    if model in ARCHITECTURES:
+        pipeline = build_architecture(model, device, target_dtype)
+        source = "builtin"
+    elif model in BUILDERS:
         pipeline = BUILDERS[model]()
         source = "builtin"
         pipeline = pipeline.to(device=device, dtype=target_dtype)
