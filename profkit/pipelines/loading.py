@@ -22,6 +22,11 @@ class LoadedPipeline:
     source: str  # "builtin", "folder" or "hub"
     load_seconds: float
 
+    @property
+    def weights(self) -> str:
+        """``random`` for the built-ins (timings are real, images are noise), else ``pretrained``."""
+        return "random" if self.source == "builtin" else "pretrained"
+
 
 def resolve_device(requested: str) -> str:
     """``auto`` means CUDA when available, else CPU. An explicit ``cuda`` without a GPU is an error."""
@@ -53,6 +58,21 @@ def _quiet_libraries() -> None:
     logging.getLogger("diffusers").setLevel(logging.ERROR)
 
 
+def hub_failure(model: str, reason: str) -> str:
+    """One line for a hub id that could not be fetched (offline, unknown or gated)."""
+    from profkit.pipelines.builtin import BUILTIN_MODELS
+
+    if any(mark in reason for mark in ("outgoing traffic has been disabled", "not fully cached", "offline")):
+        reason = "offline, and it is not in the local cache"
+    elif len(reason) > 160:
+        reason = reason[:157] + "..."
+    return (
+        f"could not download {model!r} from the Hugging Face Hub ({reason}); pass a local diffusers folder instead "
+        f"(one with model_index.json, e.g. made by `huggingface-cli download {model} --local-dir DIR` where there is "
+        f"network), or a built-in: {', '.join(BUILTIN_MODELS)}"
+    )
+
+
 def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> LoadedPipeline:
     """Build or load ``model`` and move it to ``device`` in ``dtype``."""
     _quiet_libraries()
@@ -76,6 +96,8 @@ def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> Loade
             pipeline = DiffusionPipeline.from_pretrained(model, torch_dtype=target_dtype)
         except OSError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if source == "hub":
+                raise ProfkitError(hub_failure(model, first_line)) from error
             raise ProfkitError(f"could not load pipeline {model!r}: {first_line}") from error
         pipeline = pipeline.to(device)
     if hasattr(pipeline, "set_progress_bar_config"):
