@@ -70,6 +70,8 @@ def _model(library: str, class_name: str, config: dict[str, Any]) -> Any:
     import transformers
 
     cls = getattr(transformers, class_name)
+    # the published dtype (e.g. "float16" in SDXL's text_encoder_2) must not override the one being built in
+    config = {key: value for key, value in config.items() if key not in ("torch_dtype", "dtype")}
     return cls(cls.config_class.from_dict(config))
 
 

@@ -84,3 +84,11 @@ def test_t5_tokenizer_from_shipped_sentencepiece_model() -> None:
     assert len(tokenizer) == 32100
     assert tokenizer.model_max_length == 512
     assert tokenizer("a photo of a cat").input_ids == [3, 9, 1202, 13, 3, 9, 1712, 1]
+
+
+def test_published_dtype_in_a_config_does_not_override_the_build_dtype() -> None:
+    import torch
+
+    # SDXL's text_encoder_2 config says "torch_dtype": "float16"; built in fp32 every parameter must be fp32
+    built = build_architecture("sdxl", "meta", torch.float32, components=("text_encoder_2",))
+    assert {parameter.dtype for parameter in built["text_encoder_2"].parameters()} == {torch.float32}
