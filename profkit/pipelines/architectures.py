@@ -113,3 +113,52 @@ def build_architecture(name: str, device: Any = "cpu", dtype: Any = None, compon
     if "add_watermarker" in accepted:
         extras["add_watermarker"] = False
     return pipeline_class(**built, **extras)
+
+
+def weight_bytes(name: str, dtype: Any) -> int:
+    """Bytes of all parameters and buffers of the pipeline ``name`` in ``dtype`` (counted on ``meta``: no memory)."""
+    folder = ARCHITECTURES[name][0]
+    index = read_config(folder, name="model_index.json")
+    models = tuple(
+        key
+        for key, value in index.items()
+        if isinstance(value, list) and key not in (*SKIPPED_COMPONENTS, "scheduler") and "Tokenizer" not in value[1]
+    )
+    built = build_architecture(name, "meta", dtype, components=models)
+    return sum(
+        tensor.numel() * tensor.element_size()
+        for module in built.values()
+        for tensor in (*module.parameters(), *module.buffers())
+    )
+
+
+def free_memory(device: str) -> int | None:
+    """Free bytes on ``device``: CUDA's free memory, or the CPU's ``MemAvailable``; ``None`` when unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(name: str, dtype: Any, device: str, available: int | None) -> None:
+    """One clear line, before anything is allocated, when the weights alone exceed the free memory."""
+    from profkit.errors import ProfkitError
+
+    if available is None:
+        return
+    needed = weight_bytes(name, dtype)
+    if needed > available:
+        dtype_name = str(dtype).removeprefix("torch.")
+        raise ProfkitError(
+            f"{name} needs {needed / 1e9:.1f} GB for its weights in {dtype_name} alone, but {device} has "
+            f"{available / 1e9:.1f} GB free: use a GPU with more memory, a smaller dtype, or a smaller model "
+            f"(e.g. sd15 or tiny-sd)"
+        )

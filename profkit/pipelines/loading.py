@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from profkit.errors import ProfkitError, SettingError
-from profkit.pipelines.architectures import ARCHITECTURES, build_architecture
+from profkit.pipelines.architectures import ARCHITECTURES, build_architecture, check_fits, free_memory
 from profkit.pipelines.builtin import BUILDERS
 
 DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -73,12 +74,16 @@ def hub_failure(model: str, reason: str) -> str:
     )
 
 
-def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> LoadedPipeline:
-    """Build or load ``model`` and move it to ``device`` in ``dtype``."""
+def load_pipeline(
+    model: str, dtype: str = "fp32", device: str = "cpu", available: Callable[[str], int | None] = free_memory
+) -> LoadedPipeline:
+    """Build or load ``model`` and move it to ``device`` in ``dtype``. A published architecture is first checked
+    against ``available(device)`` free bytes (an injectable reader), so it fails in one line rather than mid-way."""
     _quiet_libraries()
     target_dtype = torch_dtype(dtype)
     started = time.perf_counter()
     if model in ARCHITECTURES:
+        check_fits(model, target_dtype, device, available(device))
         pipeline = build_architecture(model, device, target_dtype)
         source = "builtin"
     elif model in BUILDERS:

@@ -32,3 +32,21 @@ def test_hub_failure_reasons_are_one_short_line() -> None:
 def test_folder_without_model_index_is_refused(tmp_path) -> None:
     with pytest.raises(ProfkitError, match="not a diffusers pipeline folder"):
         load_pipeline(str(tmp_path))
+
+
+def test_architecture_that_does_not_fit_fails_in_one_line_before_allocating() -> None:
+    with pytest.raises(ProfkitError) as caught:
+        load_pipeline("flux-dev", "bf16", "cpu", available=lambda _device: 8 * 10**9)
+    message = str(caught.value)
+    # 11.90B transformer + 4.76B T5-XXL + CLIP-L + VAE, 2 bytes each: about 33.7 GB
+    assert message.startswith("flux-dev needs 33.") and "bfloat16" in message and "8.0 GB free" in message
+
+
+def test_weight_bytes_follow_the_dtype() -> None:
+    import torch
+
+    from profkit.pipelines.architectures import weight_bytes
+
+    half = weight_bytes("sd15", torch.float16)
+    assert weight_bytes("sd15", torch.float32) == pytest.approx(2 * half, rel=1e-4)  # integer buffers stay
+    assert half == pytest.approx(2 * (859_520_964 + 123_060_480 + 83_653_863), rel=0.001)
