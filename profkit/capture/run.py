@@ -191,6 +191,8 @@ def run_metadata(
     ``loaded`` and ``pipeline`` may be ``None`` for a run that stopped before its pipeline was loaded. With
     ``--compile`` the first warm-up call (which compiled) is also recorded as ``compile_seconds``.
     """
+    from profkit.pipelines.builtin import RANDOM_WEIGHTS_NOTE
+
     if settings.knobs.compile != "off" and timing.warmup_calls and timing.compile_seconds is None:
         timing = msgspec.structs.replace(timing, compile_seconds=timing.warmup_calls[0])
     return CaptureMetadata(
@@ -199,6 +201,7 @@ def run_metadata(
         dtype=dtype,
         model=settings.model,
         model_source=loaded.source if loaded is not None else None,
+        weights=getattr(loaded, "weights", None),
         pipeline_class=type(pipeline).__name__ if pipeline is not None else None,
         components=components,
         settings=msgspec.convert(
@@ -210,7 +213,7 @@ def run_metadata(
         timing_seconds=timing,
         profiler=profiler,
         files=files,
-        notes=notes,
+        notes=[*notes, RANDOM_WEIGHTS_NOTE] if getattr(loaded, "weights", None) == "random" else notes,
         status=status,
         memory=memory,
     )

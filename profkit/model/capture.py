@@ -238,6 +238,7 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
     dtype: str
     model: str | None = None
     model_source: str | None = None
+    weights: str | None = None  # "random" (built-ins: timings real, images noise) or "pretrained"
     pipeline_class: str | None = None
     components: dict[str, str] = msgspec.field(default_factory=dict)  # pipeline attribute -> profkit role
     settings: RunSettings | None = None
@@ -260,6 +261,8 @@ class CaptureMetadata(Document, frozen=True, kw_only=True):
             del body["status"]
         if self.memory is None:
             del body["memory"]
+        if self.weights is None:
+            del body["weights"]
         return body
 
     @property

@@ -1,10 +1,12 @@
-"""Tiny text-to-image pipelines built from small configs with seeded random weights.
+"""The built-in models: the published architectures (``sd15``, ``sdxl``, ``sd3-medium``, ``flux-dev``, see
+:mod:`profkit.pipelines.architectures`) and two tiny pipelines with seeded random weights for CPU tests.
 
-They run offline on a CPU in about a second and have the real structure of their big siblings:
-``tiny-sd`` is a Stable Diffusion pipeline (CLIP text encoder, UNet2DConditionModel, AutoencoderKL,
-DDIM scheduler); ``tiny-dit`` is a Stable Diffusion 3 pipeline (two CLIP text encoders, an MMDiT
-``SD3Transformer2DModel``, AutoencoderKL, flow-matching Euler scheduler). The images are noise: only
-the work they do matters.
+The tiny ones run offline on a CPU in well under a second and keep realistic proportions: attention heads 32-64
+wide (as in the real models: 40-160) and, like SDXL, no attention at the UNet's full resolution, so on a GPU their
+kernel mix is convolutions, GEMMs and attention rather than attention alone. ``tiny-sd`` is a Stable Diffusion
+pipeline (CLIP text encoder, UNet2DConditionModel, AutoencoderKL, DDIM scheduler); ``tiny-dit`` is a Stable
+Diffusion 3 pipeline (two CLIP text encoders, an MMDiT ``SD3Transformer2DModel`` with 32-wide heads,
+AutoencoderKL, flow-matching Euler scheduler). The images are noise: only the work they do matters.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from profkit.pipelines.architectures import ARCHITECTURES
+
 BUILTIN_MODELS: dict[str, str] = {
     "tiny-sd": "Stable Diffusion structure: CLIP text encoder, UNet denoiser, VAE, DDIM (built in, offline)",
     "tiny-dit": "SD3 structure: two CLIP text encoders, MMDiT transformer denoiser, VAE (built in, offline)",
+    **{name: description for name, (_folder, description) in ARCHITECTURES.items()},
 }
+RANDOM_WEIGHTS_NOTE = "random weights: timings are real, images are noise"
 DEFAULT_MODEL = "tiny-sd"
 WEIGHT_SEED = 0
 
@@ -27,15 +33,15 @@ def _clip_config(vocab_size: int, bos: int, eos: int):  # -> CLIPTextConfig
     # A fresh config per model: transformers mutates config.dtype when a model is cast.
     return CLIPTextConfig(
         vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=64,
+        intermediate_size=256,  # 4x hidden, as in CLIP
         num_hidden_layers=2,
-        num_attention_heads=4,
+        num_attention_heads=2,  # 32-wide heads
         max_position_embeddings=77,
         bos_token_id=bos,
         eos_token_id=eos,
         pad_token_id=eos,
-        projection_dim=32,
+        projection_dim=64,
     )
 
 
@@ -72,11 +78,12 @@ def build_tiny_sd():  # -> StableDiffusionPipeline
         in_channels=4,
         out_channels=4,
         layers_per_block=1,
-        block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
+        block_out_channels=(64, 128),
+        # SDXL's layout: no attention at full resolution; attention at the lower one
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=64,
+        attention_head_dim=2,  # diffusers' name for the number of heads: 2 heads x 64 channels
         norm_num_groups=32,
     )
     scheduler = DDIMScheduler(
@@ -118,11 +125,11 @@ def build_tiny_dit():  # -> StableDiffusion3Pipeline
         patch_size=2,
         in_channels=4,
         num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=4,
-        caption_projection_dim=32,
-        joint_attention_dim=32,
-        pooled_projection_dim=64,
+        attention_head_dim=32,
+        num_attention_heads=2,
+        caption_projection_dim=64,  # = heads x head dim, as in SD3
+        joint_attention_dim=128,  # the two CLIP hidden states side by side
+        pooled_projection_dim=128,  # the two CLIP projections side by side
         out_channels=4,
     )
     vae = _vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from profkit.errors import ProfkitError, SettingError
+from profkit.pipelines.architectures import ARCHITECTURES, build_architecture, check_fits, free_memory
 from profkit.pipelines.builtin import BUILDERS
 
 DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -20,6 +22,11 @@ class LoadedPipeline:
     model: str  # what the user asked for
     source: str  # "builtin", "folder" or "hub"
     load_seconds: float
+
+    @property
+    def weights(self) -> str:
+        """``random`` for the built-ins (timings are real, images are noise), else ``pretrained``."""
+        return "random" if self.source == "builtin" else "pretrained"
 
 
 def resolve_device(requested: str) -> str:
@@ -52,12 +59,34 @@ def _quiet_libraries() -> None:
     logging.getLogger("diffusers").setLevel(logging.ERROR)
 
 
-def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> LoadedPipeline:
-    """Build or load ``model`` and move it to ``device`` in ``dtype``."""
+def hub_failure(model: str, reason: str) -> str:
+    """One line for a hub id that could not be fetched (offline, unknown or gated)."""
+    from profkit.pipelines.builtin import BUILTIN_MODELS
+
+    if any(mark in reason for mark in ("outgoing traffic has been disabled", "not fully cached", "offline")):
+        reason = "offline, and it is not in the local cache"
+    elif len(reason) > 160:
+        reason = reason[:157] + "..."
+    return (
+        f"could not download {model!r} from the Hugging Face Hub ({reason}); pass a local diffusers folder instead "
+        f"(one with model_index.json, e.g. made by `huggingface-cli download {model} --local-dir DIR` where there is "
+        f"network), or a built-in: {', '.join(BUILTIN_MODELS)}"
+    )
+
+
+def load_pipeline(
+    model: str, dtype: str = "fp32", device: str = "cpu", available: Callable[[str], int | None] = free_memory
+) -> LoadedPipeline:
+    """Build or load ``model`` and move it to ``device`` in ``dtype``. A published architecture is first checked
+    against ``available(device)`` free bytes (an injectable reader), so it fails in one line rather than mid-way."""
     _quiet_libraries()
     target_dtype = torch_dtype(dtype)
     started = time.perf_counter()
-    if model in BUILDERS:
+    if model in ARCHITECTURES:
+        check_fits(model, target_dtype, device, available(device))
+        pipeline = build_architecture(model, device, target_dtype)
+        source = "builtin"
+    elif model in BUILDERS:
         pipeline = BUILDERS[model]()
         source = "builtin"
         pipeline = pipeline.to(device=device, dtype=target_dtype)
@@ -72,6 +101,8 @@ def load_pipeline(model: str, dtype: str = "fp32", device: str = "cpu") -> Loade
             pipeline = DiffusionPipeline.from_pretrained(model, torch_dtype=target_dtype)
         except OSError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if source == "hub":
+                raise ProfkitError(hub_failure(model, first_line)) from error
             raise ProfkitError(f"could not load pipeline {model!r}: {first_line}") from error
         pipeline = pipeline.to(device)
     if hasattr(pipeline, "set_progress_bar_config"):
