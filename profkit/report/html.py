@@ -97,8 +97,8 @@ def comparison_html(comparison: ComparisonResult, path_a: str, path_b: str) -> s
     )
 
 
-def _step_ci(comparison: ComparisonResult) -> tuple[float, float] | None:
-    """The bootstrap CI of the median step's speedup A/B, over the steps both sides ran."""
+def _step_ci(comparison: ComparisonResult) -> tuple[float, float, float] | None:
+    """The median step's speedup A/B with its bootstrap CI, over the steps both sides ran."""
     pairs = [(row.a_us, row.b_us) for row in comparison.steps if row.a_us and row.b_us]
     return step_speedup_ci([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
 
