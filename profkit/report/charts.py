@@ -168,6 +168,8 @@ class LineChart:
     bands: list[tuple[float, float, str]]  # (x0, x1, label): what ran when
     left: float = 56.0
     right: float = 16.0
+    top: float = 24.0  # room for the unit above the y axis
+    bottom: float = 24.0
 
 
 def from_first_trial(t: list[float], labels: list[str] | None, start_s: float | None = None) -> int:
@@ -188,7 +190,7 @@ def line_chart(
     y_label: str,
     labels: list[str] | None = None,
     width: int = 860,
-    height: int = 200,
+    height: int = 180,
     start_s: float | None = None,
 ) -> LineChart:
     """Time series over seconds (x) with shaded bands where each labelled configuration ran; both axes fitted to
@@ -198,7 +200,7 @@ def line_chart(
     t = t[first:]
     series = {name: values[first:] for name, values in series.items()}
     labels = labels[first:] if labels else None
-    left, bottom, top, right = 56.0, 24.0, 10.0, 16.0
+    left, bottom, top, right = 56.0, 24.0, 24.0, 16.0
     plot_w, plot_h = width - left - right, height - bottom - top
     t0 = t[0] if t else 0.0
     t_top, t_step = nice_axis(max(t, default=1.0) - t0)
@@ -224,7 +226,7 @@ def line_chart(
                 if labels[start]:
                     bands.append((x(t[start]), x(t[i - 1]), labels[start]))
                 start = i
-    y_ticks = [(top + plot_h - plot_h * v / y_max, v) for v in axis_ticks(y_max, y_step, most=5)]
+    y_ticks = [(top + plot_h - plot_h * v / y_max, v) for v in axis_ticks(y_max, y_step)]
     seconds = axis_ticks(t_top, t_step, most=7)
     x_ticks = [(x(t0 + v), v, "end" if v == seconds[-1] else "middle") for v in seconds]
-    return LineChart(width, height, lines, y_ticks, x_ticks, y_label, bands, left, right)
+    return LineChart(width, height, lines, y_ticks, x_ticks, y_label, bands, left, right, top, bottom)
