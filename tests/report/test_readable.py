@@ -320,3 +320,11 @@ def test_sampler_readings_before_the_first_trial_dropped(bench):
     spiky = line_chart(t, {"cpu": [2944.0, 90.0, 100.0, 95.0, 99.0]}, "%", ["", "loading a", "a", "a", "a"])
     assert max(v for _, v in spiky.y_ticks) <= 125
     assert len(spiky.series[0].points.split()) == 3
+
+
+def test_finding_texts_count_with_their_noun():
+    from profkit.analysis.findings.text import render
+
+    assert render("in {calls:n|synchronization call}", {"calls": 1}) == "in 1 synchronization call"
+    assert render("in {calls:n|synchronization call}", {"calls": 122}) == "in 122 synchronization calls"
+    assert render("over {streams:n|stream}", {"streams": 1}) == "over 1 stream"
