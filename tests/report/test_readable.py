@@ -328,3 +328,14 @@ def test_finding_texts_count_with_their_noun():
     assert render("in {calls:n|synchronization call}", {"calls": 1}) == "in 1 synchronization call"
     assert render("in {calls:n|synchronization call}", {"calls": 122}) == "in 122 synchronization calls"
     assert render("over {streams:n|stream}", {"streams": 1}) == "over 1 stream"
+
+
+def test_attention_counts_say_what_they_count(analyses, reports):
+    result, page = analyses[FP16_64], reports[FP16_64]
+    section = re.search(r'<section id="attention">.*?</section>', page, re.S).group(0)
+    assert "Its launches" in section and "SDPA calls" in section and "What is counted" in section
+    rows = [_text(r) for r in re.findall(r"<tr>(<td>.*?)</tr>", section, re.S)]
+    for row, stage in zip(rows, result.attention, strict=True):
+        assert f" {stage.kernel_calls} " in f" {row} "
+        if stage.backend_ops:
+            assert f" {sum(stage.backend_ops.values())} " in f" {row} "
