@@ -182,7 +182,12 @@ def _impact_cell(ms: float | None, severity: str | None) -> str:
 
 def print_bench(summary: BenchSummary, console: Console) -> None:
     """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
+    from profkit.report.verdict import group_caveats, summary_verdict
+
     console.rule(_text(f"profkit bench ({summary.status}, {summary.device})"), style="dim")
+    verdict = summary_verdict(summary)
+    if verdict is not None:  # the answer first
+        _line(console, " ".join([verdict.headline, *(v.sentence for v in verdict.versus)]), style="bold")
     table = Table(title="End-to-end latency (ms), throughput, cost, energy", title_justify="left")
     table.add_column("config", no_wrap=True, min_width=8)
     for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img", "J/img"):
@@ -210,8 +215,9 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
     _line(console, f"energy: {summary.energy_source}")
     for line in summary.saturation.values():
         _line(console, line)
-    for warning in summary.warnings:
-        _line(console, f"warning: {warning}")
+    for group, warnings in group_caveats(summary.warnings).items():
+        for warning in warnings:
+            _line(console, f"caveat ({group.lower()}): {warning}")
     if summary.changes:
         changes = Table(title="Against the baseline (median, Mann-Whitney U)", title_justify="left")
         for column in ("config", "metric", "baseline", "now", "change", "p", "verdict"):

@@ -4,9 +4,10 @@ ratio (bootstrap), and the caveats grouped under it, each once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from profkit.analysis.bench.summary import metric_samples
-from profkit.model.bench import BenchResult, BenchSummary
+if TYPE_CHECKING:  # the bench summary pulls in scipy
+    from profkit.model.bench import BenchResult, BenchSummary
 
 #: Resamples of the bootstrap and its level; a fixed seed makes a report reproducible.
 BOOTSTRAP_RESAMPLES = 2000
@@ -41,11 +42,12 @@ class Versus:
     ratio: float
     ci: tuple[float, float] | None
     word: str  # "slower" | "faster" | "no clear difference"
+    ci_label: str = CI_LABEL
 
     @property
     def sentence(self) -> str:
         times = f"median {self.median_ms:.1f} ms vs {self.base_median_ms:.1f} ms"
-        ci = f" ({CI_LABEL} {self.ci[0]:.2f}–{self.ci[1]:.2f}x)" if self.ci else " (no CI: fewer than 3 trials)"
+        ci = f" ({self.ci_label} {self.ci[0]:.2f}–{self.ci[1]:.2f}x)" if self.ci else " (no CI: fewer than 3 trials)"
         if self.word == "slower":
             return f"{self.name} is SLOWER than {self.base}: {times}, {self.ratio:.2f}x the time{ci}."
         if self.word == "faster":
@@ -62,6 +64,8 @@ class BenchVerdict:
 
 def bench_verdict(result: BenchResult, summary: BenchSummary) -> BenchVerdict | None:
     """The fastest configuration by median end-to-end time per image, and every other one against the first."""
+    from profkit.analysis.bench.summary import metric_samples
+
     batches = {c.name: c.batch for c in summary.configs}
     per_image = len(set(batches.values())) > 1
     samples = {
@@ -84,12 +88,45 @@ def bench_verdict(result: BenchResult, summary: BenchSummary) -> BenchVerdict | 
     for name in others:
         ratio = medians[name] / medians[base]
         ci = ratio_ci(samples[base], samples[name])
-        if ci is not None:
-            word = "slower" if ci[0] > 1 else ("faster" if ci[1] < 1 else "no clear difference")
-        else:
-            word = "slower" if ratio > 1.02 else ("faster" if ratio < 0.98 else "no clear difference")
-        versus.append(Versus(name, base, medians[name], medians[base], ratio, ci, word))
+        versus.append(Versus(name, base, medians[name], medians[base], ratio, ci, _word(ratio, ci)))
     return BenchVerdict(headline + ".", versus, per_image)
+
+
+def _word(ratio: float, ci: tuple[float, float] | None) -> str:
+    if ci is not None:
+        return "slower" if ci[0] > 1 else ("faster" if ci[1] < 1 else "no clear difference")
+    return "slower" if ratio > 1.02 else ("faster" if ratio < 0.98 else "no clear difference")
+
+
+def summary_verdict(summary: BenchSummary) -> BenchVerdict | None:
+    """:func:`bench_verdict` from a stored summary alone (no trials at hand): the ratio's interval is bounded by the
+    medians' own confidence intervals (``low_b / high_a`` to ``high_b / low_a``, conservative), labelled so."""
+    configs = [c for c in summary.configs if c.metrics.get("e2e_ms") is not None]
+    if not configs:
+        return None
+    per_image = len({c.batch for c in configs}) > 1
+    medians = {c.name: c.metrics["e2e_ms"].p50 / c.batch for c in configs}
+    fastest = min(medians, key=medians.__getitem__)
+    unit = "ms per image" if per_image else "ms end to end"
+    base, *others = configs
+    versus = []
+    for config in others:
+        ratio = medians[config.name] / medians[base.name]
+        a, b = base.metrics["e2e_ms"].median_ci, config.metrics["e2e_ms"].median_ci
+        ci = (b[0] / a[1], b[1] / a[0]) if a and b and a[0] > 0 else None
+        versus.append(
+            Versus(
+                config.name,
+                base.name,
+                medians[config.name],
+                medians[base.name],
+                ratio,
+                ci,
+                _word(ratio, ci),
+                "interval from the medians' CIs",
+            )
+        )
+    return BenchVerdict(f"Fastest: {fastest}, median {medians[fastest]:.1f} {unit}.", versus, per_image)
 
 
 def step_speedup_ci(a_us: list[float], b_us: list[float]) -> tuple[float, float, float] | None:

@@ -339,3 +339,18 @@ def test_attention_counts_say_what_they_count(analyses, reports):
         assert f" {stage.kernel_calls} " in f" {row} "
         if stage.backend_ops:
             assert f" {sum(stage.backend_ops.values())} " in f" {row} "
+
+
+def test_terminal_bench_leads_with_the_verdict(bench, capsys):
+    from rich.console import Console
+
+    from profkit.report.terminal import print_bench
+
+    _, summary, _ = bench
+    print_bench(summary, Console(width=200, force_terminal=False))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[1].startswith("Fastest: fp32 b1") and "fp16 b1 is SLOWER than fp32 b1" in lines[1]
+    low, high = map(float, re.search(r"interval from the medians' CIs (\d\.\d\d)–(\d\.\d\d)x", lines[1]).groups())
+    fp32, fp16 = (summary.configs[0].metrics["e2e_ms"], summary.configs[1].metrics["e2e_ms"])
+    assert low == pytest.approx(fp16.median_ci[0] / fp32.median_ci[1], abs=0.006)
+    assert high == pytest.approx(fp16.median_ci[1] / fp32.median_ci[0], abs=0.006)
