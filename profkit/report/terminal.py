@@ -215,9 +215,9 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
     _line(console, f"energy: {summary.energy_source}")
     for line in summary.saturation.values():
         _line(console, line)
-    for group, warnings in group_caveats(summary.warnings).items():
+    for warnings in group_caveats(summary.warnings).values():  # grouped: cost, trust, statistics, setup
         for warning in warnings:
-            _line(console, f"caveat ({group.lower()}): {warning}")
+            _line(console, f"warning: {warning}")
     if summary.changes:
         changes = Table(title="Against the baseline (median, Mann-Whitney U)", title_justify="left")
         for column in ("config", "metric", "baseline", "now", "change", "p", "verdict"):

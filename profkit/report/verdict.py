@@ -139,11 +139,13 @@ def step_speedup_ci(a_us: list[float], b_us: list[float]) -> tuple[float, float,
     return float(np.median(a_us) / np.median(b_us)), ci[0], ci[1]
 
 
-#: Caveat groups, in display order: a warning goes to the first group one of whose words it contains.
+#: Caveat groups, in display order: a warning goes to the first group one of whose words it contains; the last
+#: group takes the rest.
 CAVEAT_GROUPS = {
     "Cost": ("priced as", "GPUs and the run used one", "price"),
-    "Statistics": ("P99", "P95", "P90", "spread", "CV ", "samples", "trials"),
-    "Setup and trust": (),
+    "Trust": ("disagrees", "interrupted", "partial", "altered"),
+    "Statistics": ("P99", "P95", "P90", "spread", "CV ", "samples"),
+    "Setup": (),
 }
 
 
@@ -151,7 +153,7 @@ def group_caveats(warnings: list[str] | tuple[str, ...]) -> dict[str, list[str]]
     """Warnings grouped by :data:`CAVEAT_GROUPS`, each once (first occurrence kept), empty groups left out."""
     groups: dict[str, list[str]] = {name: [] for name in CAVEAT_GROUPS}
     for warning in _merge_subjects(warnings):
-        name = next((g for g, words in CAVEAT_GROUPS.items() if any(w in warning for w in words)), "Setup and trust")
+        name = next((g for g, words in CAVEAT_GROUPS.items() if any(w in warning for w in words)), "Setup")
         groups[name].append(warning)
     return {name: items for name, items in groups.items() if items}
 
