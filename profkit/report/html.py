@@ -12,12 +12,14 @@ from profkit import __version__
 from profkit.analysis.bench.stats import MIN_SAMPLES, PERCENTILES
 from profkit.analysis.bench.summary import METRICS, metric_samples
 from profkit.analysis.compare import ComparisonResult
+from profkit.analysis.findings.model import Finding
 from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.timeline import CAUSE_LABELS
 from profkit.model.bench import BenchResult, BenchSummary
 from profkit.report.charts import distribution_chart, line_chart, step_chart
 from profkit.report.jinja import render
 from profkit.report.timeline_html import timeline_context
+from profkit.report.verdict import CI_LABEL, bench_verdict, group_caveats, step_speedup_ci
 
 STAGE_COLORS = {
     "text_encoder": "#7a5af8",
@@ -51,6 +53,14 @@ def device_label(names: list[str]) -> str:
     return ", ".join(f"{count}× {name}" if count > 1 else name for name, count in counts.items())
 
 
+def top_finding(result: AnalysisResult) -> Finding | None:
+    """The finding with the most recoverable time (else the first, most severe one), or ``None``."""
+    with_impact = [f for f in result.findings if f.impact is not None]
+    if with_impact:
+        return max(with_impact, key=lambda f: f.impact.recoverable_ms)
+    return result.findings[0] if result.findings else None
+
+
 def analysis_html(result: AnalysisResult) -> str:
     chart = step_chart([[s.wall_us for s in result.view.steps]], [result.label]) if result.view.steps else None
     return render(
@@ -62,6 +72,7 @@ def analysis_html(result: AnalysisResult) -> str:
         step_chart=chart,
         cause_labels=CAUSE_LABELS,
         device_label=device_label(result.trace.devices),
+        top_finding=top_finding(result),
         data={key: value for key, value in result.to_dict().items() if key != "timeline"},  # it is in tl-data
         timelines=timeline_context([(result.label, result)], STAGE_COLORS),
         **common_context(),
@@ -88,12 +99,20 @@ def comparison_html(
         path_a=path_a,
         path_b=path_b,
         step_chart=chart,
+        step_ci=_step_ci(comparison),
+        ci_label=CI_LABEL,
         data=comparison.to_dict(),
         timelines=timeline_context(
             [(f"A: {comparison.label_a}", result_a), (f"B: {comparison.label_b}", result_b)], STAGE_COLORS
         ),
         **common_context(),
     )
+
+
+def _step_ci(comparison: ComparisonResult) -> tuple[float, float, float] | None:
+    """The median step's speedup A/B with its bootstrap CI, over the steps both sides ran."""
+    pairs = [(row.a_us, row.b_us) for row in comparison.steps if row.a_us and row.b_us]
+    return step_speedup_ci([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
 
 
 def bench_html(result: BenchResult, summary: BenchSummary) -> str:
@@ -105,13 +124,16 @@ def bench_html(result: BenchResult, summary: BenchSummary) -> str:
         else None
     )
     samples = result.samples
-    utilization = memory = None
+    charts = []
     if samples.t:
-        series = {"process CPU %": list(samples.cpu_percent)}
+        started = [t.started_s for c in result.configs for t in c.trials if t.ok]
+        t, labels, start = list(samples.t), list(samples.label), min(started) if started else None
         if samples.gpu_util:
-            series = {"GPU utilization %": [_nan(v) for v in samples.gpu_util], **series}
-        utilization = line_chart(list(samples.t), series, "%", list(samples.label))
-        memory = line_chart(list(samples.t), {"process RSS (MB)": list(samples.rss_mb)}, "MB")
+            gpu = [_nan(v) for v in samples.gpu_util]
+            charts.append(line_chart(t, {"GPU utilization (%)": gpu}, "GPU utilization, %", labels, start_s=start))
+        cpu = list(samples.cpu_percent)
+        charts.append(line_chart(t, {"process CPU (% of one core)": cpu}, "CPU, % of one core", labels, start_s=start))
+        charts.append(line_chart(t, {"process RSS (MB)": list(samples.rss_mb)}, "RSS, MB", labels, start_s=start))
     return render(
         "bench.html.j2",
         r=result,
@@ -122,8 +144,9 @@ def bench_html(result: BenchResult, summary: BenchSummary) -> str:
         distribution=distribution,
         step_chart=step_bars,
         step_chart_names=[c.name for c in steps[:2]],
-        utilization=utilization,
-        memory=memory,
+        charts=charts,
+        verdict=bench_verdict(result, summary),
+        caveats=group_caveats(summary.warnings),
         data={"summary": summary.to_dict(), "settings": msgspec.to_builtins(result.settings)},
         **common_context(),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from profkit.analysis.kernel_names import short_kernel_name
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 
 
@@ -39,6 +40,14 @@ def format_pct(share: float | None, digits: int = 1) -> str:
     return f"{share * 100:.{digits}f}%"
 
 
+def plural(count: int | float | None, noun: str, many: str | None = None) -> str:
+    """``1 stream``, ``2 streams``, ``1 synchronization call`` (``many`` for irregular plurals)."""
+    if count is None:
+        return f"n/a {many or noun + 's'}"
+    shown = f"{count:,}" if isinstance(count, int) else f"{count:,.0f}"
+    return f"{shown} {noun if count == 1 else (many or noun + 's')}"
+
+
 def format_speedup(ratio: float | None) -> str:
     if ratio is None or ratio != ratio:
         return "n/a"
@@ -65,7 +74,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(ms=format_ms, us=format_us, pct=format_pct, speedup=format_speedup)
+    env.filters.update(
+        ms=format_ms, us=format_us, pct=format_pct, speedup=format_speedup, kname=short_kernel_name, plural=plural
+    )
     return env
 
 

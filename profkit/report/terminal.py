@@ -7,6 +7,7 @@ labels, findings) reaches rich as :class:`~rich.text.Text` (cells, titles, rules
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -15,8 +16,9 @@ from rich.text import Text
 
 from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding, Severity
+from profkit.analysis.kernel_names import short_kernel_name
 from profkit.analysis.summary import AnalysisResult
-from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us
+from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us, plural
 
 if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an analysis
     from profkit.analysis.bench.summary import BenchSummary
@@ -92,11 +94,11 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
             console,
             f"GPU: busy {format_ms(gpu.busy_us)} of {format_ms(gpu.window_us)} window "
             f"({format_pct(gpu.utilization)}), kernel sum {format_ms(gpu.kernel_sum_us)}, "
-            f"{gpu.kernel_count} kernels on {gpu.streams} streams",
+            f"{plural(gpu.kernel_count, 'kernel')} on {plural(gpu.streams, 'stream')}",
         )
     if result.gaps and result.gaps.count:
         causes = ", ".join(f"{c.label} {format_ms(c.total_us)} ({format_pct(c.share)})" for c in result.gaps.by_cause)
-        _line(console, f"GPU idle {format_ms(result.gaps.idle_us)} in {result.gaps.count} gaps: {causes}")
+        _line(console, f"GPU idle {format_ms(result.gaps.idle_us)} in {plural(result.gaps.count, 'gap')}: {causes}")
     if result.launches and result.launches.delay_p50_us is not None:
         launches = result.launches
         _line(
@@ -104,6 +106,7 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
             f"Launch-to-start delay P50 {format_us(launches.delay_p50_us)}, P99 {format_us(launches.delay_p99_us)}; "
             f"{format_pct(launches.short_kernel_share)} of kernels under {launches.short_kernel_threshold_us:.0f} µs",
         )
+    _notes(console, result.notes)  # before the table: the notes speak of the breakdown "below"
     breakdown = result.primary
     title = "Top GPU kernels" if breakdown.kind == "gpu_kernels" else "Top CPU operators (self time)"
     table = Table(title=title, title_justify="left")
@@ -111,12 +114,12 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
     table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=max(20, console.width - 52))
     table.add_column("category", no_wrap=True, min_width=13)
     table.add_column("calls", justify="right", no_wrap=True, min_width=5)
-    table.add_column("time", justify="right", no_wrap=True, min_width=10)
+    table.add_column("time (ms)", justify="right", no_wrap=True, min_width=10)
     table.add_column("share", justify="right", no_wrap=True, min_width=6)
     for row in breakdown.rows[:10]:
-        _add_row(table, row.name, row.category, row.count, format_us(row.total_us), format_pct(row.share))
+        name = short_kernel_name(row.name) if breakdown.kind == "gpu_kernels" else row.name
+        _add_row(table, name, row.category, row.count, f"{row.total_us / 1000:,.3f}", format_pct(row.share))
     console.print(table)
-    _notes(console, result.notes)
     _findings(console, result.findings)
 
 
@@ -136,7 +139,15 @@ def print_comparison(comparison: ComparisonResult, console: Console) -> None:
     for row in comparison.stages:
         _add_row(table, row.key, format_ms(row.a_us), format_ms(row.b_us), format_speedup(row.speedup))
     if comparison.step_speedup:
-        _add_row(table, "median step", "", "", format_speedup(comparison.step_speedup.median))
+        a_steps = [row.a_us for row in comparison.steps if row.a_us is not None]
+        b_steps = [row.b_us for row in comparison.steps if row.b_us is not None]
+        _add_row(
+            table,
+            "median step",
+            format_ms(statistics.median(a_steps)) if a_steps else "n/a",
+            format_ms(statistics.median(b_steps)) if b_steps else "n/a",
+            format_speedup(statistics.median(a_steps) / statistics.median(b_steps) if a_steps and b_steps else None),
+        )
     console.print(table)
     _notes(console, comparison.notes)
     _findings(console, comparison.findings)
@@ -171,7 +182,12 @@ def _impact_cell(ms: float | None, severity: str | None) -> str:
 
 def print_bench(summary: BenchSummary, console: Console) -> None:
     """Latency percentiles, throughput, memory and cost per configuration; baseline changes."""
+    from profkit.report.verdict import group_caveats, summary_verdict
+
     console.rule(_text(f"profkit bench ({summary.status}, {summary.device})"), style="dim")
+    verdict = summary_verdict(summary)
+    if verdict is not None:  # the answer first
+        _line(console, " ".join([verdict.headline, *(v.sentence for v in verdict.versus)]), style="bold")
     table = Table(title="End-to-end latency (ms), throughput, cost, energy", title_justify="left")
     table.add_column("config", no_wrap=True, min_width=8)
     for column in ("n", "P50", "P90", "P99", "CV", "img/s", "$/1k img", "J/img"):
@@ -199,8 +215,9 @@ def print_bench(summary: BenchSummary, console: Console) -> None:
     _line(console, f"energy: {summary.energy_source}")
     for line in summary.saturation.values():
         _line(console, line)
-    for warning in summary.warnings:
-        _line(console, f"warning: {warning}")
+    for warnings in group_caveats(summary.warnings).values():  # grouped: cost, trust, statistics, setup
+        for warning in warnings:
+            _line(console, f"warning: {warning}")
     if summary.changes:
         changes = Table(title="Against the baseline (median, Mann-Whitney U)", title_justify="left")
         for column in ("config", "metric", "baseline", "now", "change", "p", "verdict"):

@@ -26,7 +26,7 @@ def _labels(ctx: ComparisonContext) -> dict[str, str]:
     "faster).",
     next_step="Keep the faster setting.",
     variants={
-        "slower": {"next_step": "{label_b} made this run slower: check the notes below for why before adopting it."}
+        "slower": {"next_step": "{label_b} made this run slower: check the caveats under the verdict for why first."}
     },
 )
 def overall_speedup(ctx: ComparisonContext) -> Hit | None:

@@ -52,7 +52,7 @@ def _idle_ms(ctx: Context, cause: str) -> float:
     impact="GPU idle time waiting on the host to launch ({host_idle_ms:.2f} ms): an upper bound of what feeding "
     "the GPU faster recovers",
     title="The GPU is busy only {utilization:.0%} of the time",
-    evidence="busy {busy_ms:.2f} ms (union over {streams} streams) of [[the {pipeline_ms:.2f} ms pipeline call]]"
+    evidence="busy {busy_ms:.2f} ms (union over {streams:n|stream}) of [[the {pipeline_ms:.2f} ms pipeline call]]"
     "[[a {window_ms:.2f} ms window (first to last GPU activity)]]; {idle_gaps} idle gaps, the largest "
     "{largest_gap_ms:.2f} ms; {short_kernel_share:.0%} of kernels are shorter than 10 us."
     "[[ GPU busy per stage wall time: {rows}.]]",
@@ -150,12 +150,12 @@ _SYNC_IMPACT = (
     severity=Severity.WARNING,
     thresholds=("sync_time_share_warning",),
     impact=_SYNC_IMPACT,
-    title="The host waited on the GPU in {calls} synchronization calls",
+    title="The host waited on the GPU in {calls:n|synchronization call}",
     evidence="{rows}. {blocked_ms:.2f} ms of host time blocked ({share:.1%} of the analysed window); while the host "
     "waits, it queues no new work: the GPU sat idle {idle_after_sync_ms:.2f} ms after syncs.",
     variants={
         "gpu_kept_busy": {
-            "title": "The host waited on the GPU in {calls} synchronization calls (the GPU barely idled after them)",
+            "title": "The host waited on the GPU in {calls:n|synchronization call} (the GPU barely idled after them)",
             "evidence": "{rows}. {blocked_ms:.2f} ms of host time blocked ({share:.1%} of the analysed window), but "
             "the GPU idled only {idle_after_sync_ms:.2f} ms after syncs: the host caught up before the queue "
             "drained.",

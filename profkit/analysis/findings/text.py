@@ -6,7 +6,8 @@ Beyond ``str.format``:
   empty); ``[[ ... || ... ]]`` falls back to the text after ``||`` instead.
 - ``{rows}`` is the finding's rows, each rendered with the rule's row template and joined by its separator.
 - A missing field renders as ``n/a``; the format spec ``how`` renders a speedup as a phrase
-  (``"2.00x faster than"``), ``bytes`` a byte count (``"1.23 MB"``).
+  (``"2.00x faster than"``), ``bytes`` a byte count (``"1.23 MB"``), ``n|noun`` a count with its noun
+  (``"1 stream"``, ``"2 streams"``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class _Formatter(string.Formatter):
             return speed_phrase(value)
         if format_spec == "bytes":
             return byte_size(value)
+        if format_spec.startswith("n|"):  # {calls:n|synchronization call}: "1 synchronization call", "2 ... calls"
+            return f"{value} {format_spec[2:]}{'' if value == 1 else 's'}"
         return format(value, format_spec)
 
 
