@@ -278,13 +278,14 @@ def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp
     assert document.reference == "fp32 b1" and [c.label for c in document.configs] == ["fp32 b2"]
     config = document.configs[0]
     assert config.psnr_db.pairs == 1 and config.unmatched == 1  # b2's second image has no partner in b1
-    assert config.pairs[0].identical  # same prompt and seed: batch 2's first image is batch 1's image
+    # same prompt and seed: batch 2's first image is batch 1's image, bit for bit or within batched-kernel rounding
+    assert config.pairs[0].identical or config.pairs[0].psnr_db > 60
     # batched kernels round differently: the latents agree to float precision, never diverging
     assert config.drift is not None and config.drift.diverges_at is None
     assert all(step.relative < 1e-4 for step in config.drift.steps)
     assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
     assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
-    quality.gate.check(document, "here")  # identical images pass any PSNR gate
+    quality.gate.check(document, "here")  # (near-)identical images pass the gate
 
 
 def msgspec_replace(struct, **changes):
