@@ -17,6 +17,7 @@ from __future__ import annotations
 import locust.runners
 from locust.env import Environment
 
+import math
 import os
 import socket
 import sys
@@ -116,7 +117,8 @@ def run_master(bind: str, expect: int, connect_s: float) -> int:
 
 def run_worker(master: str, connect_s: float) -> int:
     host, port = _address(master)
-    locust.runners.CONNECT_RETRY_COUNT = max(1, int(connect_s // locust.runners.CONNECT_TIMEOUT))
+    locust.runners.CONNECT_TIMEOUT = min(5.0, connect_s)  # each try waits this long for the master's ack
+    locust.runners.CONNECT_RETRY_COUNT = max(0, math.ceil(connect_s / locust.runners.CONNECT_TIMEOUT) - 1)
     locust.runners.MASTER_HEARTBEAT_TIMEOUT = MASTER_SILENT_S
     env = Environment(user_classes=[LoadUser])
     name = f"{socket.gethostname()}:{os.getpid()}"

@@ -99,6 +99,14 @@ def _spec(settings: LoadSettings, users: int | None, rate: float | None) -> dict
     }
 
 
+def host_port(text: str, setting: str) -> str:
+    """``HOST:PORT`` checked (port 1-65535, a host); one clear error otherwise."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(setting, f"{text!r}: expected HOST:PORT")
+    return text
+
+
 def distributed(settings: LoadSettings) -> bool:
     return settings.workers > 1 or settings.master_bind is not None
 
