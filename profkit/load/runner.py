@@ -304,7 +304,7 @@ class LoadWorkers:
             ]
             self._next(self.connect_timeout_s + 30.0)
         except BaseException:
-            self.__exit__(None, None, None)
+            self.__exit__(ProfkitError, None, None)
             raise
         return self
 
@@ -318,14 +318,15 @@ class LoadWorkers:
             pass  # the master is gone: _next says why
         return self._next(float(spec["duration_s"]) + float(spec["timeout_s"]) + 90.0)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, failed: object, *exc: object) -> None:
+        """Quit the master (which quits its workers), then wait for every child, bounded; on a failure kill them."""
         if self.master is not None and self.master.stdin is not None:
             with contextlib.suppress(OSError):
                 self.master.stdin.write(b'{"quit": true}\n')
                 self.master.stdin.close()
         for proc in [p for p in (self.master, *self.workers) if p is not None]:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=0.5 if failed else 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
