@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from profkit.errors import EXIT_REGRESSION, ProfkitError, SettingError
+from profkit.errors import EXIT_REGRESSION, EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.load.runner import LoadSettings, ServedEndpoint, check_url, result_of, run_load
 from profkit.model.load import LoadLevel, LoadTestResult
 
@@ -112,3 +112,22 @@ def run_load_command(
         if regression:
             raise ProfkitError(regression, EXIT_REGRESSION)
     return result
+
+
+def run_remote_worker(master: str, connect_timeout_s: float) -> None:
+    """``profkit load --worker``: a Locust worker child for the master at ``master`` (on another machine); it runs
+    the levels the master sends until the master quits. Exit 3 with its last line when it cannot connect."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "profkit.load.distributed", "worker", master, str(connect_timeout_s)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)
