@@ -292,3 +292,27 @@ def msgspec_replace(struct, **changes):
     import msgspec
 
     return msgspec.structs.replace(struct, **changes)
+
+
+def test_latent_drift_refuses_runs_of_different_step_counts(tmp_path: Path) -> None:
+    from profkit.quality.drift import latent_drift
+
+    rng = np.random.default_rng(1)
+    two, three = tmp_path / "two.npz", tmp_path / "three.npz"
+    np.savez(two, latents=rng.normal(size=(2, 1, 4, 8, 8)), seed=np.array(0))
+    np.savez(three, latents=rng.normal(size=(3, 1, 4, 8, 8)), seed=np.array(0))
+    with pytest.raises(ProfkitError, match="different schedules"):
+        latent_drift(two, three)
+    assert len(latent_drift(three, three).steps) == 3
+
+
+@pytest.mark.slow
+def test_bench_keeps_each_configuration_s_own_steps() -> None:
+    """The kept images of a steps list come from calls with that configuration's steps (not the settings' first)."""
+    from profkit.capture.bench.runner import measure
+    from profkit.model.bench import BenchSettings
+
+    settings = BenchSettings(steps=1, steps_list=(1, 2), height=32, width=32, warmup=0, trials=1, device="cpu")
+    kept: dict[str, int] = {}
+    measure(settings, keep=lambda name, _pipeline, kwargs: kept.__setitem__(name, kwargs["num_inference_steps"]))
+    assert kept == {"fp32 b1 1steps": 1, "fp32 b1 2steps": 2}
