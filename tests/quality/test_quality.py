@@ -316,3 +316,26 @@ def test_bench_keeps_each_configuration_s_own_steps() -> None:
     kept: dict[str, int] = {}
     measure(settings, keep=lambda name, _pipeline, kwargs: kept.__setitem__(name, kwargs["num_inference_steps"]))
     assert kept == {"fp32 b1 1steps": 1, "fp32 b1 2steps": 2}
+
+
+def test_report_draws_the_drift_chart_and_leaves_uncomputed_reference_columns_empty() -> None:
+    from profkit.model.quality import ConfigQuality, DriftStep, LatentDrift, MetricSummary
+    from profkit.report.quality_html import drift_svg, quality_html
+
+    def step(index: int, relative: float) -> DriftStep:
+        return DriftStep(step=index, norm=1.0, reference_norm=1.0, distance=relative, relative=relative)
+
+    drift = LatentDrift(steps=[step(0, 0.0), step(1, 0.005), step(2, 0.04)], threshold=0.01, diverges_at=2)
+    summary = MetricSummary(median=40.0, worst=39.0, pairs=1)
+    config = ConfigQuality(
+        label="fp16", source="b", pairs=[], psnr_db=summary, ssim=summary, drift=drift, verdict="fp16 differs"
+    )
+    document = QualityDocument(reference="fp32", reference_source="a", configs=[config])
+    chart = drift_svg(document)
+    assert chart is not None and len(chart["lines"]) == 1
+    (_, y0, _), (_, y1, _), (_, y2, _) = chart["lines"][0]["dots"]
+    assert y0 == chart["bottom"] and y2 < chart["threshold_y"] < y1 < y0  # step 2 above the threshold, step 1 below
+    html = quality_html(document)
+    assert "latent drift per step" in html and "fp16 step 2: 4.000%" in html
+    reference_row = html.split("(reference)</td>", 1)[1].split("</tr>", 1)[0]
+    assert ">0<" not in reference_row  # no LPIPS / FID / KID computed: n/a, not a made-up 0
