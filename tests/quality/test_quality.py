@@ -339,3 +339,68 @@ def test_report_draws_the_drift_chart_and_leaves_uncomputed_reference_columns_em
     assert "latent drift per step" in html and "fp16 step 2: 4.000%" in html
     reference_row = html.split("(reference)</td>", 1)[1].split("</tr>", 1)[0]
     assert ">0<" not in reference_row  # no LPIPS / FID / KID computed: n/a, not a made-up 0
+
+
+def _image_server(answers: dict[str, bytes]):
+    """A stub images endpoint on 127.0.0.1: POST /<name> answers ``answers[name]`` (OpenAI-style JSON)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = answers[self.path.strip("/")]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_load_runs_keep_an_image_sample_paired_by_prompt_and_seed(folders: dict[str, Path], tmp_path: Path) -> None:
+    import base64
+
+    import orjson
+
+    from profkit.model.bench import MetricStats
+    from profkit.model.load import LoadLevel, LoadTestResult
+    from profkit.quality.sample import keep_sample
+
+    def answer(folder: Path) -> bytes:
+        images = sorted(folder.glob("*.png"))[:2]
+        return orjson.dumps({"data": [{"b64_json": base64.b64encode(p.read_bytes()).decode()} for p in images]})
+
+    server, base = _image_server({"ref": answer(folders["ref"]), "shifted": answer(folders["shifted"]), "none": b"{}"})
+    try:
+        seeded = {"body": {"prompt": "a cat", "n": 2, "seed": 7}}
+        runs = {}
+        for name, p50 in (("ref", 200.0), ("shifted", 100.0)):
+            run = tmp_path / f"load_{name}"
+            stats = MetricStats(count=3, mean=p50, std=0, cv=0, min=p50, p50=p50, p90=p50, p95=p50, p99=p50, max=p50,
+                                median_ci=None)  # fmt: skip
+            level = LoadLevel(users=1, duration_s=1, requests=3, ok=3, rps=3, images_per_s=6, error_rate=0,
+                              latency=stats)  # fmt: skip
+            run.mkdir()
+            (run / "load.json").write_bytes(LoadTestResult(url=base, mode="closed", levels=(level,)).to_json())
+            assert keep_sample(f"{base}/{name}", seeded, run).startswith("kept 2 sample image(s)")
+            runs[name] = run
+        unseeded = keep_sample(f"{base}/ref", {"body": {"prompt": "a cat"}}, tmp_path / "unseeded")
+        assert "names no seed" in unseeded
+        assert keep_sample(f"{base}/none", seeded, tmp_path / "empty").startswith("no image sample kept")
+    finally:
+        server.shutdown()
+    outputs = quality_paths([runs["ref"], runs["shifted"]], json_path=tmp_path / "q.json", write_html=False)
+    config = outputs.document.configs[0]
+    assert [p.key for p in config.pairs] == ["seed 7 #0: a cat", "seed 7 #1: a cat"]
+    assert config.psnr_db.median == pytest.approx(10 * math.log10(1 / (10 / 255) ** 2), abs=1e-3)
+    assert config.speedup == pytest.approx(2.0)  # one-user median latency 200 ms vs 100 ms
+    (tmp_path / "empty" / "load.json").parent.mkdir()
+    (tmp_path / "empty" / "load.json").write_bytes((runs["ref"] / "load.json").read_bytes())
+    with pytest.raises(ProfkitError, match="without an image sample"):
+        quality_paths([tmp_path / "empty", runs["ref"]], json_path=tmp_path / "e.json", write_html=False)
