@@ -404,3 +404,35 @@ def test_load_runs_keep_an_image_sample_paired_by_prompt_and_seed(folders: dict[
     (tmp_path / "empty" / "load.json").write_bytes((runs["ref"] / "load.json").read_bytes())
     with pytest.raises(ProfkitError, match="without an image sample"):
         quality_paths([tmp_path / "empty", runs["ref"]], json_path=tmp_path / "e.json", write_html=False)
+
+
+def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Path) -> None:
+    """With torchvision: LPIPS from a saved AlexNet state dict (0 for identical images); without: one error line."""
+    import importlib.util
+
+    import torch
+
+    from profkit.errors import SettingError
+
+    weights = tmp_path / "alexnet.pth"
+    if importlib.util.find_spec("torchvision") is None:
+        torch.save({"features.0.weight": torch.zeros(1)}, weights)
+        with pytest.raises(SettingError, match="needs torchvision"):
+            quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", write_html=False,
+                          weights=WeightFiles(lpips_weights=weights))  # fmt: skip
+        return
+    from torchvision.models import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet(weights=None).state_dict(), weights)
+    same, shifted = (
+        quality_paths(
+            [folders["ref"], folders[name]],
+            json_path=tmp_path / f"{name}.json",
+            write_html=False,
+            weights=WeightFiles(lpips_weights=weights),
+        ).document.configs[0]  # fmt: skip
+        for name in ("same", "shifted")
+    )
+    assert same.lpips is not None and same.lpips.median == pytest.approx(0, abs=1e-6)
+    assert shifted.lpips is not None and shifted.lpips.median > 0
