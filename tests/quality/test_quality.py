@@ -431,7 +431,7 @@ def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Pa
             json_path=tmp_path / f"{name}.json",
             write_html=False,
             weights=WeightFiles(lpips_weights=weights),
-        ).document.configs[0]  # fmt: skip
+        ).document.configs[0]
         for name in ("same", "shifted")
     )
     assert same.lpips is not None and same.lpips.median == pytest.approx(0, abs=1e-6)
