@@ -436,3 +436,44 @@ def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Pa
     )
     assert same.lpips is not None and same.lpips.median == pytest.approx(0, abs=1e-6)
     assert shifted.lpips is not None and shifted.lpips.median > 0
+
+
+def test_images_pair_only_when_prompt_and_seed_both_match(folders: dict[str, Path]) -> None:
+    from profkit.quality.pairing import ImageRef, ImageSet, _keyed, pair
+
+    files = {"image_000": ImageRef(folders["ref"] / "img_0.png"), "image_001": ImageRef(folders["ref"] / "img_1.png")}
+
+    def images(prompts: list[str], seed: int) -> ImageSet:
+        return ImageSet("x", folders["ref"], _keyed(files, prompts, seed))
+
+    reference = images(["a cat", "a dog"], 0)
+    pairs, unmatched = pair(reference, images(["a cat", "a dog"], 0))
+    assert [p.key for p in pairs] == ["seed 0 #0: a cat", "seed 0 #1: a dog"] and unmatched == 0
+    with pytest.raises(ProfkitError, match="by prompt and seed"):
+        pair(reference, images(["a cat", "a dog"], 1))  # same prompts, another seed
+    pairs, unmatched = pair(reference, images(["a cat", "a bird"], 0))  # the second prompt differs
+    assert [p.key for p in pairs] == ["seed 0 #0: a cat"] and unmatched == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image"])
+def test_unreadable_or_truncated_image_is_one_error(folders: dict[str, Path], tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for source in sorted(folders["ref"].glob("*.png")):
+        data = source.read_bytes()
+        (bad / source.name).write_bytes(content or data[: len(data) // 2])  # empty: the first half of the PNG
+    with pytest.raises(ProfkitError, match="not a readable image") as raised:
+        quality_paths([folders["ref"], bad], json_path=tmp_path / "q.json", write_html=False)
+    assert raised.value.exit_code == EXIT_BAD_INPUT and "\n" not in str(raised.value)
+    assert not (tmp_path / "q.json").exists()
+
+
+@pytest.mark.slow
+def test_cli_truncated_image_one_line_exit_2(folders: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for source in sorted(folders["ref"].glob("*.png")):
+        (bad / source.name).write_bytes(source.read_bytes()[:300])
+    result = run_cli("quality", str(folders["ref"]), str(bad), "--json-out", str(tmp_path / "q.json"), "--no-html")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "truncated" in result.stderr
