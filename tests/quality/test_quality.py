@@ -286,6 +286,10 @@ def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp
     assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
     assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
     quality.gate.check(document, "here")  # (near-)identical images pass the gate
+    from markupsafe import escape
+
+    bench_report = (tmp_path / "b" / "bench.html").read_text()  # the bench report names the verdict, links the report
+    assert str(escape(config.verdict)) in bench_report and 'href="quality.html"' in bench_report
 
 
 def msgspec_replace(struct, **changes):
