@@ -481,3 +481,19 @@ def test_cli_truncated_image_one_line_exit_2(folders: dict[str, Path], tmp_path:
     result = run_cli("quality", str(folders["ref"]), str(bad), "--json-out", str(tmp_path / "q.json"), "--no-html")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "truncated" in result.stderr
+
+
+def test_verdict_names_speed_and_quality_together() -> None:
+    from profkit.model.quality import ConfigQuality, MetricSummary
+    from profkit.quality.compare import verdict
+
+    def config(speedup: float | None, psnr: float | None) -> ConfigQuality:
+        return ConfigQuality(label="fp16", source="b", pairs=[], speedup=speedup,
+                             psnr_db=MetricSummary(median=psnr, worst=psnr, pairs=2),
+                             ssim=MetricSummary(median=0.9912, worst=0.99, pairs=2))  # fmt: skip
+
+    expected = "fp16 is 1.9x faster; images differ from fp32 by PSNR 38.2 dB (median), SSIM 0.991"
+    assert verdict("fp32", config(1.94, 38.21)) == expected
+    assert verdict("fp32", config(1.03, 38.21)).startswith("fp16 is 1.03x faster;")
+    assert verdict("fp32", config(0.5, 38.21)).startswith("fp16 is 2.0x slower;")
+    assert verdict("fp32", config(None, None)) == "images are identical to fp32's (2 pairs)"
