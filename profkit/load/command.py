@@ -68,6 +68,14 @@ def gate(result: LoadTestResult, baseline: LoadTestResult, tolerance: float) -> 
     return None
 
 
+def _keep_sample(settings: LoadSettings, out: Path) -> str:
+    """One untimed request more: its images, with prompt and seed, for ``profkit quality`` (a line on what was kept)."""
+    from profkit.load.runner import load_template
+    from profkit.quality.sample import keep_sample
+
+    return keep_sample(settings.url, settings.template or load_template(None), out, settings.timeout_s)
+
+
 def run_load_command(
     settings: LoadSettings,
     out: Path,
@@ -92,9 +100,11 @@ def run_load_command(
         with ServedEndpoint(serve_args, "127.0.0.1", serve_port, serve_ready_timeout_s) as served:
             levels, reason = run_load(settings, lambda level: echo(level_line(level)))
             server = {"command": served.command, "metrics": served.metrics()}
+            sample = _keep_sample(settings, out)
     else:
         check_url(settings.url)
         levels, reason = run_load(settings, lambda level: echo(level_line(level)))
+        sample = _keep_sample(settings, out)
     result = result_of(settings, levels, reason, price)
     if server:
         import msgspec
@@ -107,6 +117,7 @@ def run_load_command(
     for line in summary_lines(result, levels=False):
         echo(line)
     echo(f"wrote {out / 'load.json'}, load.csv, load.html")
+    echo(sample)
     if base is not None:
         regression = gate(result, base, tolerance)
         if regression:
