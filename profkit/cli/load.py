@@ -70,7 +70,7 @@ def load_command(
     serve_args: Annotated[
         str, typer.Option("--serve-args", help="--serve: the serve options, quoted as one string.")
     ] = "",
-    port: Annotated[int, typer.Option("--port", help="--serve: port on 127.0.0.1.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="--serve: port on 127.0.0.1.")] = 8000,
     ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="--serve: seconds to wait.")] = 600.0,
 ) -> None:
     from profkit.app.prices import price_for

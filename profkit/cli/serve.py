@@ -32,7 +32,7 @@ def serve_command(
     knobs: dict[str, str] | None = None,  # the knob flags (settings.knob_options)
     guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Most steps a request may ask for.")] = 50,
     max_side: Annotated[int, typer.Option("--max-side", help="Largest width/height a request may ask for.")] = 1024,
     max_n: Annotated[int, typer.Option("--max-n", help="Most images per request.")] = 4,

@@ -284,3 +284,9 @@ def test_capture_bench_and_serve_share_one_declaration_of_the_knob_flags() -> No
     assert list(inspect.signature(command).parameters) == ["size", *KNOB_DEFAULTS, "out"]
     command(size=2, out="y", **{**KNOB_DEFAULTS, "compile": "off,default"})
     assert seen == {"size": 2, "out": "y", "knobs": {**KNOB_DEFAULTS, "compile": "off,default"}}
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "0"), ("load", "--serve", "--port", "1814787")])
+def test_a_port_out_of_range_is_refused_before_any_server_starts(args: tuple[str, ...]) -> None:
+    done = run_cli(*args, timeout=60)
+    assert done.returncode == 2 and "--port" in done.stderr and "serving" not in done.stdout
