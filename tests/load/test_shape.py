@@ -4,6 +4,7 @@ files and raising ticks are one error line. Stub servers on 127.0.0.1; every run
 from __future__ import annotations
 
 import http.server
+import itertools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,8 @@ BAD = {
     "none": ("x = 1\n", "no LoadTestShape subclass"),
     "syntax": ("def tick(:\n", "syntax error at line 1"),
     "raises": (
-        "from locust import LoadTestShape\nclass Boom(LoadTestShape):\n    def tick(self):\n        raise ValueError('no')\n",
+        "from locust import LoadTestShape\nclass Boom(LoadTestShape):\n"
+        "    def tick(self):\n        raise ValueError('no')\n",
         "Boom.tick() raised ValueError: no",
     ),
     "nonsense": (
@@ -100,7 +102,7 @@ def test_step_shape_gives_three_levels_that_sum_to_served(tmp_path: Path, counti
     assert sum(lvl.requests for lvl in levels) == Counting.served - before
     assert all(lvl.ok == lvl.requests > 0 for lvl in levels)
     assert levels[0].window_s[0] == pytest.approx(0.0, abs=0.2)
-    assert all(a.window_s[1] == b.window_s[0] for a, b in zip(levels, levels[1:], strict=False))
+    assert all(a.window_s[1] == b.window_s[0] for a, b in itertools.pairwise(levels))
     assert "finished" in reason
     assert info["shape"] == {"class": "Steps", "file": str(tmp_path / "steps.py")}
 
