@@ -74,6 +74,8 @@ FLAGS: dict[str, str] = {
     "connect_timeout": "--connect-timeout",
     "worker": "--worker",
     "master": "--master",
+    "shape": "--shape",
+    "workers": "--workers",
     "clip_model": "--clip-model",
     "inception_weights": "--inception-weights",
     "lpips_weights": "--lpips-weights",

@@ -16,7 +16,8 @@ EPILOG = (
     "Example: profkit load http://127.0.0.1:8000/v1/images/generations --slo 2000 --out load/  |  "
     "profkit load --serve --serve-args '--dtype fp16 --steps 20' --slo 2000 --out load/   (starts `profkit serve` as a "
     "child)  |  more client machines: profkit load URL --master-bind 0.0.0.0:5557 --expect-workers 2 ... on this "
-    "one, profkit load --worker --master THIS_HOST:5557 on each of the others"
+    "one, profkit load --worker --master THIS_HOST:5557 on each of the others  |  "
+    "your own LoadTestShape (step, spike, diurnal): profkit load URL --shape steps.py"
 )
 CONTEXT: dict[str, object] = {}
 
@@ -41,7 +42,10 @@ def load_command(
     users: Annotated[str, typer.Option("--users", help="Closed loop: user levels.")] = "1,2,4,8,16,32,64",
     rates: Annotated[str, typer.Option("--rates", help="Open loop: arrival rates per second.")] = "1,2,4,8",
     arrivals: Annotated[str, typer.Option("--arrivals", help="Open loop: poisson or constant.")] = "poisson",
-    duration: Annotated[float, typer.Option("--duration", help="Seconds per level.")] = 10.0,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Seconds per level [10]; with --shape, most seconds the shape runs [600]."),
+    ] = None,
     max_requests: Annotated[int, typer.Option("--max-requests", help="Most requests per level and worker.")] = 100_000,
     max_error_rate: Annotated[float, typer.Option("--max-error-rate", help="Stop above this error share.")] = 0.05,
     timeout: Annotated[float, typer.Option("--timeout", help="Request timeout in seconds.")] = 30.0,
@@ -62,6 +66,15 @@ def load_command(
     ] = False,
     master: Annotated[str | None, typer.Option("--master", help="--worker: the master's HOST:PORT.")] = None,
     template: Annotated[Path | None, typer.Option("--template", help="Request template JSON.")] = None,
+    shape: Annotated[
+        Path | None,
+        typer.Option(
+            "--shape",
+            help="A Python file defining one Locust LoadTestShape subclass whose tick() drives the user count over "
+            "time (one level per stage). The file is your code: profkit EXECUTES it. Bounded by --duration and "
+            "--max-requests; one load process (not with --workers/--master-bind).",
+        ),
+    ] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per hour.")] = None,
     instance: Annotated[str | None, typer.Option("--instance", help="Instance from the price table.")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="load.json to gate against.")] = None,
@@ -97,6 +110,13 @@ def load_command(
         raise SettingError("mode", f"{mode!r}: expected closed or open")
     if arrivals not in ("poisson", "constant"):
         raise SettingError("arrivals", f"{arrivals!r}: expected poisson or constant")
+    if shape is not None:
+        if workers > 1 or master_bind is not None:
+            raise SettingError("shape", "runs on one load process: drop {workers} / {master_bind}",
+                               ("workers", "master_bind"))  # fmt: skip
+        if not shape.is_file():
+            raise SettingError("shape", f"{shape}: no such file")
+    duration = duration if duration is not None else (600.0 if shape is not None else 10.0)
     if duration <= 0 or workers < 1 or max_requests < 1:
         raise SettingError("duration", "duration, workers and max requests must be positive")
     if serve:
@@ -125,6 +145,7 @@ def load_command(
         expect_workers=expect_workers,
         connect_timeout_s=connect_timeout,
         template=load_template(template),
+        shape=str(shape) if shape is not None else None,
     )
     run_load_command(
         settings,

@@ -39,6 +39,8 @@ def to_csv(result: LoadTestResult) -> str:
 
 def level_line(level: LoadLevel) -> str:
     load = f"{level.users} users" if level.users is not None else f"{level.rate:g}/s"
+    if level.window_s is not None:
+        load = f"{level.window_s[0]:.1f}-{level.window_s[1]:.1f} s {load}"
     lat = level.latency
     tail = f"P50 {lat.p50:.1f}  P95 {lat.p95:.1f}  P99 {lat.p99:.1f} ms" if lat else "no answers"
     return f"{load:>10}  {level.rps:8.2f} req/s  {level.images_per_s:8.2f} img/s  err {level.error_rate:6.1%}  {tail}"
@@ -46,6 +48,8 @@ def level_line(level: LoadLevel) -> str:
 
 def summary_lines(result: LoadTestResult, levels: bool = True) -> list[str]:
     lines = [level_line(level) for level in result.levels] if levels else []
+    if result.shape:
+        lines.append(f"shape: {result.shape['class']} from {result.shape['file']}")
     lines.append(f"stopped: {result.stop_reason}")
     if result.knee_index is not None:
         lines.append(f"knee: {level_line(result.levels[result.knee_index]).strip()}")
@@ -96,16 +100,17 @@ def run_load_command(
     if base is not None and not isinstance(base, LoadTestResult):
         raise SettingError("baseline", f"{baseline}: not a load-test document")
     server: dict[str, Any] = {}
+    info: dict[str, Any] = {}
     if serve_args is not None:
         with ServedEndpoint(serve_args, "127.0.0.1", serve_port, serve_ready_timeout_s) as served:
-            levels, reason = run_load(settings, lambda level: echo(level_line(level)))
+            levels, reason = run_load(settings, lambda level: echo(level_line(level)), info)
             server = {"command": served.command, "metrics": served.metrics()}
             sample = _keep_sample(settings, out)
     else:
         check_url(settings.url)
-        levels, reason = run_load(settings, lambda level: echo(level_line(level)))
+        levels, reason = run_load(settings, lambda level: echo(level_line(level)), info)
         sample = _keep_sample(settings, out)
-    result = result_of(settings, levels, reason, price)
+    result = result_of(settings, levels, reason, price, info.get("shape"))
     if server:
         import msgspec
 

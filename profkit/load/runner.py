@@ -47,6 +47,7 @@ class LoadSettings:
     expect_workers: int = 0  # remote workers to wait for (with master_bind)
     connect_timeout_s: float = 30.0  # how long the master waits for its workers
     template: dict[str, Any] = field(default_factory=dict)
+    shape: str | None = None  # a Python file defining one Locust LoadTestShape (run in the load child, one process)
 
 
 def load_template(path: Path | None) -> dict[str, Any]:
@@ -96,6 +97,7 @@ def _spec(settings: LoadSettings, users: int | None, rate: float | None) -> dict
         "duration_s": settings.duration_s,
         "max_requests": settings.max_requests,
         "timeout_s": settings.timeout_s,
+        "shape": settings.shape,
     }
 
 
@@ -123,9 +125,17 @@ def run_level(
         result = pool.level(_spec(settings, users, rate))
         level = summary.level_from_samples(result["samples"], result["elapsed_s"], users, rate)
         return msgspec.structs.replace(level, worker_requests=result["workers"])
+    result = _run_child(settings, _spec(settings, users, rate))
+    elapsed = max(settings.duration_s, result["elapsed_s"]) if settings.mode == "closed" else settings.duration_s
+    return summary.level_from_samples(result["samples"], elapsed, users, rate)
+
+
+def _run_child(settings: LoadSettings, spec: dict[str, Any]) -> dict[str, Any]:
+    """One local load child (``profkit.load.worker``) on ``spec``; its JSON answer. Exit 2 from it (a bad shape
+    file) is a SettingError on ``shape``; any other failure exits 3 with its last line."""
     with tempfile.TemporaryDirectory(prefix="profkit-load-") as tmp:
         path = Path(tmp) / "spec.json"
-        path.write_bytes(orjson.dumps(_spec(settings, users, rate)))
+        path.write_bytes(orjson.dumps(spec))
         cmd = [sys.executable, "-m", "profkit.load.worker", str(path)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
         try:
@@ -136,16 +146,33 @@ def run_level(
             raise ProfkitError("load worker did not finish in time", EXIT_RUN_FAILED) from None
     if proc.returncode != 0:
         last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        if proc.returncode == 2 and spec.get("shape"):
+            raise SettingError("shape", last)
         raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)
-    result = orjson.loads(out)
-    elapsed = max(settings.duration_s, result["elapsed_s"]) if settings.mode == "closed" else settings.duration_s
-    return summary.level_from_samples(result["samples"], elapsed, users, rate)
+    return orjson.loads(out)
+
+
+def run_shape(settings: LoadSettings, info: dict[str, Any]) -> tuple[list[LoadLevel], str]:
+    """The user's LoadTestShape in one load child; one level per stage. ``info["shape"]`` gets its class and file."""
+    from profkit.load.shape import shape_levels
+
+    result = _run_child(settings, _spec(settings, None, None))
+    info["shape"] = result["shape"]
+    levels = shape_levels(result["samples"], result["stages"], result["end_s"])
+    return levels, result["stopped"] or "the shape finished (tick() returned None)"
 
 
 def run_load(
-    settings: LoadSettings, on_level: Callable[[LoadLevel], None] | None = None
+    settings: LoadSettings, on_level: Callable[[LoadLevel], None] | None = None, info: dict[str, Any] | None = None
 ) -> tuple[list[LoadLevel], str]:
-    """The closed-loop ramp (stops on SLO, errors or plateau) or the open-loop rate sweep (stops on SLO/errors)."""
+    """The closed-loop ramp (stops on SLO, errors or plateau), the open-loop rate sweep (stops on SLO/errors), or
+    the user's shape (``settings.shape``; ``info`` gets its class and file)."""
+    if settings.shape:
+        levels, reason = run_shape(settings, {} if info is None else info)
+        for level in levels:
+            if on_level:
+                on_level(level)
+        return levels, reason
     levels: list[LoadLevel] = []
     steps: list[tuple[int | None, float | None]] = (
         [(u, None) for u in settings.users] if settings.mode == "closed" else [(None, r) for r in settings.rates]
@@ -164,7 +191,11 @@ def run_load(
 
 
 def result_of(
-    settings: LoadSettings, levels: list[LoadLevel], reason: str, price: tuple[str, float, str] | None
+    settings: LoadSettings,
+    levels: list[LoadLevel],
+    reason: str,
+    price: tuple[str, float, str] | None,
+    shape: dict[str, str] | None = None,
 ) -> LoadTestResult:
     from profkit.capture.environment import _version, cpu_name, environment
 
@@ -172,7 +203,8 @@ def result_of(
     env = {**environment(), "locust": _version("locust"), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
     return LoadTestResult(
         url=settings.url,
-        mode=settings.mode,
+        mode="shape" if settings.shape else settings.mode,
+        shape=shape or {},
         slo_ms=settings.slo_ms,
         levels=tuple(levels),
         stop_reason=reason,

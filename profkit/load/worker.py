@@ -84,7 +84,8 @@ class LoadUser(User):
             return
         started = time.perf_counter()
         latency, status, error, images, timing = self.client_.send(started)
-        samples.append([started - LEVEL["t0"], latency, status, error, images, timing])
+        active = [LEVEL["runner"].user_count] if LEVEL.get("runner") is not None else []  # --shape: users then
+        samples.append([started - LEVEL["t0"], latency, status, error, images, timing, *active])
 
 
 #: The level this process runs now: its spec, start time and samples (a worker's is replaced per level).
@@ -104,6 +105,31 @@ def closed_loop(spec: dict, t0: float, samples: list[Sample]) -> None:
     runner.start(spec["users"], spawn_rate=max(spec["users"], 1))
     gevent.sleep(spec["duration_s"])
     runner.quit()
+
+
+def shape_loop(spec: dict, t0: float, samples: list[Sample]) -> dict:
+    """The user's ``LoadTestShape`` (``spec["shape"]``) on a local runner, bounded by ``duration_s`` (the whole
+    run) and ``max_requests``; returns its stages, why it stopped, and its class. Raises ShapeError."""
+    from profkit.load.shape import ShapeError, bounded_shape, load_shape_class
+
+    cls = load_shape_class(spec["shape"])
+    record: dict = {}
+    limit = float(spec["duration_s"])
+    shape = bounded_shape(cls, limit, int(spec["max_requests"]), t0, samples, record)
+    # stop_timeout: a user asked to stop (fewer users, or the end) finishes its request first, so none is lost
+    env = Environment(user_classes=[LoadUser], shape_class=shape, stop_timeout=float(spec["timeout_s"]) + 1.0)
+    runner = env.create_local_runner()
+    LEVEL.update(spec=spec, t0=t0, samples=samples, runner=runner)
+    runner.start_shape()
+    worker = runner.shape_greenlet
+    if worker is not None:
+        worker.join(timeout=limit + float(spec["timeout_s"]) + 5.0)
+    runner.quit()
+    LEVEL["runner"] = None
+    if record["error"]:
+        raise ShapeError(record["error"])
+    return {"stages": record["stages"], "end_s": time.perf_counter() - t0, "stopped": record["stopped"],
+            "shape": {"class": cls.__name__, "file": str(spec["shape"])}}  # fmt: skip
 
 
 def open_loop(spec: dict, t0: float, samples: list[Sample]) -> None:
@@ -136,9 +162,19 @@ def main(argv: list[str]) -> int:
         spec = orjson.loads(sys.stdin.buffer.read())
     samples: list[Sample] = []
     t0 = time.perf_counter()
-    (open_loop if spec.get("mode") == "open" else closed_loop)(spec, t0, samples)
+    extra: dict = {}
+    if spec.get("shape"):
+        from profkit.load.shape import ShapeError
+
+        try:
+            extra = shape_loop(spec, t0, samples)
+        except ShapeError as error:
+            print(error, file=sys.stderr)
+            return 2
+    else:
+        (open_loop if spec.get("mode") == "open" else closed_loop)(spec, t0, samples)
     elapsed = time.perf_counter() - t0
-    out = {"samples": samples, "elapsed_s": elapsed, "torch_imported": "torch" in sys.modules}
+    out = {"samples": samples, "elapsed_s": elapsed, "torch_imported": "torch" in sys.modules, **extra}
     sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
     sys.stdout.flush()
     return 0

@@ -27,6 +27,7 @@ class LoadLevel(msgspec.Struct, frozen=True, kw_only=True):
     server_ms: float | None = None  # mean server total (Server-Timing "total")
     outside_server_ms: float | None = None  # mean end-to-end minus server total: network, client, client queue
     worker_requests: dict[str, int] = {}  # distributed run: requests each load worker ("host:pid") sent
+    window_s: tuple[float, float] | None = None  # --shape: the stage's [start, end) in seconds from the run's start
 
 
 class LoadTestResult(Document, frozen=True, kw_only=True):
@@ -36,7 +37,7 @@ class LoadTestResult(Document, frozen=True, kw_only=True):
     VERSION: ClassVar[int] = 1
 
     url: str
-    mode: str  # "closed" | "open"
+    mode: str  # "closed" | "open" | "shape"
     slo_ms: float | None = None
     levels: tuple[LoadLevel, ...] = ()
     stop_reason: str = ""
@@ -47,5 +48,6 @@ class LoadTestResult(Document, frozen=True, kw_only=True):
     price_source: str | None = None
     cost_per_image: float | None = None
     workers: int = 1
+    shape: dict[str, str] = msgspec.field(default_factory=dict)  # --shape: the LoadTestShape {"class", "file"}
     server: dict[str, Any] = msgspec.field(default_factory=dict)  # --serve: the server command and what it reported
     environment: dict[str, Any] = msgspec.field(default_factory=dict)

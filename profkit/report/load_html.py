@@ -39,7 +39,7 @@ def load_html(result: LoadTestResult) -> str:
         result=result,
         curve=curve,
         by_load=by_load,
-        load_label="users" if result.mode == "closed" else "arrivals/s",
+        load_label="arrivals/s" if result.mode == "open" else "users",
         phases=phases,
         errors=errors,
         **common_context(),
