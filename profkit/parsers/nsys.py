@@ -122,8 +122,7 @@ def _fetch(connection: sqlite3.Connection, path: Path, table: str, sql: str, bat
     except sqlite3.DatabaseError as error:
         raise ProfkitError(f"{path}: cannot read {table} ({error}); is this an nsys SQLite export?") from error
     columns = {
-        f: np.concatenate(p) if p else np.empty(0, dtype=object if f == "name" else np.int64)
-        for f, p in pieces.items()
+        f: np.concatenate(p) if p else np.empty(0, dtype=object if f == "name" else np.int64) for f, p in pieces.items()
     }
     return pd.DataFrame(columns, copy=False)
 
