@@ -1,12 +1,13 @@
 """The load generator's own ceiling vs the built-in pipeline's throughput on this machine (target: >= 50x).
 
 A trivial endpoint (an asyncio HTTP/1.1 responder in a child process, keep-alive, fixed 2-byte answer) is
-driven by ``profkit load``'s closed-loop workers (Locust users in ``profkit.load.worker`` children) at a fixed
-user count; the answered requests per second are the generator's ceiling here (a lower bound: the endpoint
-shares the cores). The built-in tiny pipeline (64x64, 2 steps) is timed in another child, images per second.
+driven by ``profkit load``'s closed-loop Locust users (one ``profkit.load.worker`` child, or with ``--workers N``
+Locust's master and N worker children) at a fixed user count; the answered requests per second are the
+generator's ceiling here (a lower bound: the endpoint shares the cores). The built-in tiny pipeline (64x64,
+2 steps) is timed in another child, images per second.
 
     python benchmarks/load_ceiling.py                    # 32 users, 3 s, 1 worker process
-    python benchmarks/load_ceiling.py --workers 2 --check   # exit 1 when the ratio is below 50
+    python benchmarks/load_ceiling.py --workers 2 --check   # Locust master + 2 workers; exit 1 below 50x
 """
 
 from __future__ import annotations

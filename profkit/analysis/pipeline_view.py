@@ -44,6 +44,10 @@ class StepRow:
     scheduler_us: float
     denoiser_calls: int
     gpu_busy_us: float | None = None
+    # GPU busy time (union) of the work launched inside the step's denoiser / scheduler ranges: what each costs on the
+    # GPU, where the CPU ranges also hold the host's waits (a scheduler's .item() waits for the whole step's kernels)
+    denoiser_gpu_us: float | None = None
+    scheduler_gpu_us: float | None = None
     projection: Projection | None = None  # the step's GPU work: span, busy inside it, overlap with neighbours
     graph_launches: int | None = None  # CUDA graph replays launched inside the step (GPU traces)
 
@@ -146,6 +150,7 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
     children = windows.ranges[windows.ranges["kind"].isin(["denoiser", "scheduler"])]
     child_starts = children["ts"].to_numpy()
     step_rows_of_work = work["step_row"].to_numpy() if work is not None else None
+    launch_ts = work["launch_ts"].to_numpy(dtype=np.float64, na_value=np.nan) if work is not None else None
     rows = []
     for index, step in enumerate(steps.itertuples(index=False)):
         in_step = (child_starts >= step.ts) & (child_starts < step.end)
@@ -164,10 +169,20 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
             mask = step_rows_of_work == index
             row.gpu_busy_us = _union(work, mask)
             row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], float(step.end))
+            row.denoiser_gpu_us = _launched_in(work, mask, launch_ts, denoiser)
+            row.scheduler_gpu_us = _launched_in(work, mask, launch_ts, scheduler)
         rows.append(row)
     for call in {row.call for row in rows}:
         link_neighbours([row.projection for row in rows if row.call == call])
     return rows
+
+
+def _launched_in(work: pd.DataFrame, mask: np.ndarray, launch_ts: np.ndarray, ranges: pd.DataFrame) -> float:
+    """GPU busy time (union) of the step's work whose launch lies inside one of ``ranges`` (CPU ranges)."""
+    inside = np.zeros(mask.shape, dtype=bool)
+    for start, end in zip(ranges["ts"].to_numpy(), ranges["end"].to_numpy(), strict=True):
+        inside |= (launch_ts >= start) & (launch_ts < end)
+    return _union(work, mask & inside)
 
 
 def view_notes(view: PipelineView) -> list[str]:

@@ -208,6 +208,10 @@ def bench(
         from profkit.app.quality import bench_quality
 
         outputs.quality = bench_quality(out, force)
+        if outputs.quality is not None:  # the bench report names the quality verdicts and links their report
+            from profkit.report.html import bench_html
+
+            write_text(outputs.files["html"], bench_html(result, summary, outputs.quality.document), force=True)
     return outputs
 
 

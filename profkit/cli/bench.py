@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from profkit.cli.settings import KNOB_HELP
+from profkit.cli.settings import knob_options
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -45,6 +45,7 @@ def _report(outputs: Any, fail_if_slower: float | None) -> None:
         raise ProfkitError(f"slower than the baseline by more than {fail_if_slower:g}%: {names}", EXIT_REGRESSION)
 
 
+@knob_options
 def bench_command(
     model: Annotated[
         str, typer.Option("--model", "-m", help=f"Built-in ({', '.join(BUILTIN_MODELS)}) or a folder.")
@@ -74,14 +75,7 @@ def bench_command(
         float | None, typer.Option("--time-budget", help="Seconds: start no new round after this (--trials caps).")
     ] = None,
     guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
-    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
-    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
-    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
-    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
-    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
-    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
-    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
-    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
+    knobs: dict[str, str] | None = None,  # the knob flags (settings.knob_options)
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="USD per hour of the machine.")
     ] = None,
@@ -129,7 +123,7 @@ def bench_command(
         max_batch=max_batch,
         steps=steps_list[0] if steps_list else 0,
         steps_list=steps_list if len(steps_list) > 1 else (),
-        grid=knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload),
+        grid=knob_grid(**(knobs or {})),
         height=height,
         width=width,
         prompts=prompts_from(prompt, prompts_file),

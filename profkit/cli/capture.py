@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from profkit.cli.settings import KNOB_HELP
+from profkit.cli.settings import knob_options
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -22,6 +22,7 @@ EPILOG = (
 )
 
 
+@knob_options
 def capture(
     model: Annotated[
         str,
@@ -49,14 +50,7 @@ def capture(
         float | None,
         typer.Option("--guidance-scale", help="Classifier-free guidance scale (pipeline default if unset)."),
     ] = None,
-    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
-    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
-    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
-    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
-    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
-    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
-    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
-    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
+    knobs: dict[str, str] | None = None,  # the knob flags (settings.knob_options)
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run folders.")] = Path("runs"),
     no_analyze: Annotated[bool, typer.Option("--no-analyze", help="Only capture; skip reports.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing run folders and reports.")] = False,
@@ -100,7 +94,7 @@ def capture(
         dtypes=comma_list(dtype),
         steps=steps_list[0] if steps_list else 0,
         steps_list=steps_list if len(steps_list) > 1 else (),
-        grid=knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload),
+        grid=knob_grid(**(knobs or {})),
         height=height,
         width=width,
         batch=batch,

@@ -15,7 +15,8 @@ HELP = (
 EPILOG = (
     "Example: profkit load http://127.0.0.1:8000/v1/images/generations --slo 2000 --out load/  |  "
     "profkit load --serve --serve-args '--dtype fp16 --steps 20' --slo 2000 --out load/   (starts `profkit serve` as a "
-    "child)"
+    "child)  |  more client machines: profkit load URL --master-bind 0.0.0.0:5557 --expect-workers 2 ... on this "
+    "one, profkit load --worker --master THIS_HOST:5557 on each of the others"
 )
 CONTEXT: dict[str, object] = {}
 
@@ -44,7 +45,22 @@ def load_command(
     max_requests: Annotated[int, typer.Option("--max-requests", help="Most requests per level and worker.")] = 100_000,
     max_error_rate: Annotated[float, typer.Option("--max-error-rate", help="Stop above this error share.")] = 0.05,
     timeout: Annotated[float, typer.Option("--timeout", help="Request timeout in seconds.")] = 30.0,
-    workers: Annotated[int, typer.Option("--workers", help="Load-generator processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Local load processes; >1 runs Locust's master and N workers.")
+    ] = 1,
+    master_bind: Annotated[
+        str | None, typer.Option("--master-bind", help="HOST:PORT where the Locust master waits for remote workers.")
+    ] = None,
+    expect_workers: Annotated[
+        int, typer.Option("--expect-workers", help="--master-bind: remote workers to wait for.")
+    ] = 0,
+    connect_timeout: Annotated[
+        float, typer.Option("--connect-timeout", help="Seconds to wait for workers (or, --worker, the master).")
+    ] = 30.0,
+    worker: Annotated[
+        bool, typer.Option("--worker", help="Run a load worker for the master at --master (another machine).")
+    ] = False,
+    master: Annotated[str | None, typer.Option("--master", help="--worker: the master's HOST:PORT.")] = None,
     template: Annotated[Path | None, typer.Option("--template", help="Request template JSON.")] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="USD per hour.")] = None,
     instance: Annotated[str | None, typer.Option("--instance", help="Instance from the price table.")] = None,
@@ -54,14 +70,29 @@ def load_command(
     serve_args: Annotated[
         str, typer.Option("--serve-args", help="--serve: the serve options, quoted as one string.")
     ] = "",
-    port: Annotated[int, typer.Option("--port", help="--serve: port on 127.0.0.1.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="--serve: port on 127.0.0.1.")] = 8000,
     ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="--serve: seconds to wait.")] = 600.0,
 ) -> None:
     from profkit.app.prices import price_for
     from profkit.errors import SettingError
-    from profkit.load.command import run_load_command
-    from profkit.load.runner import LoadSettings, load_template
+    from profkit.load.command import run_load_command, run_remote_worker
+    from profkit.load.runner import LoadSettings, host_port, load_template
 
+    if connect_timeout <= 0:
+        raise SettingError("connect_timeout", "must be positive")
+    if worker:
+        if master is None:
+            raise SettingError("worker", "needs {master} HOST:PORT", ("master",))
+        run_remote_worker(host_port(master, "master"), connect_timeout)
+        return
+    if master is not None:
+        raise SettingError("master", "needs {worker}", ("worker",))
+    if master_bind is not None:
+        host_port(master_bind, "master_bind")
+        if expect_workers < 1:
+            raise SettingError("expect_workers", "must be at least 1 with {master_bind}", ("master_bind",))
+    elif expect_workers:
+        raise SettingError("expect_workers", "needs {master_bind}", ("master_bind",))
     if mode not in ("closed", "open"):
         raise SettingError("mode", f"{mode!r}: expected closed or open")
     if arrivals not in ("poisson", "constant"):
@@ -90,6 +121,9 @@ def load_command(
         max_error_rate=max_error_rate,
         timeout_s=timeout,
         workers=workers,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        connect_timeout_s=connect_timeout,
         template=load_template(template),
     )
     run_load_command(

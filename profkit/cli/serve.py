@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from profkit.cli.settings import KNOB_HELP
+from profkit.cli.settings import knob_options
 from profkit.pipelines.builtin import BUILTIN_MODELS, DEFAULT_MODEL
 
 HELP = (
@@ -19,6 +19,7 @@ EPILOG = (
 )
 
 
+@knob_options
 def serve_command(
     model: Annotated[
         str, typer.Option("--model", "-m", help=f"Built-in ({', '.join(BUILTIN_MODELS)}), a folder or a hub id.")
@@ -28,17 +29,10 @@ def serve_command(
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps of a request that names none.")] = 10,
     height: Annotated[int, typer.Option("--height", help="Default image height (multiple of 8).")] = 64,
     width: Annotated[int, typer.Option("--width", help="Default image width (multiple of 8).")] = 64,
-    compile: Annotated[str, typer.Option("--compile", help=KNOB_HELP["compile"])] = "off",
-    attention: Annotated[str, typer.Option("--attention", help=KNOB_HELP["attention"])] = "auto",
-    channels_last: Annotated[str, typer.Option("--channels-last", help=KNOB_HELP["channels_last"])] = "off",
-    tf32: Annotated[str, typer.Option("--tf32", help=KNOB_HELP["tf32"])] = "off",
-    scheduler: Annotated[str, typer.Option("--scheduler", help=KNOB_HELP["scheduler"])] = "default",
-    quantize: Annotated[str, typer.Option("--quantize", help=KNOB_HELP["quantize"])] = "off",
-    vae_tiling: Annotated[str, typer.Option("--vae-tiling", help=KNOB_HELP["vae_tiling"])] = "off",
-    cpu_offload: Annotated[str, typer.Option("--cpu-offload", help=KNOB_HELP["cpu_offload"])] = "off",
+    knobs: dict[str, str] | None = None,  # the knob flags (settings.knob_options)
     guidance_scale: Annotated[float | None, typer.Option("--guidance-scale", help="CFG scale.")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Most steps a request may ask for.")] = 50,
     max_side: Annotated[int, typer.Option("--max-side", help="Largest width/height a request may ask for.")] = 1024,
     max_n: Annotated[int, typer.Option("--max-n", help="Most images per request.")] = 4,
@@ -60,8 +54,7 @@ def serve_command(
     from profkit.serve.server import serve
     from profkit.serve.settings import ServeSettings
 
-    knobs = knob_grid(compile, attention, channels_last, tf32, scheduler, quantize, vae_tiling, cpu_offload)
-    combinations = knobs.combinations()
+    combinations = knob_grid(**(knobs or {})).combinations()
     if len(combinations) != 1:
         raise ProfkitError(
             "a server runs one configuration: give each of {compile}, {attention}, {scheduler} ... one value "

@@ -1,8 +1,14 @@
-"""Turning the flags that capture and bench share into setting values (prompts, comma lists)."""
+"""The flags that capture, bench and serve share: the knob options, and turning flags into setting values."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 from profkit.errors import ConflictingSettings, SettingError
 
@@ -41,6 +47,45 @@ KNOB_HELP = {
     "vae_tiling": "VAE tiling: off, on, or off,on.",
     "cpu_offload": "diffusers model CPU offload (CUDA): off, on, or off,on.",
 }
+
+
+#: each knob flag's default (the flag is ``--`` + the name with dashes)
+KNOB_DEFAULTS = {
+    "compile": "off",
+    "attention": "auto",
+    "channels_last": "off",
+    "tf32": "off",
+    "scheduler": "default",
+    "quantize": "off",
+    "vae_tiling": "off",
+    "cpu_offload": "off",
+}
+
+
+def knob_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command the knob flags where its ``knobs`` parameter stands; it receives them as one dict."""
+    signature = inspect.signature(command, eval_str=True)
+    options = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=default,
+            annotation=Annotated[str, typer.Option("--" + name.replace("_", "-"), help=KNOB_HELP[name])],
+        )
+        for name, default in KNOB_DEFAULTS.items()
+    ]
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        keyword = parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        parameters += options if parameter.name == "knobs" else [keyword]
+
+    @functools.wraps(command)
+    def with_knobs(**kwargs: Any) -> Any:
+        knobs = {name: kwargs.pop(name) for name in KNOB_DEFAULTS}
+        return command(knobs=knobs, **kwargs)
+
+    with_knobs.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return with_knobs
 
 
 def knob_grid(

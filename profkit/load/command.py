@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from profkit.errors import EXIT_REGRESSION, ProfkitError, SettingError
+from profkit.errors import EXIT_REGRESSION, EXIT_RUN_FAILED, ProfkitError, SettingError
 from profkit.load.runner import LoadSettings, ServedEndpoint, check_url, result_of, run_load
 from profkit.model.load import LoadLevel, LoadTestResult
 
@@ -68,6 +68,14 @@ def gate(result: LoadTestResult, baseline: LoadTestResult, tolerance: float) -> 
     return None
 
 
+def _keep_sample(settings: LoadSettings, out: Path) -> str:
+    """One untimed request more: its images, with prompt and seed, for ``profkit quality`` (a line on what was kept)."""
+    from profkit.load.runner import load_template
+    from profkit.quality.sample import keep_sample
+
+    return keep_sample(settings.url, settings.template or load_template(None), out, settings.timeout_s)
+
+
 def run_load_command(
     settings: LoadSettings,
     out: Path,
@@ -92,9 +100,11 @@ def run_load_command(
         with ServedEndpoint(serve_args, "127.0.0.1", serve_port, serve_ready_timeout_s) as served:
             levels, reason = run_load(settings, lambda level: echo(level_line(level)))
             server = {"command": served.command, "metrics": served.metrics()}
+            sample = _keep_sample(settings, out)
     else:
         check_url(settings.url)
         levels, reason = run_load(settings, lambda level: echo(level_line(level)))
+        sample = _keep_sample(settings, out)
     result = result_of(settings, levels, reason, price)
     if server:
         import msgspec
@@ -107,8 +117,28 @@ def run_load_command(
     for line in summary_lines(result, levels=False):
         echo(line)
     echo(f"wrote {out / 'load.json'}, load.csv, load.html")
+    echo(sample)
     if base is not None:
         regression = gate(result, base, tolerance)
         if regression:
             raise ProfkitError(regression, EXIT_REGRESSION)
     return result
+
+
+def run_remote_worker(master: str, connect_timeout_s: float) -> None:
+    """``profkit load --worker``: a Locust worker child for the master at ``master`` (on another machine); it runs
+    the levels the master sends until the master quits. Exit 3 with its last line when it cannot connect."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "profkit.load.distributed", "worker", master, str(connect_timeout_s)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)

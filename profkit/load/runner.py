@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError, SettingError
@@ -38,7 +42,10 @@ class LoadSettings:
     max_requests: int = 100_000  # per level and worker: every loop is bounded in count as well as time
     max_error_rate: float = 0.05
     timeout_s: float = 30.0
-    workers: int = 1
+    workers: int = 1  # local load processes; more than one runs Locust's master and that many worker children
+    master_bind: str | None = None  # HOST:PORT the master listens on for workers of other machines
+    expect_workers: int = 0  # remote workers to wait for (with master_bind)
+    connect_timeout_s: float = 30.0  # how long the master waits for its workers
     template: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,42 +99,47 @@ def _spec(settings: LoadSettings, users: int | None, rate: float | None) -> dict
     }
 
 
-def _split(total: float, parts: int, integer: bool) -> list[float]:
-    if integer:
-        return [int(total) // parts + (1 if i < int(total) % parts else 0) for i in range(parts)]
-    return [total / parts] * parts
+def host_port(text: str, setting: str) -> str:
+    """``HOST:PORT`` checked (port 1-65535, a host); one clear error otherwise."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(setting, f"{text!r}: expected HOST:PORT")
+    return text
 
 
-def run_level(settings: LoadSettings, users: int | None = None, rate: float | None = None) -> LoadLevel:
-    """One level on ``settings.workers`` worker processes; their samples are merged into one level."""
-    workers = max(1, settings.workers)
-    shares = _split(users if users is not None else rate or 0.0, workers, users is not None)
-    procs = []
+def distributed(settings: LoadSettings) -> bool:
+    return settings.workers > 1 or settings.master_bind is not None
+
+
+def run_level(
+    settings: LoadSettings, users: int | None = None, rate: float | None = None, pool: LoadWorkers | None = None
+) -> LoadLevel:
+    """One level: on Locust's master and workers (``pool``, or one started for this level) when distributed, else
+    on one local child."""
+    if distributed(settings):
+        if pool is None:
+            with LoadWorkers.of(settings) as own:
+                return run_level(settings, users, rate, own)
+        result = pool.level(_spec(settings, users, rate))
+        level = summary.level_from_samples(result["samples"], result["elapsed_s"], users, rate)
+        return msgspec.structs.replace(level, worker_requests=result["workers"])
     with tempfile.TemporaryDirectory(prefix="profkit-load-") as tmp:
-        for index, share in enumerate(shares):
-            if not share:
-                continue
-            spec = _spec(settings, int(share) if users is not None else None, share if rate is not None else None)
-            spec["seed"] = index
-            path = Path(tmp) / f"spec{index}.json"
-            path.write_bytes(orjson.dumps(spec))
-            cmd = [sys.executable, "-m", "profkit.load.worker", str(path)]
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()))
-        samples: list[list[Any]] = []
-        elapsed = settings.duration_s
-        for proc in procs:
-            try:
-                out, err = proc.communicate(timeout=settings.duration_s + settings.timeout_s + 60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise ProfkitError("load worker did not finish in time", EXIT_RUN_FAILED) from None
-            if proc.returncode != 0:
-                last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-                raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)
-            result = orjson.loads(out)
-            samples.extend(result["samples"])
-            elapsed = max(elapsed, result["elapsed_s"]) if settings.mode == "closed" else settings.duration_s
-    return summary.level_from_samples(samples, elapsed, users, rate)
+        path = Path(tmp) / "spec.json"
+        path.write_bytes(orjson.dumps(_spec(settings, users, rate)))
+        cmd = [sys.executable, "-m", "profkit.load.worker", str(path)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        try:
+            out, err = proc.communicate(timeout=settings.duration_s + settings.timeout_s + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise ProfkitError("load worker did not finish in time", EXIT_RUN_FAILED) from None
+    if proc.returncode != 0:
+        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise ProfkitError(f"load worker failed (exit {proc.returncode}): {last}", EXIT_RUN_FAILED)
+    result = orjson.loads(out)
+    elapsed = max(settings.duration_s, result["elapsed_s"]) if settings.mode == "closed" else settings.duration_s
+    return summary.level_from_samples(result["samples"], elapsed, users, rate)
 
 
 def run_load(
@@ -139,14 +151,15 @@ def run_load(
         [(u, None) for u in settings.users] if settings.mode == "closed" else [(None, r) for r in settings.rates]
     )
     reason = "all levels run"
-    for users, rate in steps:
-        levels.append(run_level(settings, users, rate))
-        if on_level:
-            on_level(levels[-1])
-        why = summary.stop_reason(levels, settings.slo_ms, settings.max_error_rate)
-        if why and (settings.mode == "closed" or not why.startswith("throughput")):
-            reason = why
-            break
+    with LoadWorkers.of(settings) if distributed(settings) else contextlib.nullcontext() as pool:
+        for users, rate in steps:
+            levels.append(run_level(settings, users, rate, pool))
+            if on_level:
+                on_level(levels[-1])
+            why = summary.stop_reason(levels, settings.slo_ms, settings.max_error_rate)
+            if why and (settings.mode == "closed" or not why.startswith("throughput")):
+                reason = why
+                break
     return levels, reason
 
 
@@ -169,7 +182,7 @@ def result_of(
         price_per_hour=price[1] if price else None,
         price_source=price[0] if price else None,
         cost_per_image=summary.cost_per_image(best.images_per_s if best else None, price[1] if price else None),
-        workers=settings.workers,
+        workers=total_workers(settings),
         environment=env,
     )
 
@@ -222,3 +235,99 @@ class ServedEndpoint:
                 return response.read().decode(errors="replace")
         except (OSError, urllib.error.URLError):
             return ""
+
+
+def total_workers(settings: LoadSettings) -> int:
+    local = settings.workers if settings.workers > 1 or settings.master_bind is None else 0
+    return local + (settings.expect_workers if settings.master_bind is not None else 0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class LoadWorkers:
+    """Locust's distributed mode for a whole run: the master child (``profkit.load.distributed master``) and the
+    local worker children; remote workers (``profkit load --worker``) may join the master too. Every wait is
+    bounded; on any failure every child is killed and one :class:`ProfkitError` says why."""
+
+    def __init__(
+        self, local: int, bind: str, expect: int, connect_timeout_s: float, worker_command: list[str] | None = None
+    ):
+        self.bind, self.expect, self.connect_timeout_s = bind, expect, connect_timeout_s
+        self.local = local
+        self.worker_command = worker_command or [
+            sys.executable, "-m", "profkit.load.distributed", "worker", bind, str(connect_timeout_s),
+        ]  # fmt: skip
+        self.master: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+
+    @classmethod
+    def of(cls, settings: LoadSettings) -> LoadWorkers:
+        local = total_workers(settings) - (settings.expect_workers if settings.master_bind is not None else 0)
+        bind = settings.master_bind or f"127.0.0.1:{free_port()}"
+        return cls(local, bind, total_workers(settings), settings.connect_timeout_s)
+
+    def _read(self) -> None:
+        assert self.master is not None and self.master.stdout is not None
+        for line in self.master.stdout:
+            self.lines.put(line)
+        self.lines.put(b"")
+
+    def _next(self, limit_s: float) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=limit_s)
+        except queue.Empty:
+            raise ProfkitError(f"the load master did not answer within {limit_s:g} s", EXIT_RUN_FAILED) from None
+        if not line:
+            self.log.seek(0)
+            tail = (self.log.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise ProfkitError(f"the load master exited: {tail}", EXIT_RUN_FAILED)
+        answer = orjson.loads(line)
+        if "error" in answer:
+            raise ProfkitError(answer["error"], EXIT_RUN_FAILED)
+        return answer
+
+    def __enter__(self) -> LoadWorkers:
+        cmd = [sys.executable, "-m", "profkit.load.distributed", "master", self.bind, str(self.expect),
+               str(self.connect_timeout_s)]  # fmt: skip
+        self.master = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self.workers = [
+                subprocess.Popen(self.worker_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(self.local)
+            ]
+            self._next(self.connect_timeout_s + 30.0)
+        except BaseException:
+            self.__exit__(ProfkitError, None, None)
+            raise
+        return self
+
+    def level(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Run one level on the master; its merged samples, window and per-worker request counts."""
+        assert self.master is not None and self.master.stdin is not None
+        try:
+            self.master.stdin.write(orjson.dumps(spec) + b"\n")
+            self.master.stdin.flush()
+        except OSError:
+            pass  # the master is gone: _next says why
+        return self._next(float(spec["duration_s"]) + float(spec["timeout_s"]) + 90.0)
+
+    def __exit__(self, failed: object, *exc: object) -> None:
+        """Quit the master (which quits its workers), then wait for every child, bounded; on a failure kill them."""
+        if self.master is not None and self.master.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.master.stdin.write(b'{"quit": true}\n')
+                self.master.stdin.close()
+        for proc in [p for p in (self.master, *self.workers) if p is not None]:
+            try:
+                proc.wait(timeout=0.5 if failed else 10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.log.close()

@@ -68,24 +68,37 @@ class Client:
         return latency, status, error, (self.images if not error else 0), timing
 
 
+class LoadUser(User):
+    """One Locust user of the current level (``LEVEL``): sends its next request as soon as the last is answered."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.client_ = Client(LEVEL["spec"])
+
+    @task
+    def request(self) -> None:
+        spec, samples = LEVEL["spec"], LEVEL["samples"]
+        if len(samples) >= spec["max_requests"]:
+            gevent.sleep(0.05)
+            return
+        started = time.perf_counter()
+        latency, status, error, images, timing = self.client_.send(started)
+        samples.append([started - LEVEL["t0"], latency, status, error, images, timing])
+
+
+#: The level this process runs now: its spec, start time and samples (a worker's is replaced per level).
+LEVEL: dict = {"spec": {}, "t0": 0.0, "samples": []}
+
+
+def begin_level(spec: dict) -> list[Sample]:
+    LEVEL.update(spec=spec, t0=time.perf_counter(), samples=[])
+    return LEVEL["samples"]
+
+
 def closed_loop(spec: dict, t0: float, samples: list[Sample]) -> None:
-    """``users`` Locust users, each sending its next request as soon as the last one is answered."""
-
-    class LoadUser(User):
-        wait_time = constant(0)
-
-        def on_start(self) -> None:
-            self.client_ = Client(spec)
-
-        @task
-        def request(self) -> None:
-            if len(samples) >= spec["max_requests"]:
-                gevent.sleep(0.05)
-                return
-            started = time.perf_counter()
-            latency, status, error, images, timing = self.client_.send(started)
-            samples.append([started - t0, latency, status, error, images, timing])
-
+    """``users`` Locust users on a local runner."""
+    LEVEL.update(spec=spec, t0=t0, samples=samples)
     env = Environment(user_classes=[LoadUser])
     runner = env.create_local_runner()
     runner.start(spec["users"], spawn_rate=max(spec["users"], 1))

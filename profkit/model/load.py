@@ -26,6 +26,7 @@ class LoadLevel(msgspec.Struct, frozen=True, kw_only=True):
     server_phases_ms: dict[str, float] = {}  # mean per Server-Timing phase
     server_ms: float | None = None  # mean server total (Server-Timing "total")
     outside_server_ms: float | None = None  # mean end-to-end minus server total: network, client, client queue
+    worker_requests: dict[str, int] = {}  # distributed run: requests each load worker ("host:pid") sent
 
 
 class LoadTestResult(Document, frozen=True, kw_only=True):

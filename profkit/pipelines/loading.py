@@ -50,13 +50,30 @@ def torch_dtype(name: str):  # -> torch.dtype
     return getattr(torch, DTYPES[name])
 
 
+#: loggers whose import-time chatter is not the user's business: torchao's optional native kernels built for other
+#: CUDA/Python versions ("Failed to load ..._C_cutlass_90a.abi3.so"), torch's pytree deprecation notes on its enums
+CHATTY_LOGGERS = ("torchao", "torch.utils._pytree", "diffusers", "transformers", "huggingface_hub")
+
+
 def _quiet_libraries() -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
-    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    diffusers_logging.disable_progress_bar()  # "Loading pipeline components..." bars
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars
+
+
+def dtype_keyword() -> str:
+    """``dtype`` where this diffusers takes it (``torch_dtype`` is deprecated there), else ``torch_dtype``."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
 
 
 def hub_failure(model: str, reason: str) -> str:
@@ -98,7 +115,7 @@ def load_pipeline(
         if source == "folder" and not (path / "model_index.json").is_file():
             raise ProfkitError(f"{model} is not a diffusers pipeline folder (no model_index.json in it)")
         try:
-            pipeline = DiffusionPipeline.from_pretrained(model, torch_dtype=target_dtype)
+            pipeline = DiffusionPipeline.from_pretrained(model, **{dtype_keyword(): target_dtype})
         except OSError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             if source == "hub":

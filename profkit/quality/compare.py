@@ -64,10 +64,9 @@ def verdict(reference: str, config: ConfigQuality) -> str:
     """``"fp16 is 1.9x faster; images differ from fp32 by PSNR 38.2 dB (median), SSIM 0.991"``."""
     speed = ""
     if config.speedup is not None:
-        if config.speedup >= 1:
-            speed = f"{config.label} is {config.speedup:.1f}x faster; "
-        else:
-            speed = f"{config.label} is {1 / config.speedup:.1f}x slower; "
+        ratio = config.speedup if config.speedup >= 1 else 1 / config.speedup
+        digits = 2 if ratio < 1.1 else 1  # "1.03x", not "1.0x faster"
+        speed = f"{config.label} is {ratio:.{digits}f}x {'faster' if config.speedup >= 1 else 'slower'}; "
     if config.psnr_db.median is None:
         pairs = config.psnr_db.pairs
         return f"{speed}images are identical to {reference}'s ({pairs} pair{'s' if pairs != 1 else ''})"

@@ -22,8 +22,8 @@ def _read(path: Path) -> tuple[object, int]:
 
 
 def latent_drift(reference: Path, other: Path, threshold: float = DIVERGENCE) -> LatentDrift:
-    """Norm and distance at every step both records hold, over the batch images both hold (the first ones: same
-    prompts and seed); refused when seeds or latent shapes differ."""
+    """Norm and distance at every step, over the batch images both hold (the first ones: same
+    prompts and seed); refused when seeds, step counts or latent shapes differ."""
     import numpy as np
 
     ref, ref_seed = _read(reference)
@@ -32,11 +32,16 @@ def latent_drift(reference: Path, other: Path, threshold: float = DIVERGENCE) ->
         raise ProfkitError(f"latents of {other} (seed {seed}) and {reference} (seed {ref_seed}) have different seeds")
     if ref.ndim != mine.ndim or ref.shape[2:] != mine.shape[2:]:
         raise ProfkitError(f"latents of {other} and {reference} differ in shape ({mine.shape[1:]} vs {ref.shape[1:]})")
+    if len(ref) != len(mine):  # step i of a 20-step schedule is another timestep than step i of a 30-step one
+        raise ProfkitError(
+            f"latents of {other} ({len(mine)} steps) and {reference} ({len(ref)} steps) follow different schedules: "
+            "per-step drift compares runs with the same number of steps"
+        )
     batch = min(ref.shape[1], mine.shape[1]) if ref.ndim > 1 else None
     if batch is not None:
         ref, mine = ref[:, :batch], mine[:, :batch]
     steps = []
-    for index in range(min(len(ref), len(mine))):
+    for index in range(len(ref)):
         ref_norm = float(np.sqrt((ref[index] ** 2).mean()))
         norm = float(np.sqrt((mine[index] ** 2).mean()))
         distance = float(np.sqrt(((mine[index] - ref[index]) ** 2).mean()))

@@ -1,7 +1,8 @@
 """The images of one configuration, keyed by prompt, seed and batch index, and the pairs two configurations share.
 
 A configuration is a capture folder (``metadata.json`` + ``images/``), a bench run folder whose ``images/<config>/``
-hold each configuration's images (one set per configuration), or a plain folder of images (keyed by file name).
+hold each configuration's images (one set per configuration), a load-test folder (``load.json`` + the image sample
+of :mod:`profkit.quality.sample`), or a plain folder of images (keyed by file name).
 """
 
 from __future__ import annotations
@@ -110,6 +111,28 @@ def _keyed(images: dict[str, ImageRef], prompts: list[str], seed: int) -> dict[s
     return keyed
 
 
+def _load_test_set(folder: Path) -> ImageSet:
+    """A load-test run: its image sample keyed by the sample request's prompt and seed; latency: the one-user
+    (or lowest-rate) level's median request latency."""
+    from profkit.model.load import LoadTestResult
+    from profkit.quality.sample import SAMPLE_DIR, read_sample
+
+    sample = read_sample(folder)
+    if sample is None or not sample.images:
+        raise ProfkitError(
+            f"{folder} is a load-test run without an image sample (runs of profkit load before it kept one, or the "
+            "endpoint answered no b64_json images): run profkit load again to compare its images"
+        )
+    images = {
+        image_key(sample.prompt, sample.seed, index): ImageRef(folder / SAMPLE_DIR / name, sample.prompt, sample.seed)
+        for index, name in enumerate(sample.images)
+    }
+    result = LoadTestResult.load(folder / "load.json", "load-test result")
+    timed = [level for level in result.levels if level.latency is not None and level.ok]
+    seconds = timed[0].latency.p50 / 1000 if timed else None
+    return ImageSet(folder.name, folder, images, seconds)
+
+
 def load_sets(path: Path) -> list[ImageSet]:
     """The configurations ``path`` holds: one for a capture or image folder, one per configuration of a bench run."""
     path = Path(path)
@@ -121,6 +144,8 @@ def load_sets(path: Path) -> list[ImageSet]:
         found = [_capture_set(path)]
     elif (path / "bench.json").is_file():
         found = _bench_sets(path)
+    elif (path / "load.json").is_file():
+        found = [_load_test_set(path)]
     else:
         found = [_folder_set(path)]
     found = [s for s in found if s.images]

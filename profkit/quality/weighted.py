@@ -133,16 +133,39 @@ def fid_kid(reference: Sequence[Any], others: Sequence[Any], extractor: Any) -> 
 
 
 def lpips_metric(path: Path) -> Any:
-    """torchmetrics' LPIPS with local backbone weights; one error line when torchvision is missing."""
-    path = require_file("lpips_weights", path, "a local LPIPS backbone weights file")
+    """torchmetrics' LPIPS (AlexNet) with its backbone read from a local file: a torchvision ``alexnet``
+    state dict (``features.N.weight`` keys, or ``N.weight`` for the features alone). The linear layers are the
+    ones torchmetrics ships; the backbone is built without weights, so nothing is downloaded. Returns
+    ``lpips(image, reference)`` for ``1x3xHxW`` floats in [0, 1]."""
+    path = require_file("lpips_weights", path, "a local AlexNet backbone weights file (torchvision state dict)")
     try:
         import torchvision  # noqa: F401
     except ImportError as error:
         raise SettingError("lpips_weights", "needs torchvision for LPIPS's backbone (not installed)") from error
     import torch
-    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-    metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True, pretrained=False)
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    metric.net.load_state_dict(state, strict=False)
-    return metric
+    # torchmetrics' own LPIPS network; pnet_rand: a backbone without downloaded ImageNet weights (ours load below)
+    from torchmetrics.functional.image.lpips import _NoTrainLpips
+
+    network = _NoTrainLpips(net="alex", pretrained=True, pnet_rand=True).eval()
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many kinds for a file that is not a state dict
+        raise SettingError(
+            "lpips_weights", f"{path} is not a loadable weights file ({type(error).__name__})"
+        ) from error
+    state = state.get("state_dict", state) if isinstance(state, dict) else {}
+    backbone = {}
+    for key in network.net.state_dict():  # "slice2.3.weight": features layer 3 of torchvision's alexnet
+        layer = key.split(".", 1)[1]
+        found = state.get(f"features.{layer}", state.get(layer))
+        if found is None:
+            raise SettingError("lpips_weights", f"{path} holds no AlexNet backbone weights (no features.{layer})")
+        backbone[key] = found
+    network.net.load_state_dict(backbone)
+
+    def lpips(image: Any, reference: Any) -> float:
+        with torch.no_grad():
+            return float(network(image, reference, normalize=True).mean())
+
+    return lpips

@@ -130,7 +130,19 @@ def steps_csv(result: AnalysisResult) -> str:
     """One row per denoise step: wall, denoiser and scheduler time, graph replays and the step's GPU projection."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["call", "step", "wall_us", "denoiser_us", "scheduler_us", "graph_launches", *PROJECTION_COLUMNS])
+    writer.writerow(
+        [
+            "call",
+            "step",
+            "wall_us",
+            "denoiser_us",
+            "scheduler_us",
+            "denoiser_gpu_us",
+            "scheduler_gpu_us",
+            "graph_launches",
+            *PROJECTION_COLUMNS,
+        ]
+    )
     for step in result.view.steps:
         writer.writerow(
             [
@@ -139,6 +151,8 @@ def steps_csv(result: AnalysisResult) -> str:
                 step.wall_us,
                 step.denoiser_us,
                 step.scheduler_us,
+                step.denoiser_gpu_us,
+                step.scheduler_gpu_us,
                 step.graph_launches,
                 *_projected(step.projection),
             ]

@@ -115,7 +115,8 @@ def _step_ci(comparison: ComparisonResult) -> tuple[float, float, float] | None:
     return step_speedup_ci([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
 
 
-def bench_html(result: BenchResult, summary: BenchSummary) -> str:
+def bench_html(result: BenchResult, summary: BenchSummary, quality: Any = None) -> str:
+    """The bench report; ``quality`` (a QualityDocument) adds the image-quality verdicts and a link to quality.html."""
     distribution = distribution_chart({c.name: metric_samples(c)["e2e_ms"] for c in result.configs})
     steps = [c for c in summary.configs if c.per_step_p50_ms]
     step_bars = (
@@ -146,6 +147,7 @@ def bench_html(result: BenchResult, summary: BenchSummary) -> str:
         step_chart_names=[c.name for c in steps[:2]],
         charts=charts,
         verdict=bench_verdict(result, summary),
+        quality=quality,
         caveats=group_caveats(summary.warnings),
         data={"summary": summary.to_dict(), "settings": msgspec.to_builtins(result.settings)},
         **common_context(),

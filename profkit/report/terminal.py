@@ -84,6 +84,18 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
                 f"Denoise steps: {stats.count}, mean {format_ms(stats.mean)}, median {format_ms(stats.median)}, "
                 f"min {format_ms(stats.min)}, max {format_ms(stats.max)}, std {format_ms(stats.std)}",
             )
+            gpu_steps = [s for s in result.view.steps if s.denoiser_gpu_us is not None]
+            if gpu_steps:
+                import statistics
+
+                denoiser = statistics.median(s.denoiser_gpu_us for s in gpu_steps)
+                scheduler = statistics.median(s.scheduler_gpu_us or 0.0 for s in gpu_steps)
+                host = statistics.median(s.scheduler_us for s in gpu_steps)
+                _line(
+                    console,
+                    f"GPU time per step (median): denoiser {format_ms(denoiser)}, scheduler {format_ms(scheduler)} "
+                    f"(the scheduler's CPU range, {format_ms(host)}, includes the host's wait for the GPU)",
+                )
     else:
         _line(console, "No profkit ranges in this trace: stage and step views unavailable.")
     if result.trace.not_captured:

@@ -92,6 +92,42 @@ def test_model_path_loads_a_saved_pipeline(tmp_path):
     assert sum(1 for e in _ranges(run.trace) if e["name"].endswith("/unet")) == 2
 
 
+def test_model_path_loads_without_library_chatter(tmp_path):
+    """A local folder loads in a fresh process with nothing on stderr from diffusers, transformers or torchao."""
+    from profkit.pipelines import load_pipeline
+    from tests.conftest import run_cli
+
+    saved = tmp_path / "saved"
+    load_pipeline("tiny-sd").pipeline.save_pretrained(saved)
+    done = run_cli(
+        "capture",
+        "--model",
+        str(saved),
+        "--steps",
+        "1",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--no-analyze",
+        "--out",
+        str(tmp_path / "runs"),
+        "--device",
+        "cpu",
+    )
+    assert done.returncode == 0, done.stderr
+    for chatter in (
+        "FutureWarning",
+        "torch_dtype",
+        "Failed to load",
+        "Loading pipeline components",
+        "Loading weights",
+        "register_constant",
+        "Traceback",
+    ):
+        assert chatter not in done.stderr + done.stdout
+
+
 def test_model_path_that_is_not_a_pipeline_is_one_clear_error(tmp_path):
     settings = CaptureSettings(model=str(tmp_path), steps=2, warmup=0, out=tmp_path / "runs", device="cpu")
     with pytest.raises(ProfkitError, match="not a diffusers pipeline folder"):

@@ -258,3 +258,35 @@ def test_no_test_waits_on_a_fixed_sleep():
             if isinstance(node, ast.Call) and name == "sleep" and id(node) not in in_loop:
                 fixed.append(f"{path.name}:{node.lineno}")
     assert fixed == []
+
+
+def test_capture_bench_and_serve_share_one_declaration_of_the_knob_flags() -> None:
+    """Each knob flag, with its default, reaches the three commands' options and their bodies as one dict."""
+    import inspect
+
+    from profkit.cli import bench, capture, serve
+    from profkit.cli.settings import KNOB_DEFAULTS, knob_options
+
+    for command in (capture.capture, bench.bench_command, serve.serve_command):
+        parameters = inspect.signature(command).parameters
+        assert "knobs" not in parameters
+        for name, default in KNOB_DEFAULTS.items():
+            assert parameters[name].default == default
+            option = parameters[name].annotation.__metadata__[0]  # typer keeps Option("--x")'s name in .default
+            assert "--" + name.replace("_", "-") in (option.default, *(option.param_decls or ()))
+
+    seen = {}
+
+    @knob_options
+    def command(size: int = 1, knobs: dict[str, str] | None = None, out: str = "x") -> None:
+        seen.update(size=size, knobs=knobs, out=out)
+
+    assert list(inspect.signature(command).parameters) == ["size", *KNOB_DEFAULTS, "out"]
+    command(size=2, out="y", **{**KNOB_DEFAULTS, "compile": "off,default"})
+    assert seen == {"size": 2, "out": "y", "knobs": {**KNOB_DEFAULTS, "compile": "off,default"}}
+
+
+@pytest.mark.parametrize("args", [("serve", "--port", "0"), ("load", "--serve", "--port", "1814787")])
+def test_a_port_out_of_range_is_refused_before_any_server_starts(args: tuple[str, ...]) -> None:
+    done = run_cli(*args, timeout=60)
+    assert done.returncode == 2 and "--port" in done.stderr and "serving" not in done.stdout

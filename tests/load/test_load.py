@@ -120,6 +120,8 @@ def test_two_workers_merge_their_counts(stub_url: str) -> None:
     level = run_level(settings, users=2)
     assert level.requests == 10 and level.ok == 10  # 5 from each worker process
     assert Stub.served - before == 10
+    # Locust's master spread the two users over its two worker processes; each reported its own count
+    assert sorted(level.worker_requests.values()) == [5, 5]
 
 
 @pytest.mark.slow

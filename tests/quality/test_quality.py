@@ -286,9 +286,214 @@ def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp
     assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
     assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
     quality.gate.check(document, "here")  # (near-)identical images pass the gate
+    from markupsafe import escape
+
+    bench_report = (tmp_path / "b" / "bench.html").read_text()  # the bench report names the verdict, links the report
+    assert str(escape(config.verdict)) in bench_report and 'href="quality.html"' in bench_report
 
 
 def msgspec_replace(struct, **changes):
     import msgspec
 
     return msgspec.structs.replace(struct, **changes)
+
+
+def test_latent_drift_refuses_runs_of_different_step_counts(tmp_path: Path) -> None:
+    from profkit.quality.drift import latent_drift
+
+    rng = np.random.default_rng(1)
+    two, three = tmp_path / "two.npz", tmp_path / "three.npz"
+    np.savez(two, latents=rng.normal(size=(2, 1, 4, 8, 8)), seed=np.array(0))
+    np.savez(three, latents=rng.normal(size=(3, 1, 4, 8, 8)), seed=np.array(0))
+    with pytest.raises(ProfkitError, match="different schedules"):
+        latent_drift(two, three)
+    assert len(latent_drift(three, three).steps) == 3
+
+
+@pytest.mark.slow
+def test_bench_keeps_each_configuration_s_own_steps() -> None:
+    """The kept images of a steps list come from calls with that configuration's steps (not the settings' first)."""
+    from profkit.capture.bench.runner import measure
+    from profkit.model.bench import BenchSettings
+
+    settings = BenchSettings(steps=1, steps_list=(1, 2), height=32, width=32, warmup=0, trials=1, device="cpu")
+    kept: dict[str, int] = {}
+    measure(settings, keep=lambda name, _pipeline, kwargs: kept.__setitem__(name, kwargs["num_inference_steps"]))
+    assert kept == {"fp32 b1 1steps": 1, "fp32 b1 2steps": 2}
+
+
+def test_report_draws_the_drift_chart_and_leaves_uncomputed_reference_columns_empty() -> None:
+    from profkit.model.quality import ConfigQuality, DriftStep, LatentDrift, MetricSummary
+    from profkit.report.quality_html import drift_svg, quality_html
+
+    def step(index: int, relative: float) -> DriftStep:
+        return DriftStep(step=index, norm=1.0, reference_norm=1.0, distance=relative, relative=relative)
+
+    drift = LatentDrift(steps=[step(0, 0.0), step(1, 0.005), step(2, 0.04)], threshold=0.01, diverges_at=2)
+    summary = MetricSummary(median=40.0, worst=39.0, pairs=1)
+    config = ConfigQuality(
+        label="fp16", source="b", pairs=[], psnr_db=summary, ssim=summary, drift=drift, verdict="fp16 differs"
+    )
+    document = QualityDocument(reference="fp32", reference_source="a", configs=[config])
+    chart = drift_svg(document)
+    assert chart is not None and len(chart["lines"]) == 1
+    (_, y0, _), (_, y1, _), (_, y2, _) = chart["lines"][0]["dots"]
+    assert y0 == chart["bottom"] and y2 < chart["threshold_y"] < y1 < y0  # step 2 above the threshold, step 1 below
+    html = quality_html(document)
+    assert "latent drift per step" in html and "fp16 step 2: 4.000%" in html
+    reference_row = html.split("(reference)</td>", 1)[1].split("</tr>", 1)[0]
+    assert ">0<" not in reference_row  # no LPIPS / FID / KID computed: n/a, not a made-up 0
+
+
+def _image_server(answers: dict[str, bytes]):
+    """A stub images endpoint on 127.0.0.1: POST /<name> answers ``answers[name]`` (OpenAI-style JSON)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = answers[self.path.strip("/")]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_load_runs_keep_an_image_sample_paired_by_prompt_and_seed(folders: dict[str, Path], tmp_path: Path) -> None:
+    import base64
+
+    import orjson
+
+    from profkit.model.bench import MetricStats
+    from profkit.model.load import LoadLevel, LoadTestResult
+    from profkit.quality.sample import keep_sample
+
+    def answer(folder: Path) -> bytes:
+        images = sorted(folder.glob("*.png"))[:2]
+        return orjson.dumps({"data": [{"b64_json": base64.b64encode(p.read_bytes()).decode()} for p in images]})
+
+    server, base = _image_server({"ref": answer(folders["ref"]), "shifted": answer(folders["shifted"]), "none": b"{}"})
+    try:
+        seeded = {"body": {"prompt": "a cat", "n": 2, "seed": 7}}
+        runs = {}
+        for name, p50 in (("ref", 200.0), ("shifted", 100.0)):
+            run = tmp_path / f"load_{name}"
+            stats = MetricStats(count=3, mean=p50, std=0, cv=0, min=p50, p50=p50, p90=p50, p95=p50, p99=p50, max=p50,
+                                median_ci=None)  # fmt: skip
+            level = LoadLevel(users=1, duration_s=1, requests=3, ok=3, rps=3, images_per_s=6, error_rate=0,
+                              latency=stats)  # fmt: skip
+            run.mkdir()
+            (run / "load.json").write_bytes(LoadTestResult(url=base, mode="closed", levels=(level,)).to_json())
+            assert keep_sample(f"{base}/{name}", seeded, run).startswith("kept 2 sample image(s)")
+            runs[name] = run
+        unseeded = keep_sample(f"{base}/ref", {"body": {"prompt": "a cat"}}, tmp_path / "unseeded")
+        assert "names no seed" in unseeded
+        assert keep_sample(f"{base}/none", seeded, tmp_path / "empty").startswith("no image sample kept")
+    finally:
+        server.shutdown()
+    outputs = quality_paths([runs["ref"], runs["shifted"]], json_path=tmp_path / "q.json", write_html=False)
+    config = outputs.document.configs[0]
+    assert [p.key for p in config.pairs] == ["seed 7 #0: a cat", "seed 7 #1: a cat"]
+    assert config.psnr_db.median == pytest.approx(10 * math.log10(1 / (10 / 255) ** 2), abs=1e-3)
+    assert config.speedup == pytest.approx(2.0)  # one-user median latency 200 ms vs 100 ms
+    (tmp_path / "empty" / "load.json").parent.mkdir()
+    (tmp_path / "empty" / "load.json").write_bytes((runs["ref"] / "load.json").read_bytes())
+    with pytest.raises(ProfkitError, match="without an image sample"):
+        quality_paths([tmp_path / "empty", runs["ref"]], json_path=tmp_path / "e.json", write_html=False)
+
+
+def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Path) -> None:
+    """With torchvision: LPIPS from a saved AlexNet state dict (0 for identical images); without: one error line."""
+    import importlib.util
+
+    import torch
+
+    from profkit.errors import SettingError
+
+    weights = tmp_path / "alexnet.pth"
+    if importlib.util.find_spec("torchvision") is None:
+        torch.save({"features.0.weight": torch.zeros(1)}, weights)
+        with pytest.raises(SettingError, match="needs torchvision"):
+            quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", write_html=False,
+                          weights=WeightFiles(lpips_weights=weights))  # fmt: skip
+        return
+    from torchvision.models import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet(weights=None).state_dict(), weights)
+    same, shifted = (
+        quality_paths(
+            [folders["ref"], folders[name]],
+            json_path=tmp_path / f"{name}.json",
+            write_html=False,
+            weights=WeightFiles(lpips_weights=weights),
+        ).document.configs[0]
+        for name in ("same", "shifted")
+    )
+    assert same.lpips is not None and same.lpips.median == pytest.approx(0, abs=1e-6)
+    assert shifted.lpips is not None and shifted.lpips.median > 0
+
+
+def test_images_pair_only_when_prompt_and_seed_both_match(folders: dict[str, Path]) -> None:
+    from profkit.quality.pairing import ImageRef, ImageSet, _keyed, pair
+
+    files = {"image_000": ImageRef(folders["ref"] / "img_0.png"), "image_001": ImageRef(folders["ref"] / "img_1.png")}
+
+    def images(prompts: list[str], seed: int) -> ImageSet:
+        return ImageSet("x", folders["ref"], _keyed(files, prompts, seed))
+
+    reference = images(["a cat", "a dog"], 0)
+    pairs, unmatched = pair(reference, images(["a cat", "a dog"], 0))
+    assert [p.key for p in pairs] == ["seed 0 #0: a cat", "seed 0 #1: a dog"] and unmatched == 0
+    with pytest.raises(ProfkitError, match="by prompt and seed"):
+        pair(reference, images(["a cat", "a dog"], 1))  # same prompts, another seed
+    pairs, unmatched = pair(reference, images(["a cat", "a bird"], 0))  # the second prompt differs
+    assert [p.key for p in pairs] == ["seed 0 #0: a cat"] and unmatched == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image"])
+def test_unreadable_or_truncated_image_is_one_error(folders: dict[str, Path], tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for source in sorted(folders["ref"].glob("*.png")):
+        data = source.read_bytes()
+        (bad / source.name).write_bytes(content or data[: len(data) // 2])  # empty: the first half of the PNG
+    with pytest.raises(ProfkitError, match="not a readable image") as raised:
+        quality_paths([folders["ref"], bad], json_path=tmp_path / "q.json", write_html=False)
+    assert raised.value.exit_code == EXIT_BAD_INPUT and "\n" not in str(raised.value)
+    assert not (tmp_path / "q.json").exists()
+
+
+@pytest.mark.slow
+def test_cli_truncated_image_one_line_exit_2(folders: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for source in sorted(folders["ref"].glob("*.png")):
+        (bad / source.name).write_bytes(source.read_bytes()[:300])
+    result = run_cli("quality", str(folders["ref"]), str(bad), "--json-out", str(tmp_path / "q.json"), "--no-html")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "truncated" in result.stderr
+
+
+def test_verdict_names_speed_and_quality_together() -> None:
+    from profkit.model.quality import ConfigQuality, MetricSummary
+    from profkit.quality.compare import verdict
+
+    def config(speedup: float | None, psnr: float | None) -> ConfigQuality:
+        return ConfigQuality(label="fp16", source="b", pairs=[], speedup=speedup,
+                             psnr_db=MetricSummary(median=psnr, worst=psnr, pairs=2),
+                             ssim=MetricSummary(median=0.9912, worst=0.99, pairs=2))  # fmt: skip
+
+    expected = "fp16 is 1.9x faster; images differ from fp32 by PSNR 38.2 dB (median), SSIM 0.991"
+    assert verdict("fp32", config(1.94, 38.21)) == expected
+    assert verdict("fp32", config(1.03, 38.21)).startswith("fp16 is 1.03x faster;")
+    assert verdict("fp32", config(0.5, 38.21)).startswith("fp16 is 2.0x slower;")
+    assert verdict("fp32", config(None, None)) == "images are identical to fp32's (2 pairs)"

@@ -230,11 +230,14 @@ def measure(
                 for c in (
                     c for c in records.configs.values() if not c.error and records.pipeline_key(c.name) in pipelines
                 ):
-                    keep(
-                        c.name,
-                        pipelines[records.pipeline_key(c.name)].pipeline,
-                        call_kwargs(capture_settings(settings, c.batch), device, settings.seed),
-                    )
+                    from profkit.capture.knobs import call_context
+
+                    with call_context(c.knobs):  # the configuration's own steps and knobs, as its trials run
+                        keep(
+                            c.name,
+                            pipelines[records.pipeline_key(c.name)].pipeline,
+                            call_kwargs(capture_settings(settings, c.batch, c.steps, c.knobs), device, settings.seed),
+                        )
             _trials(settings, device, records, pipelines, sampler, progress, started, meter)
         except KeyboardInterrupt as interrupt:
             status = "interrupted"
