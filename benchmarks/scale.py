@@ -1,10 +1,13 @@
 """Time and peak RSS of whole-process `profkit analyze` against trace size, with the fitted slope.
 
-Builds each trace with make_big_trace.py (replicas of a corpus trace), then runs
-`profkit analyze TRACE --json --force -q` in a fresh process per size and reads its peak RSS from wait4.
+Builds each trace with make_big_trace.py (replicas of a corpus trace), or with ``--format nsys`` an
+Nsight Systems SQLite export with make_big_nsys.py (one diffusion pipeline call repeated), then runs
+`profkit analyze TRACE --json --no-html --force -q` in a fresh process per size and reads its peak RSS
+from wait4.
 
-    python benchmarks/scale.py                      # 0.1, 0.5, 1 GB
-    python benchmarks/scale.py --sizes 0.1 0.5 1 5  # 5 GB too (needs ~6 GB of disk)
+    python benchmarks/scale.py                               # Kineto: 0.1, 0.5, 1 GB
+    python benchmarks/scale.py --sizes 0.1 0.5 1 5           # 5 GB too (needs ~6 GB of disk)
+    python benchmarks/scale.py --format nsys --sizes 0.5 1 2 # nsys SQLite exports
 """
 
 from __future__ import annotations
@@ -39,15 +42,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 1.0], help="trace sizes in GB")
     parser.add_argument("--dir", type=Path, default=None, help="where to build the traces (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the built traces")
+    parser.add_argument("--format", choices=("kineto", "nsys"), default="kineto", help="the trace format built")
     options = parser.parse_args()
     folder = options.dir or Path(tempfile.mkdtemp(prefix="profkit-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     print(f"{'size GB':>8} {'time s':>8} {'peak RSS MB':>12}")
     for size in options.sizes:
-        trace = folder / f"big_{size:g}gb.json"
+        nsys = options.format == "nsys"
+        suffix, builder = (".sqlite", "make_big_nsys.py") if nsys else (".json", "make_big_trace.py")
+        trace = folder / f"big_{size:g}gb{suffix}"
         subprocess.run(
-            [sys.executable, str(HERE / "make_big_trace.py"), "--size-gb", str(size), "--out", str(trace)],
+            [sys.executable, str(HERE / builder), "--size-gb", str(size), "--out", str(trace)],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -59,7 +65,7 @@ def main() -> None:
         rows.append((actual, seconds, rss))
         if not options.keep:
             trace.unlink()
-            for extra in folder.glob(trace.name.removesuffix(".json") + "*"):
+            for extra in folder.glob(trace.name.removesuffix(suffix) + "*"):
                 extra.unlink()
     if len(rows) >= 2:
         size, seconds, rss = (np.array(column) for column in zip(*rows, strict=True))

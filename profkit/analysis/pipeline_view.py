@@ -151,6 +151,9 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
     child_starts = children["ts"].to_numpy()
     step_rows_of_work = work["step_row"].to_numpy() if work is not None else None
     launch_ts = work["launch_ts"].to_numpy(dtype=np.float64, na_value=np.nan) if work is not None else None
+    if step_rows_of_work is not None:  # each step's work rows (ascending), found once: no full-table mask per step
+        order = np.argsort(step_rows_of_work, kind="stable")
+        bounds = np.searchsorted(step_rows_of_work[order], np.arange(len(steps) + 1))
     rows = []
     for index, step in enumerate(steps.itertuples(index=False)):
         in_step = (child_starts >= step.ts) & (child_starts < step.end)
@@ -166,7 +169,7 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
             denoiser_calls=len(denoiser),
         )
         if step_rows_of_work is not None:
-            mask = step_rows_of_work == index
+            mask = order[bounds[index] : bounds[index + 1]]
             row.gpu_busy_us = _union(work, mask)
             row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], float(step.end))
             row.denoiser_gpu_us = _launched_in(work, mask, launch_ts, denoiser)
@@ -178,11 +181,12 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
 
 
 def _launched_in(work: pd.DataFrame, mask: np.ndarray, launch_ts: np.ndarray, ranges: pd.DataFrame) -> float:
-    """GPU busy time (union) of the step's work whose launch lies inside one of ``ranges`` (CPU ranges)."""
+    """GPU busy time (union) of the step's work (rows ``mask``) launched inside one of ``ranges`` (CPU ranges)."""
+    launched = launch_ts[mask]
     inside = np.zeros(mask.shape, dtype=bool)
     for start, end in zip(ranges["ts"].to_numpy(), ranges["end"].to_numpy(), strict=True):
-        inside |= (launch_ts >= start) & (launch_ts < end)
-    return _union(work, mask & inside)
+        inside |= (launched >= start) & (launched < end)
+    return _union(work, mask[inside])
 
 
 def view_notes(view: PipelineView) -> list[str]:

@@ -25,6 +25,7 @@ replacement characters and counted in a warning.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -87,9 +88,59 @@ def _query(connection: sqlite3.Connection, path: Path, table: str, sql: str) -> 
         raise ProfkitError(f"{path}: cannot read {table} ({error}); is this an nsys SQLite export?") from error
 
 
-def _pid_tid(global_tid: pd.Series) -> tuple[list[str], list[str]]:
+#: rows fetched per batch: the Python objects of one batch are all that exist at once
+BATCH_ROWS = 65536
+
+
+def _numbers(values: tuple[Any, ...]) -> np.ndarray:
+    """One fetched number column: int64, or float64 (NaN for NULL) where it holds NULLs."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (TypeError, OverflowError):
+        return np.array(values, dtype=np.float64)
+
+
+def _fetch(connection: sqlite3.Connection, path: Path, table: str, sql: str, batch: int) -> pd.DataFrame:
+    """The rows of ``sql`` as compact columns, fetched ``batch`` rows at a time.
+
+    Number columns become numpy arrays batch by batch; the ``name`` column holds one shared ``str`` per
+    distinct name (a pipeline repeats a few thousand names millions of times), not one object per row.
+    """
+    try:
+        cursor = connection.execute(sql)
+        fields = [d[0] for d in cursor.description]
+        pieces: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+        shared: dict[str | None, str | None] = {}
+        while rows := cursor.fetchmany(batch):
+            for field, values in zip(fields, zip(*rows, strict=True), strict=True):
+                if field == "name":
+                    names = np.empty(len(values), dtype=object)
+                    names[:] = [shared.setdefault(v, v) for v in values]
+                    pieces[field].append(names)
+                else:
+                    pieces[field].append(_numbers(values))
+    except sqlite3.DatabaseError as error:
+        raise ProfkitError(f"{path}: cannot read {table} ({error}); is this an nsys SQLite export?") from error
+    columns = {
+        f: np.concatenate(p) if p else np.empty(0, dtype=object if f == "name" else np.int64) for f, p in pieces.items()
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def _text(values: np.ndarray, convert: Callable[[Any], str]) -> np.ndarray:
+    """``convert`` applied once per distinct value, the results shared by every row holding it."""
+    if values.ndim > 1:
+        uniques, inverse = np.unique(values, return_inverse=True, axis=0)
+    else:
+        inverse, uniques = pd.factorize(values)
+    converted = np.empty(len(uniques), dtype=object)
+    converted[:] = [convert(u) for u in uniques]
+    return converted[inverse.reshape(-1)]
+
+
+def _pid_tid(global_tid: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     values = pd.to_numeric(global_tid).fillna(0).astype("int64").to_numpy()
-    return [str(v) for v in (values >> 24) & 0xFFFFFF], [str(v) for v in values & 0xFFFFFF]
+    return _text((values >> 24) & 0xFFFFFF, str), _text(values & 0xFFFFFF, str)
 
 
 class _Correlations:
@@ -100,9 +151,9 @@ class _Correlations:
 
     def __call__(self, process: pd.Series, correlation: pd.Series) -> np.ndarray:
         process_ids = pd.to_numeric(process).fillna(-1).astype("int64").to_numpy()
-        index = np.array(
-            [self._processes.setdefault(int(p), len(self._processes)) for p in process_ids], dtype=np.int64
-        )
+        seen = pd.unique(process_ids)  # in order of first appearance, as a per-row loop would number them
+        numbers = np.array([self._processes.setdefault(int(p), len(self._processes)) for p in seen], dtype=np.int64)
+        index = numbers[pd.Index(seen).get_indexer(process_ids)]
         ids = pd.to_numeric(correlation).fillna(-1).astype("int64").to_numpy()
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
@@ -113,16 +164,25 @@ def _memcpy_name(copy_kind: int, src: int, dst: int) -> str:
 
 
 class _Context:
-    """What every kind's frame builder shares: the time origin and the correlation numbering."""
+    """What every kind's frame builder shares: the correlation numbering, and the timing made relative later.
 
-    def __init__(self, origin_ns: float) -> None:
-        self.origin_ns = origin_ns
+    Each table's rows are built as soon as they are fetched (and their fetched frame dropped), before the
+    time origin (the earliest start of all tables) is known: :meth:`timing` keeps the raw nanoseconds and
+    :meth:`relative` turns them into ``ts``/``dur`` microseconds once it is.
+    """
+
+    def __init__(self) -> None:
         self.correlate = _Correlations()
 
-    def timing(self, frame: pd.DataFrame) -> dict[str, Any]:
-        start = (frame["start"].to_numpy(dtype=np.float64) - self.origin_ns) / 1000.0
-        end = (frame["end"].to_numpy(dtype=np.float64) - self.origin_ns) / 1000.0
-        return {"ts": start, "dur": np.maximum(end - start, 0.0)}
+    @staticmethod
+    def timing(frame: pd.DataFrame) -> dict[str, Any]:
+        return {"ts": frame["start"].to_numpy(dtype=np.float64), "dur": frame["end"].to_numpy(dtype=np.float64)}
+
+    @staticmethod
+    def relative(columns: dict[str, Any], origin_ns: float) -> None:
+        start = (columns["ts"] - origin_ns) / 1000.0
+        end = (columns["dur"] - origin_ns) / 1000.0
+        columns["ts"], columns["dur"] = start, np.maximum(end - start, 0.0)
 
 
 def _num(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -134,8 +194,8 @@ def _ints(frame: pd.DataFrame, column: str, missing: int = -1) -> np.ndarray:
     return _num(frame, column).fillna(missing).astype("int64").to_numpy()
 
 
-def _names(frame: pd.DataFrame) -> list[str]:
-    return frame["name"].fillna("").astype(str).tolist()
+def _names(frame: pd.DataFrame) -> np.ndarray:
+    return frame["name"].fillna("").to_numpy(dtype=object)
 
 
 def _gpu_place(frame: pd.DataFrame) -> dict[str, Any]:
@@ -150,19 +210,22 @@ def _gpu_work(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
 
 def _ranges(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
-    return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": [False] * len(frame)}
+    return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": np.zeros(len(frame), bool)}
+
+
+def _dims(row: np.ndarray) -> str:
+    return str([int(v) for v in row])  # "[x, y, z]", as str() of a list of ints
 
 
 def _kernels(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     dims = np.stack([_ints(frame, c, 0) for c in _GRID], axis=1)
-    grid, block = dims[:, :3].tolist(), dims[:, 3:].tolist()
     shared = _num(frame, "staticSharedMemory").fillna(0) + _num(frame, "dynamicSharedMemory").fillna(0)
     return {
         **_gpu_work(frame, ctx),
         "name": _names(frame),
-        "external_id": [-1] * len(frame),
-        "grid": [str(g) for g in grid],
-        "block": [str(b) for b in block],
+        "external_id": np.full(len(frame), -1, np.int64),
+        "grid": _text(dims[:, :3], _dims),
+        "block": _text(dims[:, 3:], _dims),
         "registers": _num(frame, "registersPerThread").astype("float64").to_numpy(),
         "shared_memory": shared.astype("float64").to_numpy(),
     }
@@ -174,12 +237,12 @@ def _launches(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     process = pd.Series((_ints(frame, "globalTid", 0) >> 24) << 24)
     return {
         **ctx.timing(frame),
-        "name": frame["name"].fillna("").astype(str).str.replace(r"_v\d+$", "", regex=True).tolist(),
+        "name": _text(_names(frame), lambda name: re.sub(r"_v\d+$", "", str(name))),
         "pid": pid,
         "tid": tid,
         "correlation": ctx.correlate(process, frame["correlationId"]),
-        "external_id": [-1] * len(frame),
-        "api": ["runtime"] * len(frame),
+        "external_id": np.full(len(frame), -1, np.int64),
+        "api": np.full(len(frame), "runtime", object),
     }
 
 
@@ -215,14 +278,13 @@ def _syncs(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
 
 def _osrt(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
-    cat = ["osrt"] * len(frame)
     return {
         **ctx.timing(frame),
         "name": _names(frame),
-        "cat": cat,
+        "cat": np.full(len(frame), "osrt", object),
         "pid": pid,
         "tid": tid,
-        "external_id": [-1] * len(frame),
+        "external_id": np.full(len(frame), -1, np.int64),
     }
 
 
@@ -353,7 +415,9 @@ EVENT_KINDS = (
 TABLE_ROLES = {kind.table: kind.role for kind in EVENT_KINDS if kind.role}
 
 
-def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind, skipped: Counter[str]) -> pd.DataFrame:
+def _read_kind(
+    connection: sqlite3.Connection, path: Path, kind: EventKind, skipped: Counter[str], batch: int = BATCH_ROWS
+) -> pd.DataFrame:
     """The usable rows of one table; the unusable ones counted in ``skipped`` as "reason (table)"."""
     try:
         columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{kind.table}")')}
@@ -366,7 +430,7 @@ def _read_kind(connection: sqlite3.Connection, path: Path, kind: EventKind, skip
         )
     for code, count in _query(connection, path, kind.table, kind.skipped_sql(columns)).itertuples(index=False):
         skipped[f"{kind.reasons[int(code) - 1]} ({kind.table})"] += int(count)
-    frame = _query(connection, path, kind.table, kind.sql(columns))
+    frame = _fetch(connection, path, kind.table, kind.sql(columns), batch)
     return _unique_launches(frame, kind.table, skipped) if kind.target == "launches" else frame
 
 
@@ -396,15 +460,16 @@ class _Utf8:
             return data.decode("utf-8", "replace")
 
 
-def load_nsys_sqlite(path: Path) -> TraceTables:
+def load_nsys_sqlite(path: Path, batch: int = BATCH_ROWS) -> TraceTables:
+    """The tables of an nsys SQLite export, its rows fetched ``batch`` at a time."""
     connection = _connect(path)
     try:
-        return _read(connection, path)
+        return _read(connection, path, batch)
     finally:
         connection.close()
 
 
-def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
+def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables:
     utf8 = connection.text_factory = _Utf8()
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "StringIds" not in tables:
@@ -412,31 +477,38 @@ def _read(connection: sqlite3.Connection, path: Path) -> TraceTables:
     if not any(table in tables for table in TABLE_ROLES):
         raise ProfkitError(f"{path}: the report holds no events (no NVTX, CUDA or OS runtime tables)")
     skipped: Counter[str] = Counter()
-    raw = [(kind, _read_kind(connection, path, kind, skipped)) for kind in EVENT_KINDS if kind.table in tables]
-    if not any(len(frame) for _, frame in raw):
+    ctx = _Context()
+    parts: dict[str, list[dict[str, Any]]] = {}
+    rows = 0
+    for kind in EVENT_KINDS:
+        if kind.table in tables:
+            frame = _read_kind(connection, path, kind, skipped, batch)
+            if len(frame):
+                rows += len(frame)
+                parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
+            del frame  # only the built columns stay
+    if not rows:
         if skipped:
             raise ProfkitError(f"{path}: the report holds no usable events ({_skipped_detail(skipped)})")
         raise ProfkitError(f"{path}: the report holds no events (its event tables are empty)")
 
-    ctx = _Context(min(float(frame["start"].min()) for _, frame in raw if len(frame)))
-    parts: dict[str, list[dict[str, Any]]] = {}
-    for kind, frame in raw:
-        if len(frame):
-            parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
-    columns = {
-        target: pieces[0]
-        if len(pieces) == 1
-        else {k: np.concatenate([np.asarray(p[k]) for p in pieces]) for k in pieces[0]}
-        for target, pieces in parts.items()
-    }
-    built = {name: build_table(name, columns[name]) if name in columns else empty_table(name) for name in SCHEMAS}
+    origin_ns = min(float(piece["ts"].min()) for pieces in parts.values() for piece in pieces)
+    built: dict[str, pd.DataFrame] = {}
+    for name in SCHEMAS:
+        pieces = parts.pop(name, [])
+        for piece in pieces:
+            ctx.relative(piece, origin_ns)
+        if len(pieces) > 1:
+            pieces = [{k: np.concatenate([np.asarray(p[k]) for p in pieces]) for k in pieces[0]}]
+        built[name] = build_table(name, pieces[0]) if pieces else empty_table(name)
+        del pieces
     info = TraceInfo(
         path=path,
         source_format="nsys",
         devices=_devices(connection, tables),
-        event_count=sum(len(frame) for _, frame in raw) + sum(skipped.values()),
+        event_count=rows + sum(skipped.values()),
         skipped_events=dict(skipped),
-        time_origin_us=ctx.origin_ns / 1000.0,
+        time_origin_us=origin_ns / 1000.0,
         decoder="sqlite",
         not_captured=[f"{role} ({table})" for table, role in TABLE_ROLES.items() if table not in tables],
     )
