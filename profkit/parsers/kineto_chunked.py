@@ -18,6 +18,7 @@ import gzip
 import re
 from collections import Counter
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,7 +106,7 @@ class _Columns:
         self.unknown: Counter[str] = Counter()
         self.events = 0
         self.durations = False
-        self.strings: dict[str, str] = {}
+        self.strings: dict[str | None, str | None] = {}
 
     def add(self, events: list[k.KinetoEvent]) -> None:
         self.events += len(events)
@@ -125,7 +126,7 @@ class _Columns:
                 if dtype in _NUMERIC:  # numbers held as arrays, not one Python object each
                     cols[col] = np.asarray(cols[col], dtype=_NUMERIC[dtype])
                 else:
-                    cols[col] = [v if v is None else intern(v, v) for v in cols[col]]
+                    cols[col] = list(map(intern, cols[col], cols[col]))  # one object per distinct text
             self.parts.setdefault(table, []).append(cols)
 
     def tables(self) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class _Columns:
             merged[table] = {
                 col: np.concatenate([p[col] for p in parts])
                 if isinstance(parts[0][col], np.ndarray)
-                else [v for p in parts for v in p[col]]
+                else list(chain.from_iterable(p[col] for p in parts))
                 for col in parts[0]
             }
         self.parts.clear()
