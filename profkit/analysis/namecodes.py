@@ -39,7 +39,8 @@ def per_name(names: pd.Series, decide: Callable[[str], Any], missing: Any, dtype
     """``decide(name)`` for each row, computed once per distinct name; ``missing`` for missing names."""
     codes, uniques = factorize(names)
     values = np.empty(len(uniques) + 1, dtype=dtype)
-    values[:-1] = [decide(str(name)) for name in uniques]
+    for index, name in enumerate(uniques):  # one by one: a tuple result stays one object
+        values[index] = decide(str(name))
     values[-1] = missing  # code -1
     return values[codes]
 
