@@ -19,6 +19,7 @@ import pandas as pd
 
 from profkit.analysis.attribution import PipelineWindows, label_times
 from profkit.analysis.intervals import union_length
+from profkit.analysis.namecodes import name_match
 from profkit.parsers.tables import TraceTables
 
 GRAPH_LAUNCH = re.compile(r"^(cuda|cu)GraphLaunch(_v\d+)?$")
@@ -88,7 +89,7 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
     launches = tables.launches
     if not len(work) or not len(launches):
         return None
-    graph = launches[launches["name"].str.match(GRAPH_LAUNCH.pattern, na=False).to_numpy(dtype=bool)]
+    graph = launches[name_match(launches["name"], GRAPH_LAUNCH)]
     graph = graph.sort_values("ts", kind="stable")
     all_busy = union_length(work["ts"].to_numpy(), work["end"].to_numpy())
     correlation = work["correlation"].to_numpy(dtype=np.float64)
@@ -125,9 +126,13 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
 
 def _idle(work: pd.DataFrame, start: float, end: float) -> float:
     """GPU idle inside ``[start, end)``: its length less the union of all work clipped to it."""
+    return _idle_in(work["ts"].to_numpy(), work["end"].to_numpy(), start, end)
+
+
+def _idle_in(starts: np.ndarray, ends: np.ndarray, start: float, end: float) -> float:
+    """:func:`_idle` over work given as start and end arrays."""
     if end <= start:
         return 0.0
-    starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
     inside = (ends > start) & (starts < end)
     busy = union_length(np.clip(starts[inside], start, end), np.clip(ends[inside], start, end))
     return max(end - start - busy, 0.0)
@@ -145,20 +150,24 @@ def _between(
     call_starts = np.searchsorted(pipeline[0], [launch for launch, _, _ in spans], side="right") - 1
     calls, ops, kinds = Counter(), Counter(), Counter()
     launches, cpu_ops = tables.launches, tables.cpu_ops
-    sync_launches = launches[launches["name"].str.match(SYNC_CALL.pattern, na=False).to_numpy(dtype=bool)]
-    sync_ops = cpu_ops[cpu_ops["name"].str.match(SYNC_OP.pattern, na=False).to_numpy(dtype=bool)]
+    sync_launches = launches[name_match(launches["name"], SYNC_CALL)]
+    sync_ops = cpu_ops[name_match(cpu_ops["name"], SYNC_OP)]
+    # plain arrays, taken once: a pandas filter per gap costs more than the numpy work it wraps
+    work_starts, work_ends = work["ts"].to_numpy(), work["end"].to_numpy()
+    call_ts, call_names = sync_launches["ts"].to_numpy(), sync_launches["name"].to_numpy(dtype=object)
+    op_ts, op_names = sync_ops["ts"].to_numpy(), sync_ops["name"].to_numpy(dtype=object)
     for (launch_a, _, end_a), (launch_b, start_b, _), call_a, call_b in zip(
         spans, spans[1:], call_starts, call_starts[1:], strict=False
     ):
         if call_a != call_b:
             continue
-        result.idle_between_us += _idle(work, end_a, start_b)
+        result.idle_between_us += _idle_in(work_starts, work_ends, end_a, start_b)
         result.gaps_between += 1
-        found_calls = sync_launches[(sync_launches["ts"] > launch_a) & (sync_launches["ts"] < launch_b)]
-        found_ops = sync_ops[(sync_ops["ts"] > launch_a) & (sync_ops["ts"] < launch_b)]
-        calls.update(str(name) for name in found_calls["name"])
-        ops.update(str(name) for name in found_ops["name"])
-        kinds.update(kind for kind in _innermost_kind(found_calls["ts"].to_numpy(), windows) if kind)
+        found_calls = (call_ts > launch_a) & (call_ts < launch_b)
+        found_ops = (op_ts > launch_a) & (op_ts < launch_b)
+        calls.update(str(name) for name in call_names[found_calls])
+        ops.update(str(name) for name in op_names[found_ops])
+        kinds.update(kind for kind in _innermost_kind(call_ts[found_calls], windows) if kind)
     # aten::item wraps aten::_local_scalar_dense: name the innermost one
     if "aten::_local_scalar_dense" in ops:
         ops.pop("aten::item", None)

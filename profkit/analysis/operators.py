@@ -67,7 +67,9 @@ def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
     if cpu_ops.empty:
         return np.zeros(0)
     self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).tolist()
-    thread_codes = pd.factorize(cpu_ops["pid"].astype(str) + "/" + cpu_ops["tid"].astype(str))[0]
+    pids = pd.factorize(cpu_ops["pid"], use_na_sentinel=False)[0]
+    tids, tid_values = pd.factorize(cpu_ops["tid"], use_na_sentinel=False)
+    thread_codes = pids * (len(tid_values) + 1) + tids  # one code per (pid, tid)
     order = np.lexsort((-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), thread_codes)).tolist()
     ts = cpu_ops["ts"].to_numpy().tolist()  # plain floats: indexing numpy scalars one by one is slow
     end = cpu_ops["end"].to_numpy().tolist()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from profkit.analysis.namecodes import factorize
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -206,10 +208,11 @@ def _kernel_class(name: str) -> tuple[str, str, bool, str]:
 
 def _per_unique(names: pd.Series, classify, columns: list[str]) -> pd.DataFrame:
     """Apply ``classify`` once per unique name and spread the result back over ``names``."""
-    codes, uniques = pd.factorize(names.astype("string").fillna(""), sort=False)
-    table = pd.DataFrame([classify(str(name)) for name in uniques], columns=columns)
-    if table.empty:
+    if not len(names):
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    codes, uniques = factorize(names if names.dtype == "string" else names.astype("string"))
+    # a missing name is classified as "" (the last row, code -1)
+    table = pd.DataFrame([*(classify(str(name)) for name in uniques), classify("")], columns=columns)
     return table.take(codes).reset_index(drop=True)
 
 

@@ -156,9 +156,10 @@ def _spans(windows: PipelineWindows, view: PipelineView) -> dict[str, list[Span]
 
 
 def _groups(work: pd.DataFrame) -> np.ndarray:
-    """The zoom group of each work item: its denoise step row, else its stage."""
+    """The zoom group of each work item as an integer: its denoise step row (>= 0), else -1 - its stage's code."""
     step_row = work["step_row"].to_numpy()
-    return np.where(step_row >= 0, step_row.astype(str), "stage:" + work["stage"].to_numpy(dtype=object).astype(str))
+    stage_codes = pd.factorize(work["stage"].to_numpy(dtype=object), use_na_sentinel=False)[0]
+    return np.where(step_row >= 0, step_row, -1 - stage_codes).astype(np.int64)
 
 
 def per_group_limit(groups: np.ndarray, per_group: int) -> int:
@@ -167,17 +168,23 @@ def per_group_limit(groups: np.ndarray, per_group: int) -> int:
     return max(1, min(per_group, MAX_ITEMS // count))
 
 
-def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int) -> np.ndarray:
-    """Sorted indices of the ``per_group`` longest of each group (at most :data:`MAX_ITEMS` in all)."""
-    ranked = pd.DataFrame({"length": lengths, "group": groups}).sort_values("length", ascending=False, kind="stable")
-    kept = ranked.groupby("group", sort=False).head(per_group_limit(groups, per_group))
-    return np.sort(kept.index.to_numpy()[:MAX_ITEMS])
+def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int, limit: int | None = None) -> np.ndarray:
+    """Sorted indices of the ``per_group`` longest of each group (at most :data:`MAX_ITEMS` in all); ``limit``:
+    the per-group limit when already computed."""
+    limit = per_group_limit(groups, per_group) if limit is None else limit
+    ranked = np.argsort(-lengths, kind="stable")  # longest first, ties in their order
+    codes = pd.factorize(groups[ranked])[0]
+    by_group = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    rank = np.empty(len(ranked), dtype=np.int64)
+    rank[by_group] = np.arange(len(ranked)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.sort(ranked[rank < limit][:MAX_ITEMS])
 
 
-def _kept_items(work: pd.DataFrame, per_group: int) -> pd.DataFrame:
+def _kept_items(work: pd.DataFrame, groups: np.ndarray, limit: int) -> pd.DataFrame:
     if len(work) <= KEEP_ALL_ITEMS:
         return work
-    return work.iloc[_longest(work["dur"].to_numpy(), _groups(work), per_group)]
+    return work.iloc[_longest(work["dur"].to_numpy(), groups, 0, limit)]
 
 
 def _gaps(work: pd.DataFrame, blocking: pd.DataFrame, per_group: int) -> tuple[list, int, dict[str, float]]:
@@ -227,9 +234,13 @@ def build_timeline(
             mask = (work["device"].to_numpy() == device) & (work["stream"].to_numpy() == stream)
             lane_of[(int(device), int(stream))] = len(timeline.lanes)
             timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
-        kept = _kept_items(work, items_per_group).sort_values("ts", kind="stable")
         if len(work) > KEEP_ALL_ITEMS:
-            timeline.items_per_group = per_group_limit(_groups(work), items_per_group)
+            groups = _groups(work)
+            timeline.items_per_group = per_group_limit(groups, items_per_group)
+            kept = _kept_items(work, groups, timeline.items_per_group)
+        else:
+            kept = work
+        kept = kept.sort_values("ts", kind="stable")
         names = pd.unique(kept["name"].to_numpy(dtype=object))
         index = {name: i for i, name in enumerate(names)}
         timeline.names = [str(name) for name in names]

@@ -260,23 +260,52 @@ def _valid(bucket: list[KinetoEvent], skipped: Counter[str]) -> tuple[list[Kinet
 _NO_ARGS = KinetoArgs()
 
 
-def _ids(values: Iterable[int | None]) -> list[int]:
+def _ids(values: list[int | None]) -> np.ndarray:
     """Correlation/external ids as int64: -1 for missing ones and for any outside int64 (JSON allows any size)."""
-    return [v if v is not None and _INT64_MIN <= v <= _INT64_MAX else -1 for v in values]
+    if None in values:
+        values = [-1 if v is None else v for v in values]
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:  # an id outside int64
+        return np.array([v if _INT64_MIN <= v <= _INT64_MAX else -1 for v in values], dtype=np.int64)
 
 
-def _device_stream(events: list[KinetoEvent], args: list[KinetoArgs]) -> dict[str, list[int]]:
+def _device_or_row(values: list[int | str | None], rows: list[int | str | None]) -> Any:
+    """``args`` device/stream where it is an int64, else the Kineto pid/tid row (which numbers them for GPU events)."""
+    if set(map(type, values)) <= {int}:  # the common case: all ints
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    return [
+        v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else _id_or(v, row)
+        for v, row in zip(values, rows, strict=True)
+    ]
+
+
+def _device_stream(events: list[KinetoEvent], args: list[KinetoArgs]) -> dict[str, Any]:
     """GPU device and stream from ``args``, else Kineto's pid/tid rows (which number them for GPU events)."""
     return {
-        "device": [
-            a.device if type(a.device) is int and _INT64_MIN <= a.device <= _INT64_MAX else _id_or(a.device, e.pid)
-            for e, a in zip(events, args, strict=True)
-        ],
-        "stream": [
-            a.stream if type(a.stream) is int and _INT64_MIN <= a.stream <= _INT64_MAX else _id_or(a.stream, e.tid)
-            for e, a in zip(events, args, strict=True)
-        ],
+        "device": _device_or_row([a.device for a in args], [e.pid for e in events]),
+        "stream": _device_or_row([a.stream for a in args], [e.tid for e in events]),
     }
+
+
+def _grids(values: list[list[int] | str | None]) -> list[str | None]:
+    """Grid/block dimensions as text (a list as Python prints it)."""
+    if None in values:
+        return [_grid(v) for v in values]
+    return list(map(str, values))
+
+
+def _per_value(values: list[Any], convert: Any) -> list[Any]:
+    """``convert(value)`` for each value, computed once per distinct value (pids, tids and categories repeat)."""
+    lookup = {value: convert(value) for value in set(values)}
+    return list(map(lookup.__getitem__, values))
+
+
+def _is_cat(wanted: str) -> Any:
+    return lambda cat: (cat or "").lower() == wanted
 
 
 def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndarray) -> dict[str, Any]:
@@ -286,15 +315,15 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
     if table == "kernels":
         cols |= {
             **_device_stream(events, args),
-            "correlation": _ids(a.correlation for a in args),
-            "external_id": _ids(a.external_id for a in args),
-            "grid": [_grid(a.grid) for a in args],
-            "block": [_grid(a.block) for a in args],
+            "correlation": _ids([a.correlation for a in args]),
+            "external_id": _ids([a.external_id for a in args]),
+            "grid": _grids([a.grid for a in args]),
+            "block": _grids([a.block for a in args]),
             "registers": [a.registers for a in args],
             "shared_memory": [a.shared_memory for a in args],
         }
     elif table == "memops":
-        kinds = ["memset" if (e.cat or "").lower() == "gpu_memset" else "memcpy" for e in events]
+        kinds = _per_value([e.cat for e in events], lambda cat: "memset" if _is_cat("gpu_memset")(cat) else "memcpy")
         cols |= {
             "kind": kinds,
             "direction": [
@@ -302,29 +331,31 @@ def _columns(table: str, events: list[KinetoEvent], ts: np.ndarray, dur: np.ndar
             ],
             "pageable": ["Pageable" in n for n in names],
             **_device_stream(events, args),
-            "correlation": _ids(a.correlation for a in args),
+            "correlation": _ids([a.correlation for a in args]),
             "bytes": [a.bytes for a in args],
         }
     elif table == "launches":
         cols |= {
-            "pid": list(map(str, (e.pid for e in events))),
-            "tid": list(map(str, (e.tid for e in events))),
-            "correlation": _ids(a.correlation for a in args),
-            "external_id": _ids(a.external_id for a in args),
-            "api": ["driver" if (e.cat or "").lower() == "cuda_driver" else "runtime" for e in events],
+            "pid": _per_value([e.pid for e in events], str),
+            "tid": _per_value([e.tid for e in events], str),
+            "correlation": _ids([a.correlation for a in args]),
+            "external_id": _ids([a.external_id for a in args]),
+            "api": _per_value(
+                [e.cat for e in events], lambda cat: "driver" if _is_cat("cuda_driver")(cat) else "runtime"
+            ),
         }
     elif table == "cpu_ops":
         cols |= {
             "cat": [e.cat for e in events],
-            "pid": list(map(str, (e.pid for e in events))),
-            "tid": list(map(str, (e.tid for e in events))),
-            "external_id": _ids(a.external_id for a in args),
+            "pid": _per_value([e.pid for e in events], str),
+            "tid": _per_value([e.tid for e in events], str),
+            "external_id": _ids([a.external_id for a in args]),
         }
     elif table == "ranges":
         cols |= {
-            "pid": list(map(str, (e.pid for e in events))),
-            "tid": list(map(str, (e.tid for e in events))),
-            "on_gpu": [(e.cat or "").lower() == "gpu_user_annotation" for e in events],
+            "pid": _per_value([e.pid for e in events], str),
+            "tid": _per_value([e.tid for e in events], str),
+            "on_gpu": _per_value([e.cat for e in events], _is_cat("gpu_user_annotation")),
         }
     elif table == "syncs":
         cols |= {

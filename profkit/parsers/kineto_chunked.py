@@ -18,6 +18,7 @@ import gzip
 import re
 from collections import Counter
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -62,7 +63,7 @@ def _last_boundary(buf: bytes | bytearray, end: int) -> tuple[int, int] | None:
     return None
 
 
-def _blocks(handle: BinaryIO, path: Path, chunk_size: int) -> Iterator[tuple[str, bytes]]:
+def _blocks(handle: BinaryIO, path: Path, chunk_size: int) -> Iterator[tuple[str, bytes | memoryview]]:
     """("head", header bytes), then ("events", a JSON array of events)..., then ("tail", the rest as a document)."""
     limit, total = max_input_bytes(), 0
     buf = bytearray()
@@ -80,20 +81,28 @@ def _blocks(handle: BinaryIO, path: Path, chunk_size: int) -> Iterator[tuple[str
         if len(buf) > _HEAD_LIMIT or not more():
             raise ChunkFallback
     yield "head", bytes(buf[: match.start()]) + b'"traceEvents":[]}'
-    del buf[: match.end()]
+    del buf[: match.end() - 1]  # buf starts with the "[" of the events
     eof = False
     while True:
         while not eof and len(buf) < 2 * chunk_size:
             eof = not more()
         if eof:
-            yield "tail", b'{"traceEvents":[' + bytes(buf)
+            buf[:1] = b'{"traceEvents":['
+            yield "tail", bytes(buf)
             return
         cut = _last_boundary(buf, chunk_size + chunk_size // 2)
         if cut is None:
             eof = not more()  # one event larger than a block: read on
             continue
-        yield "events", b"[" + bytes(buf[: cut[0]]) + b"]"
-        del buf[: cut[1]]
+        # the block is decoded in place (no copy): "[" + events + "]" written over the separators around it
+        buf[cut[0]] = ord("]")
+        block = memoryview(buf)[: cut[0] + 1]
+        try:
+            yield "events", block
+        finally:
+            block.release()  # buf may be resized again
+        del buf[: cut[1] - 1]
+        buf[0] = ord("[")
 
 
 class _Columns:
@@ -105,7 +114,7 @@ class _Columns:
         self.unknown: Counter[str] = Counter()
         self.events = 0
         self.durations = False
-        self.strings: dict[str, str] = {}
+        self.strings: dict[str | None, str | None] = {}
 
     def add(self, events: list[k.KinetoEvent]) -> None:
         self.events += len(events)
@@ -125,7 +134,7 @@ class _Columns:
                 if dtype in _NUMERIC:  # numbers held as arrays, not one Python object each
                     cols[col] = np.asarray(cols[col], dtype=_NUMERIC[dtype])
                 else:
-                    cols[col] = [v if v is None else intern(v, v) for v in cols[col]]
+                    cols[col] = list(map(intern, cols[col], cols[col]))  # one object per distinct text
             self.parts.setdefault(table, []).append(cols)
 
     def tables(self) -> dict[str, Any]:
@@ -134,7 +143,7 @@ class _Columns:
             merged[table] = {
                 col: np.concatenate([p[col] for p in parts])
                 if isinstance(parts[0][col], np.ndarray)
-                else [v for p in parts for v in p[col]]
+                else list(chain.from_iterable(p[col] for p in parts))
                 for col in parts[0]
             }
         self.parts.clear()
@@ -145,7 +154,7 @@ class _Columns:
         return {"origin": origin, **tables}
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
+def _decode(decoder: msgspec.json.Decoder, data: bytes | memoryview) -> Any:
     try:
         return decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:  # ValidationError is a DecodeError
