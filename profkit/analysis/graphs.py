@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from profkit.analysis.attribution import PipelineWindows, label_times
-from profkit.analysis.intervals import union_length
+from profkit.analysis.intervals import merge, union_length
 from profkit.analysis.namecodes import name_match
 from profkit.parsers.tables import TraceTables
 
@@ -91,10 +91,12 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
         return None
     graph = launches[name_match(launches["name"], GRAPH_LAUNCH)]
     graph = graph.sort_values("ts", kind="stable")
-    all_busy = union_length(work["ts"].to_numpy(), work["end"].to_numpy())
+    work_ts, work_end = work["ts"].to_numpy(), work["end"].to_numpy()
+    all_busy = union_length(work_ts, work_end)
     correlation = work["correlation"].to_numpy(dtype=np.float64)
     replayed = np.isin(correlation, graph["correlation"].to_numpy(dtype=np.float64)) & (correlation >= 0)
-    replay_busy = union_length(work["ts"].to_numpy()[replayed], work["end"].to_numpy()[replayed])
+    replay_busy = union_length(work_ts[replayed], work_end[replayed])
+    busy = _Busy(work_ts, work_end)
     result = GraphReplays(
         launches=len(graph),
         replayed_items=int(replayed.sum()),
@@ -106,68 +108,90 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
     if windows is not None and len(windows.steps):
         steps = windows.steps
         result.steps_wall_us = float(steps["dur"].sum())
-        result.idle_in_steps_us = sum(_idle(work, a, b) for a, b in zip(steps["ts"], steps["end"], strict=True))
+        result.idle_in_steps_us = sum(busy.idle(a, b) for a, b in zip(steps["ts"], steps["end"], strict=True))
     if graph.empty:
         return result
-    # each replay's GPU span, in launch order
-    spans = []
-    for launch in graph.itertuples(index=False):
-        mine = replayed & (correlation == launch.correlation)
-        if mine.any():
-            start, end = float(work["ts"].to_numpy()[mine].min()), float(work["end"].to_numpy()[mine].max())
-            spans.append((launch.ts, start, end))
-    step_rows = label_times(graph["ts"].to_numpy(), windows)[1] if windows is not None else np.full(len(graph), -1)
+    # each replay's GPU span (first start, last end of the work it ran), in launch order
+    corr_ids, first = np.unique(correlation[replayed], return_inverse=True)
+    span_start = np.full(corr_ids.size, np.inf)
+    span_end = np.full(corr_ids.size, -np.inf)
+    np.minimum.at(span_start, first, work_ts[replayed])
+    np.maximum.at(span_end, first, work_end[replayed])
+    graph_ts, graph_corr = graph["ts"].to_numpy(), graph["correlation"].to_numpy(dtype=np.float64)
+    at = np.minimum(np.searchsorted(corr_ids, graph_corr), max(corr_ids.size - 1, 0))
+    ran = (corr_ids[at] == graph_corr) & (graph_corr >= 0) if corr_ids.size else np.zeros(len(graph), dtype=bool)
+    spans = [
+        (launch_ts, float(span_start[i]), float(span_end[i]))
+        for launch_ts, i, ok in zip(graph_ts.tolist(), at.tolist(), ran.tolist(), strict=True)
+        if ok
+    ]
+    step_rows = label_times(graph_ts, windows)[1] if windows is not None else np.full(len(graph), -1)
     result.launches_in_steps = int((step_rows >= 0).sum())
-    _between(result, spans, tables, work, windows)
+    _between(result, spans, tables, busy, windows)
     if windows is not None and len(windows.steps):
-        _per_step(result, graph, step_rows, spans, work, correlation, windows)
+        _per_step(result, graph, step_rows, spans, work, busy, correlation, windows)
     return result
 
 
-def _idle(work: pd.DataFrame, start: float, end: float) -> float:
-    """GPU idle inside ``[start, end)``: its length less the union of all work clipped to it."""
-    return _idle_in(work["ts"].to_numpy(), work["end"].to_numpy(), start, end)
+class _Busy:
+    """The union of all GPU work as sorted disjoint blocks, to measure idle time in any window without rescanning
+    every item (block lengths clipped to the window are the ones a union of the clipped items would give)."""
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.starts, self.ends = merge(starts, ends)
+
+    def idle(self, start: float, end: float) -> float:
+        """GPU idle inside ``[start, end)``: its length less the union of all work clipped to it."""
+        if end <= start:
+            return 0.0
+        first = np.searchsorted(self.ends, start, side="right")  # blocks ending after start ...
+        stop = np.searchsorted(self.starts, end, side="left")  # ... and starting before end
+        inside = slice(first, max(first, stop))
+        busy = float(np.sum(np.minimum(self.ends[inside], end) - np.maximum(self.starts[inside], start)))
+        return max(end - start - busy, 0.0)
 
 
-def _idle_in(starts: np.ndarray, ends: np.ndarray, start: float, end: float) -> float:
-    """:func:`_idle` over work given as start and end arrays."""
-    if end <= start:
-        return 0.0
-    inside = (ends > start) & (starts < end)
-    busy = union_length(np.clip(starts[inside], start, end), np.clip(ends[inside], start, end))
-    return max(end - start - busy, 0.0)
+def _matching(frame: pd.DataFrame, pattern: re.Pattern[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted times of the rows whose name matches, their table-order positions, and their names in table order."""
+    rows = frame[name_match(frame["name"], pattern)]
+    ts = rows["ts"].to_numpy(dtype=np.float64)
+    order = np.argsort(ts, kind="stable")
+    return ts[order], order, rows["name"].to_numpy(dtype=object)
+
+
+def _within(found: tuple[np.ndarray, np.ndarray, np.ndarray], low: float, high: float) -> np.ndarray:
+    """Table-order positions of the rows of ``found`` with ``low < ts < high``."""
+    sorted_ts, order, _ = found
+    return np.sort(order[np.searchsorted(sorted_ts, low, side="right") : np.searchsorted(sorted_ts, high, side="left")])
 
 
 def _between(
     result: GraphReplays,
     spans: list[tuple[float, float, float]],
     tables: TraceTables,
-    work: pd.DataFrame,
+    busy: _Busy,
     windows: PipelineWindows | None,
 ) -> None:
     """Idle between consecutive replays of one pipeline call, and the syncs issued between their launches."""
     pipeline = windows.pipeline if windows is not None else (np.array([-np.inf]), np.array([np.inf]))
     call_starts = np.searchsorted(pipeline[0], [launch for launch, _, _ in spans], side="right") - 1
     calls, ops, kinds = Counter(), Counter(), Counter()
-    launches, cpu_ops = tables.launches, tables.cpu_ops
-    sync_launches = launches[name_match(launches["name"], SYNC_CALL)]
-    sync_ops = cpu_ops[name_match(cpu_ops["name"], SYNC_OP)]
-    # plain arrays, taken once: a pandas filter per gap costs more than the numpy work it wraps
-    work_starts, work_ends = work["ts"].to_numpy(), work["end"].to_numpy()
-    call_ts, call_names = sync_launches["ts"].to_numpy(), sync_launches["name"].to_numpy(dtype=object)
-    op_ts, op_names = sync_ops["ts"].to_numpy(), sync_ops["name"].to_numpy(dtype=object)
+    sync_launches = _matching(tables.launches, SYNC_CALL)
+    sync_launch_ts = np.empty_like(sync_launches[0])
+    sync_launch_ts[sync_launches[1]] = sync_launches[0]  # back in table order
+    sync_ops = _matching(tables.cpu_ops, SYNC_OP)
     for (launch_a, _, end_a), (launch_b, start_b, _), call_a, call_b in zip(
         spans, spans[1:], call_starts, call_starts[1:], strict=False
     ):
         if call_a != call_b:
             continue
-        result.idle_between_us += _idle_in(work_starts, work_ends, end_a, start_b)
+        result.idle_between_us += busy.idle(end_a, start_b)
         result.gaps_between += 1
-        found_calls = (call_ts > launch_a) & (call_ts < launch_b)
-        found_ops = (op_ts > launch_a) & (op_ts < launch_b)
-        calls.update(str(name) for name in call_names[found_calls])
-        ops.update(str(name) for name in op_names[found_ops])
-        kinds.update(kind for kind in _innermost_kind(call_ts[found_calls], windows) if kind)
+        found_calls = _within(sync_launches, launch_a, launch_b)
+        found_ops = _within(sync_ops, launch_a, launch_b)
+        calls.update(str(name) for name in sync_launches[2][found_calls])
+        ops.update(str(name) for name in sync_ops[2][found_ops])
+        kinds.update(kind for kind in _innermost_kind(sync_launch_ts[found_calls], windows) if kind)
     # aten::item wraps aten::_local_scalar_dense: name the innermost one
     if "aten::_local_scalar_dense" in ops:
         ops.pop("aten::item", None)
@@ -182,10 +206,12 @@ def _per_step(
     step_rows: np.ndarray,
     spans: list[tuple[float, float, float]],
     work: pd.DataFrame,
+    all_work: _Busy,
     correlation: np.ndarray,
     windows: PipelineWindows,
 ) -> None:
     span_of_launch = {launch: (start, end) for launch, start, end in spans}
+    work_ts, work_end = work["ts"].to_numpy(), work["end"].to_numpy()
     previous_end: dict[int, float] = {}
     steps = windows.steps
     for row in range(len(steps)):
@@ -193,12 +219,12 @@ def _per_step(
         launch_ts = graph["ts"].to_numpy()[mine]
         corrs = graph["correlation"].to_numpy(dtype=np.float64)[mine]
         replay = np.isin(correlation, corrs) & (correlation >= 0)
-        busy = union_length(work["ts"].to_numpy()[replay], work["end"].to_numpy()[replay])
+        busy = union_length(work_ts[replay], work_end[replay])
         call = int(steps["call"].iloc[row])
         idle_before = 0.0
         own = [span_of_launch[ts] for ts in launch_ts if ts in span_of_launch]
         if own and call in previous_end:
-            idle_before = _idle(work, previous_end[call], min(start for start, _ in own))
+            idle_before = all_work.idle(previous_end[call], min(start for start, _ in own))
         if own:
             previous_end[call] = max(end for _, end in own)
         result.steps.append(GraphStep(call, int(steps["step"].iloc[row]), int(mine.sum()), busy, idle_before))
