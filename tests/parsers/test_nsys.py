@@ -339,8 +339,8 @@ def test_nsys_and_torch_profiler_agree_on_stages_and_step_times(nsys_and_torch_r
     ratio = nsys_median / torch_median
     # Same units and the same ranges give the same order of magnitude; a unit or range mix-up is off by 10x-1000x.
     # The margin stays wide: the two profilers add different overheads, and a 2-core machine under other load
-    # moved this ratio by 30% between runs, so a tighter band would measure the machine, not profkit.
-    assert 0.5 <= ratio <= 2.0, f"per-step medians differ: nsys {nsys_median:.0f} us, torch {torch_median:.0f} us"
+    # moved this ratio by 30% between runs and past 2x at load 5-7, so a tighter band would measure the machine.
+    assert 1 / 3 <= ratio <= 3.0, f"per-step medians differ: nsys {nsys_median:.0f} us, torch {torch_median:.0f} us"
 
 
 @pytest.mark.slow
