@@ -78,7 +78,7 @@ class ConfigQuality(msgspec.Struct, frozen=True, kw_only=True):
     clip_score: float | None = None
     fid: float | None = None
     kid: float | None = None
-    seconds: float | None = None  # the configuration's latency (per call), when its run says
+    seconds: float | None = None  # the configuration's latency per image (call time / batch), when its run says
     speedup: float | None = None  # reference seconds / seconds
     drift: LatentDrift | None = None
     verdict: str = ""

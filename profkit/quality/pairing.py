@@ -29,7 +29,7 @@ class ImageRef:
 
 @dataclass
 class ImageSet:
-    """One configuration's images: ``key -> image``; its latency per call and latent record when known."""
+    """One configuration's images: ``key -> image``; its latency per image and latent record when known."""
 
     label: str
     source: Path
@@ -65,6 +65,8 @@ def _capture_set(folder: Path) -> ImageSet:
     seconds = timing.recorded_call_under_profiler or timing.recorded_call_under_nsys
     if seconds is None and timing.warmup_calls:
         seconds = statistics.median(timing.warmup_calls[1:] or timing.warmup_calls)
+    if seconds is not None:  # per image: configurations of other batch sizes compare fairly
+        seconds /= max(metadata.settings.batch if metadata.settings else 1, 1)
     latents = folder / LATENTS_FILE
     return ImageSet(metadata.dtype, folder, images, seconds, latents if latents.is_file() else None)
 
@@ -85,7 +87,7 @@ def _bench_sets(folder: Path) -> list[ImageSet]:
     for config in result.configs:
         times = [t.e2e_ms for t in config.trials if t.ok and t.e2e_ms is not None]
         if times:
-            seconds[config.name] = statistics.median(times) / 1000
+            seconds[config.name] = statistics.median(times) / 1000 / config.batch  # per image
     sets = []
     for config in result.configs:
         images = folder / BENCH_IMAGES_DIR / config_folder(config.name)

@@ -59,7 +59,7 @@ def pareto_svg(points: list[ParetoPoint], metric: str) -> dict[str, Any]:
         "pad": PAD,
         "marks": marks,
         "front": " ".join(f"{m['x']:.1f},{m['y']:.1f}" for m in front),
-        "x_label": f"latency per call (s), {low_s:.3f} to {high_s:.3f}",
+        "x_label": f"latency per image (s), {low_s:.3f} to {high_s:.3f}",
         "y_label": "PSNR (dB; top: identical)" if metric == "psnr_db" else "CLIP score",
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -284,6 +285,12 @@ def test_multi_configuration_bench_keeps_images_and_writes_a_quality_section(tmp
     assert config.drift is not None and config.drift.diverges_at is None
     assert all(step.relative < 1e-4 for step in config.drift.steps)
     assert config.seconds is not None and document.pareto_metric == "psnr_db" and len(document.pareto) == 2
+    from profkit.model.bench import BenchResult
+
+    result = BenchResult.load(tmp_path / "b" / "bench.json", "bench")
+    per_image = {c.name: statistics.median(t.e2e_ms for t in c.trials) / 1000 / c.batch for c in result.configs}
+    assert config.seconds == pytest.approx(per_image["fp32 b2"])  # per image, as the bench verdict compares them
+    assert document.reference_seconds == pytest.approx(per_image["fp32 b1"])
     assert (tmp_path / "b" / "quality.html").is_file() and load_document(tmp_path / "b" / "quality.json") == document
     quality.gate.check(document, "here")  # (near-)identical images pass the gate
     from markupsafe import escape
