@@ -93,9 +93,15 @@ def comparison_html(
             [[row.a_us or 0.0 for row in comparison.steps], [row.b_us or 0.0 for row in comparison.steps]],
             [f"A: {comparison.label_a}", f"B: {comparison.label_b}"],
         )
+    # the verdict reads speed first (with its numbers), then what happened to the images
+    speed, quality = comparison.verdict, None
+    if comparison.quality is not None and speed.endswith(f"; {comparison.quality.phrase}"):
+        speed, quality = speed[: -len(comparison.quality.phrase) - 2], comparison.quality.phrase
     return render(
         "compare.html.j2",
         c=comparison,
+        verdict_speed=speed,
+        verdict_quality=quality,
         path_a=path_a,
         path_b=path_b,
         step_chart=chart,

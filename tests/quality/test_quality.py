@@ -224,6 +224,11 @@ def test_capture_fp32_fp16_records_finite_psnr_in_the_comparison(captured) -> No
     assert comparison.comparison.quality is not None
     assert comparison.comparison.quality.psnr_db_median == config.psnr_db.median
     assert "images differ from fp32 by PSNR" in comparison.comparison.verdict
+    import re
+
+    page = comparison.html.read_text()  # the report's verdict: speed with its numbers first, then the images
+    sentence = re.search(r'id="verdict-sentence">(.*?)</div>', page, re.S).group(1)
+    assert sentence.index("speedup A/B") < sentence.index("Images differ from fp32 by PSNR")
     from profkit.model.comparison import load_comparison
 
     stored = load_comparison(comparison.json)
