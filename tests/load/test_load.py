@@ -168,7 +168,28 @@ def test_html_escapes_url() -> None:
 
     doc = LoadTestResult(url="http://h/<script>", mode="closed", levels=(_level(10, 5, 6),), stop_reason="x")
     html = load_html(doc)
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "h/<script>" not in html and "h/&lt;script&gt;" in html  # (the page's own scripts aside)
+
+
+def test_html_leads_with_goodput_and_draws_the_slo() -> None:
+    from profkit.report.load_html import load_html
+
+    levels = (_level(10, 5, 6), _level(20, 8, 9))
+    doc = LoadTestResult(
+        url="http://h/",
+        mode="closed",
+        slo_ms=500.0,
+        levels=levels,
+        stop_reason="x",
+        goodput_rps=levels[1].rps,
+        goodput_images_per_s=levels[1].images_per_s,
+        knee_index=0,
+    )
+    html = load_html(doc)
+    sentence = html.split('id="verdict-sentence">', 1)[1].split("</div>", 1)[0]
+    assert sentence.startswith(f"Goodput {levels[1].rps:.2f} req/s") and "P95 &lt;= 500 ms" in sentence
+    assert html.index('id="verdict-sentence"') < html.index("<table") and html.count(">SLO</text>") == 2
+    assert "x: answered requests/s" in html and "y: P95 latency (ms)" in html
 
 
 @pytest.mark.slow
