@@ -20,6 +20,7 @@ from profkit.model import load_document
 from profkit.model.bench import MetricStats
 from profkit.model.load import LoadLevel, LoadTestResult
 from tests.conftest import run_cli
+from tests.load.stubs import serve_stub
 
 SERVICE_S = 0.02
 
@@ -55,11 +56,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def stub_url() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), Stub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/images/generations"
-    server.shutdown()
+    yield from serve_stub(Stub)  # one request at a time: service time grows with concurrency
 
 
 def _level(rps: float, p50: float, p95: float, errors: float = 0.0) -> LoadLevel:

@@ -17,6 +17,7 @@ from profkit.load.shape import shape_levels
 from profkit.model import load_document
 from profkit.model.load import LoadTestResult
 from tests.conftest import run_cli
+from tests.load.stubs import serve_stub
 
 STEPS = """
 from locust import LoadTestShape
@@ -75,11 +76,7 @@ class Counting(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def counting_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/images/generations"
-    server.shutdown()
+    yield from serve_stub(Counting, threaded=True)
 
 
 def test_shape_levels_split_samples_by_stage_window() -> None:
