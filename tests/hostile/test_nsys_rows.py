@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import sqlite3
 import stat
@@ -83,10 +84,16 @@ def huge_step_number(folder: Path) -> Path:
     return trace.write(folder / "steps.json")
 
 
-def random_report(folder: Path) -> Path:
+def random_report(folder: Path, seed: int = 1) -> Path:
+    """4 KiB of seeded noise named like a report (nsys: "Version tag does not contain a delimiter")."""
     report = folder / "run.nsys-rep"
-    report.write_bytes(os.urandom(4096))
+    report.write_bytes(random.Random(seed).randbytes(4096))
     return report
+
+
+def binary_version_report(folder: Path) -> Path:
+    """Noise whose header nsys 2022.4 echoes back as raw, non-UTF-8 bytes ("Version number is invalid: \\x8a+...")."""
+    return random_report(folder, seed=27)
 
 
 def fake_nsys(folder: Path, body: str) -> Path:
@@ -102,7 +109,14 @@ def fake_nsys(folder: Path, body: str) -> Path:
 UNREADABLE = 'echo "Exportation error: Version tag does not contain a delimiter." >&2; exit 1'
 CRASH = "kill -SEGV $$"
 FAILS_OTHERWISE = 'echo "Segmentation fault in libQtCore" >&2; exit 1'
-NSYS = {"unreadable": UNREADABLE, "crash": CRASH, "fails otherwise": FAILS_OTHERWISE}
+#: nsys echoes undecodable header bytes into its message
+BINARY_MESSAGE = r"printf 'Exportation error: Version number is invalid: \212+\333CU\205\n' >&2; exit 1"
+NSYS = {
+    "unreadable": UNREADABLE,
+    "crash": CRASH,
+    "fails otherwise": FAILS_OTHERWISE,
+    "binary message": BINARY_MESSAGE,
+}
 
 
 @dataclass(frozen=True)
@@ -211,6 +225,20 @@ CASES = [
         marks=pytest.mark.skipif(REAL_NSYS is None, reason="nsys is not installed"),
     ),
     case(
+        binary_version_report,
+        2,
+        "profkit: error: {path}: nsys cannot read this report (Exportation error: Version number is invalid: ",
+        id="binary-message-real-nsys",
+        marks=pytest.mark.skipif(REAL_NSYS is None, reason="nsys is not installed"),
+    ),
+    case(
+        random_report,
+        2,
+        "profkit: error: {path}: nsys cannot read this report (Exportation error: Version number is invalid: ",
+        nsys="binary message",
+        id="binary-message",
+    ),
+    case(
         random_report,
         3,
         "profkit: error: exporting run.nsys-rep to SQLite (nsys export) failed",
@@ -230,7 +258,15 @@ CASES = [
 ]
 
 #: one CLI row per kind of case (the rest run in-process)
-CLI_CASES = ["text-start", "duplicate-correlation", "no-usable-row", "step-names", "random-report", "nsys-crashes"]
+CLI_CASES = [
+    "text-start",
+    "duplicate-correlation",
+    "no-usable-row",
+    "step-names",
+    "random-report",
+    "binary-message",
+    "nsys-crashes",
+]
 
 
 def _use_nsys(which: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:

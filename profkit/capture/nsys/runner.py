@@ -154,7 +154,13 @@ def _capture(state: RunState, progress: Progress, tool: NsysTool, extra_args: li
     try:
         # a session of its own: a terminal's Ctrl-C reaches profkit only, which stops nsys once (see _stop)
         child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,
         )
     except OSError as error:
         raise ProfkitError(f"cannot run {tool.nsys} ({error.strerror or error})", EXIT_RUN_FAILED) from error

@@ -35,7 +35,9 @@ class NsysTool:
 
     def version(self) -> str:
         try:
-            completed = subprocess.run([str(self.nsys), "--version"], capture_output=True, text=True, timeout=60)
+            completed = subprocess.run(
+                [str(self.nsys), "--version"], capture_output=True, text=True, errors="replace", timeout=60
+            )
         except (OSError, subprocess.SubprocessError):
             return "unknown"
         return completed.stdout.strip().splitlines()[0] if completed.stdout.strip() else "unknown"
@@ -100,7 +102,7 @@ def find_importer(nsys: Path) -> Path | None:
 
 def _run(command: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        completed = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout)
     except OSError as error:
         raise ProfkitError(f"{what}: cannot run {command[0]} ({error.strerror or error})", EXIT_RUN_FAILED) from error
     except subprocess.TimeoutExpired as error:
