@@ -5,7 +5,8 @@
 - FID and KID (torchmetrics): the feature extractor from a weights file: a TorchScript module (``torch.jit.save``
   of an Inception-v3 or any extractor mapping uint8 ``Nx3xHxW`` images to ``NxD`` features), or, with
   torch-fidelity installed, the FID Inception weights file (``pt_inception-2015-12-05``).
-- LPIPS (torchmetrics): needs torchvision for its backbone and a local backbone weights file.
+- LPIPS (torchmetrics' computation and linear heads): an AlexNet backbone from a local torchvision state dict file
+  (the backbone is built in ``lpips_net``; torchvision is not needed).
 
 A missing file is one error naming what to pass; hub downloads are switched off while loading.
 """
@@ -133,21 +134,15 @@ def fid_kid(reference: Sequence[Any], others: Sequence[Any], extractor: Any) -> 
 
 
 def lpips_metric(path: Path) -> Any:
-    """torchmetrics' LPIPS (AlexNet) with its backbone read from a local file: a torchvision ``alexnet``
-    state dict (``features.N.weight`` keys, or ``N.weight`` for the features alone). The linear layers are the
-    ones torchmetrics ships; the backbone is built without weights, so nothing is downloaded. Returns
-    ``lpips(image, reference)`` for ``1x3xHxW`` floats in [0, 1]."""
+    """LPIPS (AlexNet) with torchmetrics' computation and linear heads over a backbone read from a local file: a
+    torchvision ``alexnet`` state dict (``features.N.weight`` keys, or ``N.weight`` for the features alone).
+    torchvision is not needed (``lpips_net``); nothing is downloaded. Returns ``lpips(image, reference)`` for
+    ``1x3xHxW`` floats in [0, 1]."""
     path = require_file("lpips_weights", path, "a local AlexNet backbone weights file (torchvision state dict)")
-    try:
-        import torchvision  # noqa: F401
-    except ImportError as error:
-        raise SettingError("lpips_weights", "needs torchvision for LPIPS's backbone (not installed)") from error
     import torch
 
-    # torchmetrics' own LPIPS network; pnet_rand: a backbone without downloaded ImageNet weights (ours load below)
-    from torchmetrics.functional.image.lpips import _NoTrainLpips
+    from profkit.quality.lpips_net import AlexLpips, backbone_from_state
 
-    network = _NoTrainLpips(net="alex", pretrained=True, pnet_rand=True).eval()
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many kinds for a file that is not a state dict
@@ -155,14 +150,10 @@ def lpips_metric(path: Path) -> Any:
             "lpips_weights", f"{path} is not a loadable weights file ({type(error).__name__})"
         ) from error
     state = state.get("state_dict", state) if isinstance(state, dict) else {}
-    backbone = {}
-    for key in network.net.state_dict():  # "slice2.3.weight": features layer 3 of torchvision's alexnet
-        layer = key.split(".", 1)[1]
-        found = state.get(f"features.{layer}", state.get(layer))
-        if found is None:
-            raise SettingError("lpips_weights", f"{path} holds no AlexNet backbone weights (no features.{layer})")
-        backbone[key] = found
-    network.net.load_state_dict(backbone)
+    backbone = backbone_from_state(state)
+    if isinstance(backbone, str):
+        raise SettingError("lpips_weights", f"{path} {backbone}")
+    network = AlexLpips(backbone)
 
     def lpips(image: Any, reference: Any) -> float:
         with torch.no_grad():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -422,36 +423,92 @@ def test_load_runs_keep_an_image_sample_paired_by_prompt_and_seed(folders: dict[
         quality_paths([tmp_path / "empty", runs["ref"]], json_path=tmp_path / "e.json", write_html=False)
 
 
-def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Path) -> None:
-    """With torchvision: LPIPS from a saved AlexNet state dict (0 for identical images); without: one error line."""
-    import importlib.util
+def _alexnet_state(seed: int) -> dict:
+    """A torchvision-style ``alexnet`` state dict (features + classifier keys) with seeded random weights."""
+    import torch
 
+    from profkit.quality.lpips_net import alexnet_features
+
+    torch.manual_seed(seed)
+    state = {f"features.{key}": value for key, value in alexnet_features().state_dict().items()}
+    state["classifier.1.weight"] = torch.zeros(4096, 9216)
+    return state
+
+
+def test_lpips_from_a_local_backbone_file(folders: dict[str, Path], tmp_path: Path) -> None:
+    """LPIPS end to end from a saved AlexNet state dict, no torchvision: 0 for identical images, above 0 for a
+    shift, and the backbone file decides the value."""
+    import torch
+
+    def lpips_of(name: str, weights: Path) -> float:
+        document = quality_paths(
+            [folders["ref"], folders[name]],
+            json_path=tmp_path / f"{name}-{weights.stem}.json",
+            write_html=False,
+            weights=WeightFiles(lpips_weights=weights),
+        ).document
+        assert document.configs[0].lpips is not None
+        return document.configs[0].lpips.median
+
+    first, second = tmp_path / "alexnet.pth", tmp_path / "other.pth"
+    torch.save(_alexnet_state(0), first)
+    torch.save(_alexnet_state(1), second)
+    assert lpips_of("same", first) == pytest.approx(0, abs=1e-6)
+    shifted = lpips_of("shifted", first)
+    assert shifted > 0
+    assert lpips_of("shifted", second) != pytest.approx(shifted, rel=1e-3)
+
+
+def test_lpips_equals_torchmetrics_lpips_on_the_same_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torchvision-free network gives torchmetrics' own LPIPS value when torchmetrics is handed the same
+    backbone (its torchvision lookup replaced by the layers built here)."""
+    import torch
+    from torchmetrics.functional.image import lpips as tm_lpips
+
+    from profkit.quality.lpips_net import AlexLpips, alexnet_features
+
+    torch.manual_seed(3)
+    features = alexnet_features()
+    monkeypatch.setattr(tm_lpips, "_get_tv_model_features", lambda net, pretrained=False: features)
+    reference = tm_lpips._NoTrainLpips(net="alex", pretrained=True, pnet_rand=True).eval()
+    ours = AlexLpips(features)
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    noisy = (images + 0.2 * torch.rand(images.shape, generator=torch.Generator().manual_seed(6))).clamp(0, 1)
+    with torch.no_grad():
+        expected = reference(images, noisy, normalize=True).flatten()
+        got = ours(images, noisy, normalize=True).flatten()
+    assert expected.min() > 0
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert sum(p.numel() for p in features.parameters()) == 2_469_696  # torchvision alexnet().features
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"features.0.weight": "zeros"}, "holds no AlexNet backbone weights (no features.0.bias)"),
+        ("wrong-shape", "features.3.weight is (192, 64, 3, 3), AlexNet's is (192, 64, 5, 5)"),
+        ("not-a-dict", "holds no AlexNet backbone weights (no features.0.weight)"),
+    ],
+)
+def test_lpips_weights_that_are_not_an_alexnet_give_one_line(
+    folders: dict[str, Path], tmp_path: Path, state: object, message: str
+) -> None:
     import torch
 
     from profkit.errors import SettingError
 
-    weights = tmp_path / "alexnet.pth"
-    if importlib.util.find_spec("torchvision") is None:
-        torch.save({"features.0.weight": torch.zeros(1)}, weights)
-        with pytest.raises(SettingError, match="needs torchvision"):
-            quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", write_html=False,
-                          weights=WeightFiles(lpips_weights=weights))  # fmt: skip
-        return
-    from torchvision.models import alexnet
-
-    torch.manual_seed(0)
-    torch.save(alexnet(weights=None).state_dict(), weights)
-    same, shifted = (
-        quality_paths(
-            [folders["ref"], folders[name]],
-            json_path=tmp_path / f"{name}.json",
-            write_html=False,
-            weights=WeightFiles(lpips_weights=weights),
-        ).document.configs[0]
-        for name in ("same", "shifted")
-    )
-    assert same.lpips is not None and same.lpips.median == pytest.approx(0, abs=1e-6)
-    assert shifted.lpips is not None and shifted.lpips.median > 0
+    if state == "wrong-shape":
+        state = _alexnet_state(0)
+        state["features.3.weight"] = torch.zeros(192, 64, 3, 3)
+    elif state == "not-a-dict":
+        state = [torch.zeros(2)]
+    else:
+        state = {"features.0.weight": torch.zeros(64, 3, 11, 11)}
+    weights = tmp_path / "bad.pth"
+    torch.save(state, weights)
+    with pytest.raises(SettingError, match=re.escape(message)):
+        quality_paths([folders["ref"], folders["same"]], json_path=tmp_path / "q.json", write_html=False,
+                      weights=WeightFiles(lpips_weights=weights))  # fmt: skip
 
 
 def test_images_pair_only_when_prompt_and_seed_both_match(folders: dict[str, Path]) -> None:
