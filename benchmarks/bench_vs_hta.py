@@ -3,7 +3,9 @@
 Each measurement runs in a fresh child process so that peak RSS is that tool's alone:
 
 * profkit: ``profkit.app.analyze.analyze_path`` (parse, every analysis, HTML report and JSON summary);
-* HTA: ``TraceAnalysis(trace_dir=...)`` + ``get_gpu_kernel_breakdown()`` + ``get_temporal_breakdown()``.
+* HTA: ``TraceAnalysis(trace_dir=...)`` + ``get_gpu_kernel_breakdown()`` + ``get_temporal_breakdown()``;
+* the decode floor: a Python that imports numpy and msgspec, reads the file and decodes five fields of each event,
+  nothing else (what any Python analysis of the whole trace pays at least).
 
 "work" is the time from the first line of tool code to the last (library imports excluded, as an
 interactive user pays them once); "process" is the child's whole wall time, interpreter start and
@@ -52,6 +54,17 @@ PROFKIT_CHILD = _MEASURE.format(
     imports="from pathlib import Path\nfrom profkit.app.analyze import analyze_path",
     work="analyze_path(Path(sys.argv[1]), html=Path(sys.argv[2]) / 'r.html', json_path=Path(sys.argv[2]) / 'r.json',"
     " write_json_summary=True, force=True)",
+)
+#: the least any Python analysis of the trace does: start, import numpy and msgspec, read (gunzip) the file and
+#: decode five fields of every event into typed structs (no analysis, nothing written)
+FLOOR_CHILD = _MEASURE.format(
+    imports="import gzip\nimport msgspec\nimport numpy",
+    work="class Event(msgspec.Struct):\n"
+    "    ph: str = ''\n    name: str = ''\n    ts: float = 0.0\n    dur: float = 0.0\n    tid: int | str = 0\n"
+    "class Trace(msgspec.Struct):\n    traceEvents: list[Event] = []\n"
+    "raw = open(sys.argv[1], 'rb').read()\n"
+    "raw = gzip.decompress(raw) if raw[:2] == b'\\x1f\\x8b' else raw\n"
+    "events = msgspec.json.decode(raw, type=Trace).traceEvents",
 )
 HTA_CHILD = _MEASURE.format(
     imports="from hta.trace_analysis import TraceAnalysis",
@@ -131,7 +144,7 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "profkit")], check=True, capture_output=True)
     size_mb = options.trace.stat().st_size / 1e6
     print(f"trace: {options.trace} ({size_mb:.1f} MB on disk), {options.repeat} runs each, alternating")
-    profkit_runs, hta_runs = [], []
+    profkit_runs, hta_runs, floor_runs = [], [], []
     with tempfile.TemporaryDirectory(prefix="profkit-bench-") as scratch:
         out = Path(scratch) / "out"
         out.mkdir()
@@ -143,10 +156,11 @@ def main() -> int:
         _CPU_SEEN[0] = usage.ru_utime + usage.ru_stime  # the probes and compileall before
         for _ in range(options.repeat):
             profkit_runs.append(run_child(sys.executable, PROFKIT_CHILD, str(options.trace), str(out)))
+            floor_runs.append(run_child(sys.executable, FLOOR_CHILD, str(options.trace)))
             if hta_python:
                 hta_runs.append(run_child(hta_python, HTA_CHILD, str(hta_dir)))
 
-    rows = [("profkit analyze", profkit_runs)] + ([("HTA", hta_runs)] if hta_runs else [])
+    rows = [("profkit analyze", profkit_runs), ("decode floor", floor_runs)] + ([("HTA", hta_runs)] if hta_runs else [])
     print(f"{'tool':<16}{'work (s)':>10}{'imports (s)':>13}{'process (s)':>13}{'CPU (s)':>10}{'peak RSS (MB)':>15}")
     for name, runs in rows:
         print(
@@ -163,6 +177,12 @@ def main() -> int:
         f"profkit is {work_ratio:.1f}x faster (work), {process_ratio:.1f}x faster (whole process, "
         f"imports and interpreter start included; {cpu_ratio:.1f}x in CPU time, which other load on the machine "
         f"disturbs less); HTA uses {memory_ratio:.2f}x profkit's peak memory"
+    )
+    floor_ratio = median(hta_runs, "process_s") / median(floor_runs, "process_s")
+    print(
+        f"decode floor (start, import numpy + msgspec, read and decode five fields per event, nothing else): "
+        f"HTA's whole process is {floor_ratio:.1f}x the floor; profkit's is "
+        f"{median(profkit_runs, 'process_s') / median(floor_runs, 'process_s'):.1f}x the floor"
     )
     met = work_ratio >= 5 and memory_ratio > 1
     print(f"targets (work >= 5x faster, lower peak memory): {'met' if met else 'MISSED'}")
