@@ -40,7 +40,7 @@ def quality(
         typer.Option("--inception-weights", help="Local feature-extractor weights (TorchScript) for FID and KID."),
     ] = None,
     lpips_weights: Annotated[
-        Path | None, typer.Option("--lpips-weights", help="Local LPIPS backbone weights (needs torchvision).")
+        Path | None, typer.Option("--lpips-weights", help="Local LPIPS backbone: an AlexNet state dict (torchvision).")
     ] = None,
     min_psnr: Annotated[
         float | None, typer.Option("--min-psnr", help="Exit 4 when a configuration's median PSNR (dB) is below.")
