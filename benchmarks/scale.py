@@ -48,7 +48,7 @@ def main() -> None:
     folder = options.dir or Path(tempfile.mkdtemp(prefix="profkit-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    print(f"{'size GB':>8} {'time s':>8} {'peak RSS MB':>12} {'CPU s':>7}")
+    print(f"{'size GB':>8} {'time s':>8} {'peak RSS MB':>12} {'CPU s':>7} {'RSS/file':>9}")
     for size in options.sizes:
         nsys = options.format == "nsys"
         suffix, builder = (".sqlite", "make_big_nsys.py") if nsys else (".json", "make_big_trace.py")
@@ -62,7 +62,9 @@ def main() -> None:
         seconds, rss, code = measure(
             [sys.executable, "-m", "profkit", "analyze", str(trace), "--json", "--no-html", "--force", "-q"]
         )
-        print(f"{actual:8.2f} {seconds:8.2f} {rss:12.0f} {measure.cpu:7.2f}" + (f"  (exit {code})" if code else ""))
+        ratio = rss / (actual * 1000)  # peak RSS over the file's own size
+        line = f"{actual:8.2f} {seconds:8.2f} {rss:12.0f} {measure.cpu:7.2f} {ratio:8.1f}x"
+        print(line + (f"  (exit {code})" if code else ""), flush=True)
         rows.append((actual, seconds, rss))
         if not options.keep:
             trace.unlink()

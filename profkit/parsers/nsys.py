@@ -91,55 +91,105 @@ def _query(connection: sqlite3.Connection, path: Path, table: str, sql: str) -> 
 #: rows fetched per batch: the Python objects of one batch are all that exist at once
 BATCH_ROWS = 65536
 
-
-def _numbers(values: tuple[Any, ...]) -> np.ndarray:
-    """One fetched number column: int64, or float64 (NaN for NULL) where it holds NULLs."""
-    try:
-        return np.array(values, dtype=np.int64)
-    except (TypeError, OverflowError):
-        return np.array(values, dtype=np.float64)
+#: one fetched table: column -> numpy array (numbers int64, or float64 with NaN where a NULL was read)
+Columns = dict[str, np.ndarray]
 
 
-def _fetch(connection: sqlite3.Connection, path: Path, table: str, sql: str, batch: int) -> pd.DataFrame:
-    """The rows of ``sql`` as compact columns, fetched ``batch`` rows at a time.
+def _fetch(connection: sqlite3.Connection, path: Path, table: str, sql: str, batch: int, rows: int) -> Columns:
+    """The ``rows`` rows of ``sql`` as compact columns, fetched ``batch`` rows at a time.
 
-    Number columns become numpy arrays batch by batch; the ``name`` column holds one shared ``str`` per
-    distinct name (a pipeline repeats a few thousand names millions of times), not one object per row.
+    Every column is allocated once at its final length and filled batch by batch (no pieces to join, nothing
+    left fragmented); a number column turns float64 (NaN for NULL) at its first NULL. The ``name`` column
+    holds one shared ``str`` per distinct name (a pipeline repeats a few thousand names millions of times).
     """
     try:
         cursor = connection.execute(sql)
         fields = [d[0] for d in cursor.description]
-        pieces: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+        out: Columns = {f: np.empty(rows, dtype=object if f == "name" else np.int64) for f in fields}
         shared: dict[str | None, str | None] = {}
-        while rows := cursor.fetchmany(batch):
-            for field, values in zip(fields, zip(*rows, strict=True), strict=True):
+        done = 0
+        while chunk := cursor.fetchmany(batch):
+            end = done + len(chunk)
+            if end > rows:
+                raise ProfkitError(f"{path}: {table} changed while it was read")
+            for field, values in zip(fields, zip(*chunk, strict=True), strict=True):
+                column = out[field]
                 if field == "name":
-                    names = np.empty(len(values), dtype=object)
-                    names[:] = [shared.setdefault(v, v) for v in values]
-                    pieces[field].append(names)
+                    column[done:end] = [shared.setdefault(v, v) for v in values]
+                elif column.dtype == np.int64:
+                    try:
+                        column[done:end] = np.array(values, dtype=np.int64)
+                    except (TypeError, OverflowError):
+                        column = out[field] = column.astype(np.float64)
+                        column[done:end] = np.array(values, dtype=np.float64)
                 else:
-                    pieces[field].append(_numbers(values))
+                    column[done:end] = np.array(values, dtype=np.float64)
+            done = end
     except sqlite3.DatabaseError as error:
         raise ProfkitError(f"{path}: cannot read {table} ({error}); is this an nsys SQLite export?") from error
-    columns = {
-        f: np.concatenate(p) if p else np.empty(0, dtype=object if f == "name" else np.int64) for f, p in pieces.items()
-    }
-    return pd.DataFrame(columns, copy=False)
+    if done != rows:
+        raise ProfkitError(f"{path}: {table} changed while it was read")
+    return out
+
+
+class _Strings:
+    """``StringIds`` read once, mapping each distinct id fetched to its text (not one joined string per row)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection, self._path = connection, path
+        self._texts: dict[int, tuple[str, bool]] | None = None
+        self.replaced = 0  # rows whose text was not UTF-8, as the per-row text_factory counts them
+
+    def usable(self) -> bool:
+        """Whether ids are unique (as nsys writes them): else a row joins several strings, read by a SQL join."""
+        try:
+            count, distinct = self._connection.execute("SELECT count(id), count(DISTINCT id) FROM StringIds").fetchone()
+        except sqlite3.DatabaseError:
+            return False
+        return count == distinct
+
+    def _load(self) -> dict[int, tuple[str, bool]]:
+        if self._texts is None:
+            factory = self._connection.text_factory
+            self._connection.text_factory = bytes
+            try:
+                cursor = self._connection.execute("SELECT id, CAST(value AS TEXT) FROM StringIds WHERE value NOT NULL")
+                self._texts = {}
+                for key, data in cursor:
+                    if isinstance(key, int):
+                        try:
+                            self._texts[key] = (data.decode("utf-8"), False)
+                        except UnicodeDecodeError:
+                            self._texts[key] = (data.decode("utf-8", "replace"), True)
+            except sqlite3.DatabaseError as error:
+                raise ProfkitError(f"{self._path}: cannot read StringIds ({error})") from error
+            finally:
+                self._connection.text_factory = factory
+        return self._texts
+
+    def names(self, ids: np.ndarray) -> np.ndarray:
+        """The text of each id ("" where ``StringIds`` has none), one shared ``str`` per distinct id."""
+        texts = self._load()
+        codes, uniques = pd.factorize(ids)
+        found = [texts.get(int(u), ("", False)) for u in uniques]
+        names = np.empty(len(uniques), dtype=object)
+        names[:] = [text for text, _ in found]
+        bad = np.array([replaced for _, replaced in found], dtype=bool)
+        if bad.any():
+            self.replaced += int(np.bincount(codes, minlength=len(uniques))[bad].sum())
+        return names[codes]
 
 
 def _text(values: np.ndarray, convert: Callable[[Any], str]) -> np.ndarray:
     """``convert`` applied once per distinct value, the results shared by every row holding it."""
-    if values.ndim > 1:
-        uniques, inverse = np.unique(values, return_inverse=True, axis=0)
-    else:
-        inverse, uniques = pd.factorize(values)
+    inverse, uniques = pd.factorize(values)
     converted = np.empty(len(uniques), dtype=object)
     converted[:] = [convert(u) for u in uniques]
-    return converted[inverse.reshape(-1)]
+    return converted[inverse]
 
 
-def _pid_tid(global_tid: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    values = pd.to_numeric(global_tid).fillna(0).astype("int64").to_numpy()
+def _pid_tid(global_tid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = _as_ints(global_tid, 0)
     return _text((values >> 24) & 0xFFFFFF, str), _text(values & 0xFFFFFF, str)
 
 
@@ -149,12 +199,12 @@ class _Correlations:
     def __init__(self) -> None:
         self._processes: dict[int, int] = {}
 
-    def __call__(self, process: pd.Series, correlation: pd.Series) -> np.ndarray:
-        process_ids = pd.to_numeric(process).fillna(-1).astype("int64").to_numpy()
+    def __call__(self, process: np.ndarray, correlation: np.ndarray) -> np.ndarray:
+        process_ids = _as_ints(process, -1)
         seen = pd.unique(process_ids)  # in order of first appearance, as a per-row loop would number them
         numbers = np.array([self._processes.setdefault(int(p), len(self._processes)) for p in seen], dtype=np.int64)
         index = numbers[pd.Index(seen).get_indexer(process_ids)]
-        ids = pd.to_numeric(correlation).fillna(-1).astype("int64").to_numpy()
+        ids = _as_ints(correlation, -1)
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
 
@@ -164,9 +214,9 @@ def _memcpy_name(copy_kind: int, src: int, dst: int) -> str:
 
 
 class _Context:
-    """What every kind's frame builder shares: the correlation numbering, and the timing made relative later.
+    """What every kind's builder shares: the correlation numbering, and the timing made relative later.
 
-    Each table's rows are built as soon as they are fetched (and their fetched frame dropped), before the
+    Each table's rows are built as soon as they are fetched (and their fetched columns dropped), before the
     time origin (the earliest start of all tables) is known: :meth:`timing` keeps the raw nanoseconds and
     :meth:`relative` turns them into ``ts``/``dur`` microseconds once it is.
     """
@@ -175,116 +225,145 @@ class _Context:
         self.correlate = _Correlations()
 
     @staticmethod
-    def timing(frame: pd.DataFrame) -> dict[str, Any]:
-        return {"ts": frame["start"].to_numpy(dtype=np.float64), "dur": frame["end"].to_numpy(dtype=np.float64)}
+    def timing(frame: Columns) -> dict[str, Any]:
+        return {"ts": frame["start"].astype(np.float64), "dur": frame["end"].astype(np.float64)}
 
     @staticmethod
     def relative(columns: dict[str, Any], origin_ns: float) -> None:
-        start = (columns["ts"] - origin_ns) / 1000.0
-        end = (columns["dur"] - origin_ns) / 1000.0
-        columns["ts"], columns["dur"] = start, np.maximum(end - start, 0.0)
+        start = columns["ts"]
+        start -= origin_ns
+        start /= 1000.0
+        end = columns["dur"]
+        end -= origin_ns
+        end /= 1000.0
+        end -= start
+        np.maximum(end, 0.0, out=end)  # now the duration, computed in place: no extra column per table
 
 
-def _num(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A numeric column (float when it holds NULLs, as an absent optional column does)."""
-    return pd.to_numeric(frame[column])
+def _as_ints(values: np.ndarray, missing: int) -> np.ndarray:
+    """A fetched number column as int64, NULLs (NaN) read as ``missing``."""
+    if values.dtype == np.int64:
+        return values
+    return np.where(np.isnan(values), missing, values).astype(np.int64)
 
 
-def _ints(frame: pd.DataFrame, column: str, missing: int = -1) -> np.ndarray:
-    return _num(frame, column).fillna(missing).astype("int64").to_numpy()
+def _ints(frame: Columns, column: str, missing: int = -1) -> np.ndarray:
+    return _as_ints(frame[column], missing)
 
 
-def _names(frame: pd.DataFrame) -> np.ndarray:
-    return frame["name"].fillna("").to_numpy(dtype=object)
+def _floats(frame: Columns, column: str) -> np.ndarray:
+    """A number column as float64 (NaN where NULL, as an absent optional column is)."""
+    return frame[column].astype(np.float64)
 
 
-def _gpu_place(frame: pd.DataFrame) -> dict[str, Any]:
+def _rows(frame: Columns) -> int:
+    return len(frame["start"])
+
+
+def _names(frame: Columns) -> np.ndarray:
+    names = frame["name"]
+    missing = pd.isna(names)
+    if missing.any():
+        names[missing] = ""
+    return names
+
+
+def _gpu_place(frame: Columns) -> dict[str, Any]:
     return {"device": _ints(frame, "deviceId"), "stream": _ints(frame, "streamId")}
 
 
-def _gpu_work(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _gpu_work(frame: Columns, ctx: _Context) -> dict[str, Any]:
     """Timing, device, stream and the launch correlation of kernels, memcpys and memsets."""
     correlation = ctx.correlate(frame["globalPid"], frame["correlationId"])
     return {**ctx.timing(frame), **_gpu_place(frame), "correlation": correlation}
 
 
-def _ranges(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _ranges(frame: Columns, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
-    return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": np.zeros(len(frame), bool)}
+    return {**ctx.timing(frame), "name": _names(frame), "pid": pid, "tid": tid, "on_gpu": np.zeros(_rows(frame), bool)}
 
 
-def _dims(row: np.ndarray) -> str:
-    return str([int(v) for v in row])  # "[x, y, z]", as str() of a list of ints
+def _dims(frame: Columns, names: tuple[str, str, str]) -> np.ndarray:
+    """ "[x, y, z]" (as str() of a list of ints; NULL as 0) per row, one shared ``str`` per distinct triple."""
+    x, y, z = (_ints(frame, c, 0) for c in names)
+    code = pd.factorize(x)[0]
+    for other in (y, z):  # fold one column at a time into one code per distinct prefix (no overflow)
+        other_code, other_values = pd.factorize(other)
+        code, _ = pd.factorize(code.astype(np.int64) * len(other_values) + other_code)
+    first = np.full(code.max() + 1 if len(code) else 0, -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # the first row of each code
+    texts = np.empty(len(first), dtype=object)
+    texts[:] = [f"[{int(x[i])}, {int(y[i])}, {int(z[i])}]" for i in first]
+    return texts[code]
 
 
-def _kernels(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
-    dims = np.stack([_ints(frame, c, 0) for c in _GRID], axis=1)
-    shared = _num(frame, "staticSharedMemory").fillna(0) + _num(frame, "dynamicSharedMemory").fillna(0)
+def _kernels(frame: Columns, ctx: _Context) -> dict[str, Any]:
+    shared = np.nan_to_num(_floats(frame, "staticSharedMemory")) + np.nan_to_num(_floats(frame, "dynamicSharedMemory"))
     return {
         **_gpu_work(frame, ctx),
         "name": _names(frame),
-        "external_id": np.full(len(frame), -1, np.int64),
-        "grid": _text(dims[:, :3], _dims),
-        "block": _text(dims[:, 3:], _dims),
-        "registers": _num(frame, "registersPerThread").astype("float64").to_numpy(),
-        "shared_memory": shared.astype("float64").to_numpy(),
+        "external_id": np.full(_rows(frame), -1, np.int64),
+        "grid": _dims(frame, _GRID[:3]),
+        "block": _dims(frame, _GRID[3:]),
+        "registers": _floats(frame, "registersPerThread"),
+        "shared_memory": shared,
     }
 
 
-def _launches(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _launches(frame: Columns, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
     # globalTid & 0xFFFFFFFFFF000000: the thread bits cleared (shifts keep it within int64)
-    process = pd.Series((_ints(frame, "globalTid", 0) >> 24) << 24)
+    process = (_ints(frame, "globalTid", 0) >> 24) << 24
     return {
         **ctx.timing(frame),
         "name": _text(_names(frame), lambda name: re.sub(r"_v\d+$", "", str(name))),
         "pid": pid,
         "tid": tid,
         "correlation": ctx.correlate(process, frame["correlationId"]),
-        "external_id": np.full(len(frame), -1, np.int64),
-        "api": np.full(len(frame), "runtime", object),
+        "external_id": np.full(_rows(frame), -1, np.int64),
+        "api": np.full(_rows(frame), "runtime", object),
     }
 
 
-def _memcpys(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _memcpys(frame: Columns, ctx: _Context) -> dict[str, Any]:
     copy, src, dst = (_ints(frame, c, 0) for c in ("copyKind", "srcKind", "dstKind"))
     kinds = [_COPY_KINDS.get(int(k), "other") for k in copy]
     return {
         **_gpu_work(frame, ctx),
         "name": [_memcpy_name(int(c), int(s), int(d)) for c, s, d in zip(copy, src, dst, strict=True)],
-        "kind": ["memcpy"] * len(frame),
+        "kind": ["memcpy"] * len(copy),
         "direction": [_DIRECTIONS.get(k, "other") for k in kinds],
         "pageable": (src == PAGEABLE) | (dst == PAGEABLE),
-        "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
+        "bytes": _floats(frame, "bytes"),
     }
 
 
-def _memsets(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _memsets(frame: Columns, ctx: _Context) -> dict[str, Any]:
     mem = _ints(frame, "memKind", 0)
     return {
         **_gpu_work(frame, ctx),
         "name": [f"Memset ({_MEM_KINDS.get(int(k), 'Unknown')})" for k in mem],
-        "kind": ["memset"] * len(frame),
-        "direction": ["memset"] * len(frame),
+        "kind": ["memset"] * len(mem),
+        "direction": ["memset"] * len(mem),
         "pageable": mem == PAGEABLE,
-        "bytes": _num(frame, "bytes").astype("float64").to_numpy(),
+        "bytes": _floats(frame, "bytes"),
     }
 
 
-def _syncs(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _syncs(frame: Columns, ctx: _Context) -> dict[str, Any]:
     names = [f"CUDA sync (type {int(t)})" for t in _ints(frame, "syncType", 0)]
     return {**ctx.timing(frame), "name": names, **_gpu_place(frame)}
 
 
-def _osrt(frame: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+def _osrt(frame: Columns, ctx: _Context) -> dict[str, Any]:
     pid, tid = _pid_tid(frame["globalTid"])
     return {
         **ctx.timing(frame),
         "name": _names(frame),
-        "cat": np.full(len(frame), "osrt", object),
+        "cat": np.full(_rows(frame), "osrt", object),
         "pid": pid,
         "tid": tid,
-        "external_id": np.full(len(frame), -1, np.int64),
+        "external_id": np.full(_rows(frame), -1, np.int64),
     }
 
 
@@ -295,7 +374,7 @@ class EventKind:
     table: str  # the nsys SQLite table
     target: str  # the TraceTables table it fills
     role: str | None  # what it holds, for the "not captured" notes (None: its absence is not reported)
-    build: Callable[[pd.DataFrame, _Context], dict[str, Any]]
+    build: Callable[[Columns, _Context], dict[str, Any]]
     required: tuple[str, ...] = ("start", "end")
     optional: tuple[str, ...] = ()  # read as NULL where an export lacks them
     strings: str | None = None  # the column joined to StringIds (as ``s``)
@@ -331,20 +410,29 @@ class EventKind:
         # that SQLite reads a double-quoted name it cannot resolve as
         return f"(SELECT u.*, {self.check()} AS bad FROM (SELECT {inner} FROM {self.table}) u) t"
 
-    def sql(self, columns: set[str]) -> str:
-        """The usable rows, with their name joined from ``StringIds``."""
+    @property
+    def by_id(self) -> bool:
+        """Whether the name is the ``StringIds`` text of an integer id column (fetched as the id, looked up once)."""
+        return self.strings is not None and self.name == "s.value" and self.strings in self.required
+
+    def sql(self, columns: set[str], by_id: bool = False) -> str:
+        """The usable rows, with their name joined from ``StringIds`` (or, ``by_id``, its id as ``name_id``)."""
         wanted = (*self.required, *self.optional)
         fetched = [f't."{c}"' for c in wanted if c not in self.sql_only and c != self.strings]
+        where = " AND ".join(["t.bad = 0", *([self.where] if self.where else [])])
+        if by_id:
+            select = ", ".join([*fetched, f"t.{self.strings} AS name_id"])
+            return f"SELECT {select} FROM {self._source(columns)} WHERE {where}"
         # CAST: a name stored as a number or a blob still reads as text (blobs through the UTF-8 text_factory)
         select = "SELECT " + ", ".join(fetched + ([f"CAST({self.name} AS TEXT) AS name"] if self.strings else []))
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
-        where = " AND ".join(["t.bad = 0", *([self.where] if self.where else [])])
         return f"{select} FROM {self._source(columns)}{join} WHERE {where}"
 
-    def skipped_sql(self, columns: set[str]) -> str:
-        """How many rows each reason code made unusable."""
-        where = " AND ".join(["t.bad != 0", *([self.where] if self.where else [])])
-        return f"SELECT t.bad, count(*) FROM {self._source(columns)} WHERE {where} GROUP BY t.bad"
+    def counts_sql(self, columns: set[str]) -> str:
+        """Per reason code (0: usable) the rows, and those whose ``strings`` id is not an integer."""
+        where = f" WHERE {self.where}" if self.where else ""
+        odd = f"sum(typeof(t.\"{self.strings}\") != 'integer')" if self.strings else "0"
+        return f"SELECT t.bad, count(*), {odd} FROM {self._source(columns)}{where} GROUP BY t.bad"
 
 
 _GPU = ("deviceId", "streamId", "correlationId", "globalPid")
@@ -416,9 +504,17 @@ TABLE_ROLES = {kind.table: kind.role for kind in EVENT_KINDS if kind.role}
 
 
 def _read_kind(
-    connection: sqlite3.Connection, path: Path, kind: EventKind, skipped: Counter[str], batch: int = BATCH_ROWS
-) -> pd.DataFrame:
-    """The usable rows of one table; the unusable ones counted in ``skipped`` as "reason (table)"."""
+    connection: sqlite3.Connection,
+    path: Path,
+    kind: EventKind,
+    skipped: Counter[str],
+    batch: int = BATCH_ROWS,
+    strings: _Strings | None = None,
+) -> Columns:
+    """The usable rows of one table; the unusable ones counted in ``skipped`` as "reason (table)".
+
+    With ``strings`` (``StringIds`` ids unique), names are fetched as ids and looked up once per distinct id.
+    """
     try:
         columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{kind.table}")')}
     except sqlite3.DatabaseError as error:
@@ -428,21 +524,31 @@ def _read_kind(
         raise ProfkitError(
             f"{path}: cannot read {kind.table} (no such column: {', '.join(missing)}); is this an nsys SQLite export?"
         )
-    for code, count in _query(connection, path, kind.table, kind.skipped_sql(columns)).itertuples(index=False):
-        skipped[f"{kind.reasons[int(code) - 1]} ({kind.table})"] += int(count)
-    frame = _fetch(connection, path, kind.table, kind.sql(columns), batch)
+    usable = odd_ids = 0
+    for code, count, odd in _query(connection, path, kind.table, kind.counts_sql(columns)).itertuples(index=False):
+        if int(code) == 0:
+            usable, odd_ids = int(count), int(odd or 0)
+        else:
+            skipped[f"{kind.reasons[int(code) - 1]} ({kind.table})"] += int(count)
+    # an id stored as text or a real joins by SQLite's comparison rules: such a table keeps the SQL join
+    by_id = strings is not None and kind.by_id and not odd_ids
+    frame = _fetch(connection, path, kind.table, kind.sql(columns, by_id), batch, usable)
+    if by_id and strings is not None:
+        frame["name"] = strings.names(frame.pop("name_id"))
     return _unique_launches(frame, kind.table, skipped) if kind.target == "launches" else frame
 
 
-def _unique_launches(frame: pd.DataFrame, table: str, skipped: Counter[str]) -> pd.DataFrame:
+def _unique_launches(frame: Columns, table: str, skipped: Counter[str]) -> Columns:
     """Drop runtime calls that share a correlation id with another call of their process (counted)."""
     process = _ints(frame, "globalTid", 0) >> 24
-    correlation = _num(frame, "correlationId")
-    keys = pd.DataFrame({"process": process, "correlation": correlation.to_numpy()})
-    shared = correlation.notna().to_numpy() & keys.duplicated(keep=False).to_numpy()
+    correlation = _floats(frame, "correlationId")
+    keys = pd.DataFrame({"process": process, "correlation": correlation}, copy=False)
+    shared = ~np.isnan(correlation) & keys.duplicated(keep=False).to_numpy()
+    del keys
     if count := int(shared.sum()):
         skipped[f"duplicate correlationId ({table})"] += count
-        return frame[~shared].reset_index(drop=True)
+        keep = ~shared
+        return {name: column[keep] for name, column in frame.items()}
     return frame
 
 
@@ -477,14 +583,16 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables
     if not any(table in tables for table in TABLE_ROLES):
         raise ProfkitError(f"{path}: the report holds no events (no NVTX, CUDA or OS runtime tables)")
     skipped: Counter[str] = Counter()
+    strings = _Strings(connection, path)
+    lookup = strings if strings.usable() else None
     ctx = _Context()
     parts: dict[str, list[dict[str, Any]]] = {}
     rows = 0
     for kind in EVENT_KINDS:
         if kind.table in tables:
-            frame = _read_kind(connection, path, kind, skipped, batch)
-            if len(frame):
-                rows += len(frame)
+            frame = _read_kind(connection, path, kind, skipped, batch, lookup)
+            if count := _rows(frame):
+                rows += count
                 parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
             del frame  # only the built columns stay
     if not rows:
@@ -519,8 +627,8 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables
     )
     if skipped:
         info.warnings.append(f"skipped {sum(skipped.values())} unusable events ({_skipped_detail(skipped)})")
-    if utf8.replaced:
-        info.warnings.append(f"{utf8.replaced} text values were not valid UTF-8: decoded with replacement characters")
+    if replaced := utf8.replaced + strings.replaced:
+        info.warnings.append(f"{replaced} text values were not valid UTF-8: decoded with replacement characters")
     return TraceTables(info=info, **built)
 
 

@@ -2,11 +2,13 @@
 
 A large export is read ``BATCH_ROWS`` rows at a time into numpy columns with one shared ``str`` per distinct
 name; forcing tiny batches here makes every table span many batches (NULLs in some batches only, names
-repeated across batches), and the tables, the trace facts and the analysis numbers must not change.
+repeated across batches), and the tables, the trace facts and the analysis numbers must not change. Names
+are fetched as ``StringIds`` ids and looked up once per id: that must read exactly as the SQL join does.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pandas as pd
 import pytest
 
 from profkit.analysis import analyze_tables
+from profkit.parsers import nsys
 from profkit.parsers.nsys import BATCH_ROWS, load_nsys_sqlite
 from profkit.parsers.tables import SCHEMAS
 from tests.nsysbuilder import KERNEL, RUNTIME, NsysBuilder, nsys_diffusion
@@ -61,6 +64,34 @@ def test_nulls_bad_rows_and_processes_read_the_same_in_batches(tmp_path: Path, b
     assert tables.info.skipped_events  # the hostile cells did reach the reader
     assert tables.kernels["grid"].iloc[0] == "[0, 1, 1]"  # NULL dims read as 0, as before
     _same_tables(path, batch)
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_names_looked_up_by_id_read_as_the_sql_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hostile: bool
+) -> None:
+    builder = _hostile() if hostile else nsys_diffusion(steps=4)
+    path = builder.write(tmp_path / "run.sqlite", constraints=not hostile)
+    by_id = load_nsys_sqlite(path, batch=5)
+    monkeypatch.setattr(nsys._Strings, "usable", lambda self: False)  # every name through the LEFT JOIN
+    joined = load_nsys_sqlite(path, batch=5)
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(getattr(by_id, name), getattr(joined, name), check_exact=True)
+    assert by_id.info == joined.info
+    assert (by_id.kernels["name"] != "").all() and (by_id.launches["name"] != "").all()
+
+
+def test_invalid_utf8_names_are_counted_per_row_when_looked_up_by_id(tmp_path: Path) -> None:
+    builder = NsysBuilder()
+    for i in range(6):
+        builder.kernel("gemm", i * 10, i * 10 + 2, 5)
+    path = builder.write(tmp_path / "k.sqlite")
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE StringIds SET value = CAST(? AS TEXT) WHERE value = 'gemm'", (b"g\xffm",))
+    connection.close()
+    tables = load_nsys_sqlite(path)
+    assert set(tables.kernels["name"]) == {"g\ufffdm"}
+    assert "6 text values were not valid UTF-8: decoded with replacement characters" in tables.info.warnings
 
 
 def test_names_are_shared_not_one_object_per_row(tmp_path: Path) -> None:
