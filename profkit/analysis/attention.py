@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
+from profkit.parsers.columns import object_column
 from profkit.parsers.tables import TraceTables
 
 #: SDPA backend operator -> implementation
@@ -105,7 +106,7 @@ def attention_by_stage(
     op_stage = (
         label_times(backend["ts"].to_numpy(), windows)[0]
         if windows is not None
-        else np.full(len(backend), OUTSIDE, dtype=object)
+        else object_column(len(backend), OUTSIDE)
     )
     op_impl = backend["name"].map(BACKEND_OPS).to_numpy(dtype=object)
     is_attention = (work["category"] == "attention").to_numpy(dtype=bool) if len(work) else np.zeros(0, dtype=bool)

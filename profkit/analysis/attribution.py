@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from profkit import naming
-from profkit.analysis.intervals import locate, merge
+from profkit.analysis.intervals import choose, locate, merge
 from profkit.analysis.taxonomy import kernel_classes
+from profkit.parsers.columns import object_column
 from profkit.parsers.tables import TraceTables
 
 #: range kinds whose union is a stage's wall time (the step ranges cover the denoiser and scheduler).
@@ -131,9 +132,9 @@ def label_times(times: np.ndarray, windows: PipelineWindows, gpu_side: bool = Fa
     times = np.asarray(times, dtype=np.float64)
     stages = windows.gpu_stages if gpu_side else windows.stages
     if gpu_side:
-        labels = np.full(times.size, OUTSIDE, dtype=object)
+        labels = object_column(times.size, OUTSIDE)
     else:
-        labels = np.where(locate(times, *windows.pipeline) >= 0, "other", OUTSIDE).astype(object)
+        labels = choose(locate(times, *windows.pipeline) >= 0, "other", OUTSIDE)
     for stage, intervals in stages.items():
         labels[locate(times, *intervals) >= 0] = stage
     step_table = windows.gpu_steps if gpu_side else windows.steps
@@ -184,6 +185,7 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFra
     memop_part[timing] = memops[timing].to_numpy(dtype=np.float64) if len(memops) else np.empty((0, len(timing)))
     parts = [part for part in (kernel_part, memop_part) if len(part)]
     work = pd.concat(parts, ignore_index=True) if parts else kernel_part
+    del kernel_part, memop_part, parts, classes  # the concatenated copy alone from here on (the peak comes below)
 
     launches = tables.launches
     launch_ts = np.full(len(work), np.nan)
@@ -198,9 +200,9 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFra
     work["launch_ts"] = launch_ts
     work["launch_dur"] = launch_dur
 
-    stage = np.full(len(work), OUTSIDE, dtype=object)
+    stage = object_column(len(work), OUTSIDE)
     step_row = np.full(len(work), -1, dtype=np.int64)
-    attributed_by = np.full(len(work), "none", dtype=object)
+    attributed_by = object_column(len(work), "none")
     if windows is not None and len(work):
         has_launch = np.isfinite(launch_ts)
         labels, rows = label_times(np.where(has_launch, launch_ts, np.nan), windows)

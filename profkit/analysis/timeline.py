@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
-from profkit.analysis.intervals import merge_blocks, union_length
+from profkit.analysis.intervals import choose, merge_blocks, union_length
+from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
+from profkit.parsers.columns import object_column
 from profkit.parsers.tables import TraceTables
 
 LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting
@@ -141,7 +143,7 @@ def launch_stats(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray 
     kinds = runtime_api_classes(launch_calls["name"]) if api_kinds is None else api_kinds
     is_launch = kinds == "launch"
     launch_durations = launch_calls["dur"].to_numpy()[is_launch]
-    graph = int(launch_calls["name"][is_launch].str.contains("GraphLaunch", na=False).sum()) if is_launch.any() else 0
+    graph = int(per_name(launch_calls["name"], lambda name: "GraphLaunch" in name, False, dtype=bool)[is_launch].sum())
     return LaunchStats(
         kernels=len(kernels),
         kernels_with_launch=len(launched),
@@ -177,7 +179,7 @@ def host_blocking(
     stages = (
         label_times(blocking["ts"].to_numpy(), windows)
         if windows is not None
-        else (np.full(len(blocking), OUTSIDE, dtype=object), np.full(len(blocking), -1))
+        else (object_column(len(blocking), OUTSIDE), np.full(len(blocking), -1))
     )
     blocking = blocking.assign(stage=stages[0], step_row=stages[1])
     calls = []
@@ -299,7 +301,7 @@ def gap_causes(
     gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarray, blocking: pd.DataFrame
 ) -> np.ndarray:
     """The cause key of each idle gap (see the module docstring), from the launch time of the work ending it."""
-    cause = np.where(np.isnan(next_launch), "unknown", "queued").astype(object)
+    cause = choose(np.isnan(next_launch), "unknown", "queued")
     cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
     if len(blocking) and gap_start.size:
         order = np.argsort(blocking["end"].to_numpy(), kind="stable")

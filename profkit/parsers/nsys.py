@@ -38,6 +38,7 @@ import pandas as pd
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import open_regular
+from profkit.parsers.columns import object_column
 from profkit.parsers.registry import TraceFormat, register
 from profkit.parsers.tables import SCHEMAS, TraceInfo, TraceTables, build_table, empty_table
 
@@ -321,7 +322,7 @@ def _launches(frame: Columns, ctx: _Context) -> dict[str, Any]:
         "tid": tid,
         "correlation": ctx.correlate(process, frame["correlationId"]),
         "external_id": np.full(_rows(frame), -1, np.int64),
-        "api": np.full(_rows(frame), "runtime", object),
+        "api": object_column(_rows(frame), "runtime"),
     }
 
 
@@ -360,7 +361,7 @@ def _osrt(frame: Columns, ctx: _Context) -> dict[str, Any]:
     return {
         **ctx.timing(frame),
         "name": _names(frame),
-        "cat": np.full(_rows(frame), "osrt", object),
+        "cat": object_column(_rows(frame), "osrt"),
         "pid": pid,
         "tid": tid,
         "external_id": np.full(_rows(frame), -1, np.int64),
