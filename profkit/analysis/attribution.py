@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from profkit import naming
-from profkit.analysis.intervals import choose, locate, merge
+from profkit.analysis.intervals import locate, merge
 from profkit.analysis.taxonomy import kernel_classes
-from profkit.parsers.columns import object_column
+from profkit.parsers.columns import choose, object_column
 from profkit.parsers.tables import TraceTables
 
 #: range kinds whose union is a stage's wall time (the step ranges cover the denoiser and scheduler).

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from profkit.parsers.columns import object_column
-
 
 def merge_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The union of ``[start, end)`` intervals as sorted, disjoint blocks.
@@ -30,14 +28,6 @@ def merge_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.n
     position = np.arange(starts.size)
     holder = np.maximum.accumulate(np.where(sorted_ends >= running_end, position, 0))  # who holds the running end
     return sorted_starts[first], running_end[last], order[first], order[holder[last]]
-
-
-def choose(condition: np.ndarray, if_true: str, if_false: str) -> np.ndarray:
-    """An object array holding ``if_true`` where ``condition`` holds, else ``if_false``: the same two string objects
-    in every row (``np.where(...).astype(object)`` would make a new string per row)."""
-    chosen = object_column(np.size(condition), if_false)
-    chosen[condition] = if_true
-    return chosen
 
 
 def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

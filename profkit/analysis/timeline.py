@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
-from profkit.analysis.intervals import choose, merge_blocks, union_length
+from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
-from profkit.parsers.columns import object_column
+from profkit.parsers.columns import choose, object_column
 from profkit.parsers.tables import TraceTables
 
 LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting

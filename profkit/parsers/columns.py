@@ -13,3 +13,11 @@ def object_column(length: int, value: Any) -> np.ndarray:
     column = np.empty(length, dtype=object)
     column.fill(value)
     return column
+
+
+def choose(condition: np.ndarray, if_true: str, if_false: str) -> np.ndarray:
+    """An object array holding ``if_true`` where ``condition`` holds, else ``if_false``: the same two string objects
+    in every row (``np.where(...).astype(object)`` would make a new string per row)."""
+    chosen = object_column(np.size(condition), if_false)
+    chosen[condition] = if_true
+    return chosen
