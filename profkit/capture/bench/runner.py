@@ -32,6 +32,7 @@ from profkit.capture.bench.sampler import Sampler
 from profkit.capture.energy import EnergyMeter, open_meter
 from profkit.capture.environment import device_info, environment
 from profkit.capture.instrument import StageMemoryTracker, chain_ranges, instrument
+from profkit.capture.knobs import call_context, check_knobs
 from profkit.capture.progress import NoProgress, Progress
 from profkit.capture.run import call_kwargs, load_prepared, synchronize
 from profkit.capture.settings import CaptureSettings
@@ -185,8 +186,6 @@ def run_bench(
 
 def check_device(settings: BenchSettings, device: str) -> None:
     """Refuse, before any work, what this device or install cannot do: knobs, and ``--batch auto`` off CUDA."""
-    from profkit.capture.knobs import check_knobs
-
     check_knobs([knobs for _, knobs in settings.pipelines()], device, settings.warmup, settings.dtypes)
     if settings.batch_auto and not device.startswith("cuda"):
         raise SettingError(
@@ -230,8 +229,6 @@ def measure(
                 for c in (
                     c for c in records.configs.values() if not c.error and records.pipeline_key(c.name) in pipelines
                 ):
-                    from profkit.capture.knobs import call_context
-
                     with call_context(c.knobs):  # the configuration's own steps and knobs, as its trials run
                         keep(
                             c.name,
@@ -327,8 +324,6 @@ def _auto_batches(
 
 
 def _call(settings: BenchSettings, device: str, pipeline: Any, batch: int, steps: int | None, knobs: Knobs) -> Any:
-    from profkit.capture.knobs import call_context
-
     with call_context(knobs):
         output = pipeline(**call_kwargs(capture_settings(settings, batch, steps, knobs), device, settings.seed))
         synchronize(device)
