@@ -95,9 +95,10 @@ def resolve_input(path: Path) -> TraceInput:
 def load_tables(source: TraceInput) -> TraceTables:
     """The event tables of an input's trace (an ``.nsys-rep`` exported first)."""
     from profkit.app.nsys_export import parsable_trace
+    from profkit.app.parallel import block_mapper
     from profkit.parsers import load_trace
 
-    return load_trace(parsable_trace(source.trace))
+    return load_trace(parsable_trace(source.trace), mapper=block_mapper())
 
 
 def analyze_input(source: TraceInput, tables: TraceTables | None = None) -> AnalysisResult:

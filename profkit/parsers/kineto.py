@@ -31,7 +31,7 @@ import orjson
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import read_bytes
-from profkit.parsers.registry import TraceFormat, register
+from profkit.parsers.registry import BlockMapper, TraceFormat, register
 from profkit.parsers.tables import TraceInfo, TraceTables, build_table
 
 _MEMCPY_DIRECTIONS = (("HtoD", "H2D"), ("DtoH", "D2H"), ("DtoD", "D2D"), ("PtoP", "P2P"), ("HtoH", "H2H"))
@@ -499,7 +499,8 @@ def parse_kineto_bytes(raw: bytes, path: Path) -> TraceTables:
 CHUNKED_MIN_BYTES = 32 << 20
 
 
-def load_kineto(path: Path) -> TraceTables:
+def load_kineto(path: Path, mapper: BlockMapper | None = None) -> TraceTables:
+    """The tables of a Kineto trace; a large file is decoded in blocks, by ``mapper`` when given."""
     # millions of small objects are created and none is garbage: cycle collection would only rescan them
     collecting = gc.isenabled()
     gc.disable()
@@ -508,7 +509,7 @@ def load_kineto(path: Path) -> TraceTables:
             from profkit.parsers.kineto_chunked import ChunkFallback, parse_kineto_chunked
 
             try:
-                return parse_kineto_chunked(path)
+                return parse_kineto_chunked(path, mapper=mapper)
             except ChunkFallback:
                 pass
         raw = read_bytes(path, "Kineto trace (.json or .json.gz)")
@@ -532,6 +533,8 @@ def looks_like_kineto(head: bytes) -> bool:
 
 
 KINETO = register(
-    TraceFormat("kineto", suffixes=(".json.gz", ".json", ".gz"), sniff=looks_like_kineto, load=load_kineto),
+    TraceFormat(
+        "kineto", suffixes=(".json.gz", ".json", ".gz"), sniff=looks_like_kineto, load=load_kineto, load_in_blocks=True
+    ),
     default=True,
 )

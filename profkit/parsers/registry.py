@@ -13,10 +13,10 @@ by ``profkit/parsers/__init__.py``.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import GZIP_MAGIC, open_regular
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from profkit.parsers.tables import TraceTables
 
 SNIFF_BYTES = 4096
+
+#: ``mapper(function, items)``: ``function`` applied to each item, results in order, items taken lazily (the app
+#: layer's may run them in worker processes: parsers never start processes themselves)
+BlockMapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class TraceFormat:
     sniff: Callable[[bytes], bool] | None = None  # on the content's first bytes (gunzipped), True if it is this
     load: Callable[[Path], TraceTables] | None = None  # None: the file must be converted first
     convert_hint: str = ""  # what to do with a file that must be converted first
+    load_in_blocks: bool = False  # ``load(path, mapper=...)`` decodes a large file's blocks with a BlockMapper
 
     @property
     def needs_conversion(self) -> bool:
@@ -104,12 +109,15 @@ def detect_format(path: Path) -> TraceFormat | None:
     return sniff_format(read_head(path)) or suffix_format(path)
 
 
-def load_trace(path: Path) -> TraceTables:
-    """Parse a trace file with the parser of its format (content sniff first, suffix second)."""
+def load_trace(path: Path, mapper: BlockMapper | None = None) -> TraceTables:
+    """Parse a trace file with the parser of its format (content sniff first, suffix second); a format that
+    decodes in blocks uses ``mapper`` for them when given."""
     path = Path(path)
     trace_format = detect_format(path) or (_FORMATS[_DEFAULT[0]] if _DEFAULT else None)
     if trace_format is None:
         raise ProfkitError(f"{path}: not a trace format profkit reads")
     if trace_format.load is None:
         raise ProfkitError(f"{path}: {trace_format.convert_hint}")
+    if mapper is not None and trace_format.load_in_blocks:
+        return trace_format.load(path, mapper=mapper)
     return trace_format.load(path)

@@ -111,7 +111,7 @@ def test_large_files_take_the_chunked_path(tmp_path: Path, monkeypatch: pytest.M
     import profkit.parsers.kineto_chunked as chunked
 
     real = chunked.parse_kineto_chunked
-    monkeypatch.setattr(chunked, "parse_kineto_chunked", lambda p: calls.append(p) or real(p, chunk_size=128))
+    monkeypatch.setattr(chunked, "parse_kineto_chunked", lambda p, mapper: calls.append(p) or real(p, 128, mapper))
     monkeypatch.setattr(kineto, "CHUNKED_MIN_BYTES", 1)
     assert_same(kineto.load_kineto(path), _whole(path))
     assert calls == [path]
