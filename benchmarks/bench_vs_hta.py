@@ -2,7 +2,8 @@
 
 Each measurement runs in a fresh child process so that peak RSS is that tool's alone:
 
-* profkit: ``profkit.app.analyze.analyze_path`` (parse, every analysis, HTML report and JSON summary);
+* profkit: ``profkit analyze TRACE --out r.html --json-out r.json --force -q`` through the CLI's entry point
+  (parse, every analysis, HTML report and JSON summary written);
 * HTA: ``TraceAnalysis(trace_dir=...)`` + ``get_gpu_kernel_breakdown()`` + ``get_temporal_breakdown()``;
 * the decode floor: a Python that imports numpy and msgspec, reads the file and decodes five fields of each event,
   nothing else (what any Python analysis of the whole trace pays at least).
@@ -50,10 +51,15 @@ print("PROFKIT_BENCH " + json.dumps({{"import_s": imported - started, "work_s": 
       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
+#: the command users run, through its entry point (``main``: argument parsing, errors, exit handling), with the
+#: analysis modules it loads imported first so that "imports" holds them
 PROFKIT_CHILD = _MEASURE.format(
-    imports="from pathlib import Path\nfrom profkit.app.analyze import analyze_path",
-    work="analyze_path(Path(sys.argv[1]), html=Path(sys.argv[2]) / 'r.html', json_path=Path(sys.argv[2]) / 'r.json',"
-    " write_json_summary=True, force=True)",
+    imports="import profkit.app.analyze\nimport profkit.app.analyze_folder\nimport profkit.report.terminal\n"
+    "import typer._adapters  # typer imports pydantic to parse arguments\nfrom profkit.cli import main",
+    work="out = sys.argv[2]\n"
+    "sys.argv = ['profkit', 'analyze', sys.argv[1], '--out', out + '/r.html', '--json-out', out + '/r.json',"
+    " '--force', '-q']\n"
+    "main()",
 )
 #: the least any Python analysis of the trace does: start, import numpy and msgspec, read (gunzip) the file and
 #: decode five fields of every event into typed structs (no analysis, nothing written)

@@ -6,7 +6,9 @@ when they run, so ``profkit --help`` loads neither numpy, pandas, scipy nor torc
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -88,6 +90,9 @@ def main() -> None:
     SIGTERM is handled like Ctrl-C for the whole command (:mod:`profkit.interrupts`): a run keeps what it measured,
     marked interrupted, says so in one line and exits 130 (SIGINT) or 143 (SIGTERM).
     """
+    # the process ends after one command: its objects need no more cycle collection, and interpreter shutdown then
+    # skips rescanning all of them (~0.1 s after an analysis; a whole-process cost users pay per run)
+    atexit.register(gc.freeze)
     try:
         with sigterm_as_interrupt():
             code = app(standalone_mode=False)  # a typer.Exit inside a command comes back as its exit code

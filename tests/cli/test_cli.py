@@ -290,3 +290,20 @@ def test_capture_bench_and_serve_share_one_declaration_of_the_knob_flags() -> No
 def test_a_port_out_of_range_is_refused_before_any_server_starts(args: tuple[str, ...]) -> None:
     done = run_cli(*args, timeout=60)
     assert done.returncode == 2 and "--port" in done.stderr and "serving" not in done.stdout
+
+
+_FREEZE_PROBE = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))  # runs after main's own handler
+sys.argv = ["profkit", "--version"]
+from profkit.cli import main
+main()
+"""
+
+
+def test_shutdown_skips_rescanning_the_objects_of_the_finished_command() -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _FREEZE_PROBE], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "frozen at exit: True"
