@@ -14,9 +14,12 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.parsers.registry import BlockMapper
 
 #: blocks queued or being decoded per worker
@@ -25,8 +28,10 @@ BACKLOG_PER_WORKER = 2
 
 def decode_workers() -> int:
     """One worker per usable core, but none inside a worker process (a folder of traces is already analyzed one
-    trace per core) or while other threads run (forking them is unsafe)."""
+    trace per core), while other threads run (forking them is unsafe) or where processes cannot be forked."""
     if multiprocessing.parent_process() is not None or threading.active_count() > 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():  # Windows
         return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -38,26 +43,51 @@ def _worker_signals() -> None:
 def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
     """``function(item)`` for each item, computed by ``workers`` forked processes, yielded in the items' order.
 
-    Items are taken only as the backlog allows. A worker's exception is raised here; closing the generator (or
-    any exception, Ctrl-C included) ends the workers at once.
+    Items are taken only as the backlog allows. A worker's exception is raised here, and a worker that died (killed,
+    out of memory) is one :class:`ProfkitError`, never a wait; closing the generator (or any exception, Ctrl-C
+    included) ends the workers at once.
     """
-    # Ctrl-C reaches the whole process group: workers ignore it from the moment they are forked
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
+    pending: deque[Future[Any]] = deque()
+    finished = False
+    try:
+        for item in items:
+            pending.append(_submit(pool, function, item, first=not pending))
+            while len(pending) >= BACKLOG_PER_WORKER * workers:
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
+        finished = True
+    finally:
+        _end(pool, finished)
+
+
+def _submit(pool: ProcessPoolExecutor, function: Callable[[Any], Any], item: Any, first: bool) -> Future[Any]:
+    if not first:
+        return pool.submit(function, item)
+    # the first submit forks the workers; Ctrl-C reaches the whole process group, so they ignore it from birth
     interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
+        return pool.submit(function, item)
     finally:
         signal.signal(signal.SIGINT, interrupt)
+
+
+def _result(future: Future[Any]) -> Any:
     try:
-        pending: deque[Any] = deque()
-        for item in items:
-            pending.append(pool.apply_async(function, (item,)))
-            while len(pending) >= BACKLOG_PER_WORKER * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-    finally:
-        pool.terminate()  # done, failed or interrupted: nothing left is worth waiting for
-        pool.join()
+        return future.result()
+    except BrokenProcessPool:
+        raise ProfkitError(
+            "a worker process decoding the trace ended abruptly (killed, or out of memory)", EXIT_RUN_FAILED
+        ) from None
+
+
+def _end(pool: ProcessPoolExecutor, finished: bool) -> None:
+    if not finished:  # failed or interrupted: the blocks being decoded are not worth waiting for
+        for worker in list((getattr(pool, "_processes", None) or {}).values()):
+            worker.terminate()
+    # the executor's own thread reaps the workers (one reaper: a second one would leave stale process records)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def block_mapper(workers: int | None = None) -> BlockMapper | None:

@@ -17,6 +17,7 @@ import pytest
 from profkit.app import parallel
 from profkit.app.inputs import TraceInput, load_tables
 from profkit.app.parallel import BACKLOG_PER_WORKER, block_mapper, decode_workers, ordered_map
+from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.parsers import kineto
 from profkit.parsers.kineto_chunked import ChunkFallback, parse_kineto_chunked
 from tests.conftest import REPO, corpus_dir
@@ -26,6 +27,12 @@ from tests.parsers.test_chunked import _whole, assert_same
 def _slow_square(value: int) -> int:
     sum(range((value % 3) * 300_000))  # uneven work: later items often finish first
     return value * value
+
+
+def _die_at_five(value: int) -> int:
+    if value == 5:
+        os._exit(9)  # what the out-of-memory killer leaves: no exception, no result
+    return value
 
 
 def _fail_at_seven(value: int) -> int:
@@ -64,6 +71,13 @@ def test_a_worker_error_is_raised_here_and_every_worker_ends() -> None:
     results = ordered_map(_slow_square, range(50), workers=2)
     assert next(results) == 0
     results.close()  # a reader that stops early (the parser on failure) ends the workers too
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_is_one_error_not_a_wait() -> None:
+    with pytest.raises(ProfkitError, match="ended abruptly") as raised:
+        list(ordered_map(_die_at_five, range(50), workers=2))
+    assert raised.value.exit_code == EXIT_RUN_FAILED
     assert multiprocessing.active_children() == []
 
 
