@@ -156,36 +156,30 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFra
     """
     kernels, memops = tables.kernels, tables.memops
     classes = kernel_classes(kernels["name"])
-    kernel_part = pd.DataFrame(
-        {
-            "name": kernels["name"].to_numpy(dtype=object),
-            "kind": "kernel",
-            "category": classes["category"].to_numpy(dtype=object),
-            "subcategory": classes["subcategory"].to_numpy(dtype=object),
-            "tensor_core": classes["tensor_core"].to_numpy(dtype=bool),
-            "precision": classes["precision"].to_numpy(dtype=object),
-            "bytes": np.nan,
-            "pageable": False,
-        }
-    )
-    memop_part = pd.DataFrame(
-        {
-            "name": memops["name"].to_numpy(dtype=object),
-            "kind": memops["kind"].to_numpy(dtype=object),
-            "category": memops["kind"].to_numpy(dtype=object),
-            "subcategory": memops["direction"].to_numpy(dtype=object),
-            "tensor_core": False,
-            "precision": "n/a",
-            "bytes": memops["bytes"].to_numpy(dtype=np.float64),
-            "pageable": memops["pageable"].to_numpy(dtype=bool),
-        }
-    )
-    timing = ["ts", "end", "dur", "stream", "device", "correlation"]
-    kernel_part[timing] = kernels[timing].to_numpy(dtype=np.float64) if len(kernels) else np.empty((0, len(timing)))
-    memop_part[timing] = memops[timing].to_numpy(dtype=np.float64) if len(memops) else np.empty((0, len(timing)))
-    parts = [part for part in (kernel_part, memop_part) if len(part)]
-    work = pd.concat(parts, ignore_index=True) if parts else kernel_part
-    del kernel_part, memop_part, parts, classes  # the concatenated copy alone from here on (the peak comes below)
+    kernel_count, memop_count = len(kernels), len(memops)
+
+    def joined(kernel_values: np.ndarray, memop_values: np.ndarray) -> np.ndarray:
+        return np.concatenate([kernel_values, memop_values])
+
+    def text(frame: pd.DataFrame, column: str) -> np.ndarray:
+        return frame[column].to_numpy(dtype=object)
+
+    columns = {
+        "name": joined(text(kernels, "name"), text(memops, "name")),
+        "kind": joined(object_column(kernel_count, "kernel"), text(memops, "kind")),
+        "category": joined(text(classes, "category"), text(memops, "kind")),
+        "subcategory": joined(text(classes, "subcategory"), text(memops, "direction")),
+        "tensor_core": joined(classes["tensor_core"].to_numpy(dtype=bool), np.zeros(memop_count, dtype=bool)),
+        "precision": joined(text(classes, "precision"), object_column(memop_count, "n/a")),
+        "bytes": joined(np.full(kernel_count, np.nan), memops["bytes"].to_numpy(dtype=np.float64)),
+        "pageable": joined(np.zeros(kernel_count, dtype=bool), memops["pageable"].to_numpy(dtype=bool)),
+    }
+    for column in ("ts", "end", "dur", "stream", "device", "correlation"):
+        columns[column] = joined(kernels[column].to_numpy(dtype=np.float64), memops[column].to_numpy(dtype=np.float64))
+    # each column built once and taken as it is (no per-part frames, no concat copy: the table is the largest
+    # the analysis holds, one row per kernel)
+    work = pd.DataFrame(columns, copy=False)
+    del columns, classes
 
     launches = tables.launches
     launch_ts = np.full(len(work), np.nan)

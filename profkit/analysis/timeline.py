@@ -134,27 +134,30 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
 
 
 def launch_stats(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray | None = None) -> LaunchStats | None:
-    kernels = work[work["kind"] == "kernel"]
-    if kernels.empty:
+    # columns, not row copies of the work table (two of those were the analysis' memory peak on large exports)
+    is_kernel = work["kind"].to_numpy() == "kernel"
+    if not is_kernel.any():
         return None
-    launched = kernels[np.isfinite(kernels["launch_ts"].to_numpy())]
-    delay = (launched["ts"] - launched["launch_ts"]).to_numpy()
+    launch_ts = work["launch_ts"].to_numpy()[is_kernel]
+    launched = np.isfinite(launch_ts)
+    delay = work["ts"].to_numpy()[is_kernel][launched] - launch_ts[launched]
+    kernel_durations = work["dur"].to_numpy()[is_kernel]
     launch_calls = tables.launches
     kinds = runtime_api_classes(launch_calls["name"]) if api_kinds is None else api_kinds
     is_launch = kinds == "launch"
     launch_durations = launch_calls["dur"].to_numpy()[is_launch]
     graph = int(per_name(launch_calls["name"], lambda name: "GraphLaunch" in name, False, dtype=bool)[is_launch].sum())
     return LaunchStats(
-        kernels=len(kernels),
-        kernels_with_launch=len(launched),
+        kernels=int(is_kernel.sum()),
+        kernels_with_launch=int(launched.sum()),
         delay_p50_us=_percentile(delay, 50),
         delay_p90_us=_percentile(delay, 90),
         delay_p99_us=_percentile(delay, 99),
         delay_max_us=float(delay.max()) if delay.size else None,
         launch_call_p50_us=_percentile(launch_durations, 50),
-        short_kernel_share=float((kernels["dur"] < SHORT_KERNEL_US).mean()),
+        short_kernel_share=float((kernel_durations < SHORT_KERNEL_US).mean()),
         graph_launches=graph,
-        median_kernel_us=float(kernels["dur"].median()),
+        median_kernel_us=float(np.median(kernel_durations)),
     )
 
 
@@ -231,12 +234,15 @@ def idle_gaps(
 ) -> IdleGaps | None:
     if work.empty:
         return None
+    # only the columns read here are narrowed to the scope (a copy of the whole work table would be the peak)
+    scoped = work[["ts", "end", "launch_ts", "stage", "step_row"]]
     if windows is not None:
-        in_pipeline = work["stage"].to_numpy() != OUTSIDE
-        scoped = work[in_pipeline] if in_pipeline.any() else work
+        in_pipeline = scoped["stage"].to_numpy() != OUTSIDE
         scope = "GPU work launched inside pipeline calls" if in_pipeline.any() else "whole trace"
+        if in_pipeline.any() and not in_pipeline.all():
+            scoped = scoped[in_pipeline]
     else:
-        scoped, scope = work, "whole trace"
+        scope = "whole trace"
     starts, ends = scoped["ts"].to_numpy(), scoped["end"].to_numpy()
     block_starts, block_ends, first_item, last_item = merge_blocks(starts, ends)
     window = float(block_ends.max() - block_starts.min())

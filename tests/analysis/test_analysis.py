@@ -257,3 +257,13 @@ def test_taxonomy_patterns_are_lower_case_so_lowercased_names_match_case_insensi
     assert all(pattern == pattern.lower() for pattern in patterns)
     assert classify_kernel("VOLTA_SGEMM_128X64_NN") == classify_kernel("volta_sgemm_128x64_nn") == ("gemm", "gemm")
     assert guess_precision("Kernel<FLOAT>") == "fp32" and uses_tensor_cores("SM90_XMMA_GEMM")
+
+
+def test_union_length_is_the_length_of_the_merged_blocks() -> None:
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 3, 50, 5000):
+        starts = rng.uniform(0, 1000, size)
+        ends = starts + rng.exponential(5, size) * (rng.random(size) > 0.1)  # some of zero length, many nested
+        merged_starts, merged_ends = merge(starts, ends)
+        assert union_length(starts, ends) == pytest.approx(float(np.sum(merged_ends - merged_starts)), rel=1e-12)
+    assert union_length(np.zeros(0), np.zeros(0)) == 0.0
