@@ -30,13 +30,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def _tree_rss_mb(root: psutil.Process) -> float:
-    """RSS of a process and all its descendants (decode workers), in MB; pages they share count once per process."""
+    """RSS of a process and all its descendants (decode workers), in MB of 2**20 bytes (as ru_maxrss / 1024); pages
+    they share count once per process."""
     total = 0
     with contextlib.suppress(psutil.Error):  # ended meanwhile
         for process in [root, *root.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
-    return total / 1e6
+    return total / 2**20
 
 
 def measure(command: list[str]) -> tuple[float, float, int]:
