@@ -49,10 +49,11 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], workers: i
     """
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
     pending: deque[Future[Any]] = deque()
-    finished = False
+    forked = finished = False
     try:
         for item in items:
-            pending.append(_submit(pool, function, item, first=not pending))
+            pending.append(_submit(pool, function, item, first=not forked))
+            forked = True
             while len(pending) >= BACKLOG_PER_WORKER * workers:
                 yield _result(pending.popleft())
         while pending:
