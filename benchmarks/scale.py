@@ -10,6 +10,7 @@ fitted slope use it).
     python benchmarks/scale.py                               # Kineto: 0.1, 0.5, 1 GB
     python benchmarks/scale.py --sizes 0.1 0.5 1 5           # 5 GB too (needs ~6 GB of disk)
     python benchmarks/scale.py --format nsys --sizes 0.5 1 2 # nsys SQLite exports
+    python benchmarks/scale.py --format nsys --detail-events 0  # every nsys event in detail (memory grows with it)
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to build the traces (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the built traces")
     parser.add_argument("--format", choices=("kineto", "nsys"), default="kineto", help="the trace format built")
+    parser.add_argument(
+        "--detail-events", type=int, default=None, help="passed to profkit analyze (default: profkit's own)"
+    )
     options = parser.parse_args()
     folder = options.dir or Path(tempfile.mkdtemp(prefix="profkit-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,8 +86,9 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         actual = trace.stat().st_size / 1e9
+        limit = [] if options.detail_events is None else ["--detail-events", str(options.detail_events)]
         seconds, rss, code = measure(
-            [sys.executable, "-m", "profkit", "analyze", str(trace), "--json", "--no-html", "--force", "-q"]
+            [sys.executable, "-m", "profkit", "analyze", str(trace), "--json", "--no-html", "--force", "-q", *limit]
         )
         whole = max(rss, measure.tree)  # the parent alone, or the parent and its workers at one moment
         ratio = whole / (actual * 1000)  # peak RSS over the file's own size

@@ -38,6 +38,7 @@ from profkit.analysis.timeline import (
     launch_stats,
 )
 from profkit.analysis.timeline_view import TimelineView, build_timeline
+from profkit.analysis.whole_export import WholeExport, whole_export, window_note
 from profkit.model.capture import CaptureMetadata
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class AnalysisResult:
     graphs: GraphReplays | None = None  # CUDA graph replays (GPU traces with launch records)
     attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage
     timeline: TimelineView | None = None  # what the reports draw (older summaries have none)
+    whole: WholeExport | None = None  # a large export read in part: its totals over every event
 
     @property
     def primary(self) -> Breakdown:
@@ -171,7 +173,9 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
         warnings=list(info.warnings),
         not_captured=list(info.not_captured),
     )
-    notes = [*(run.notes if run is not None else []), *view_notes(view)]
+    whole = whole_export(tables)
+    notes = [*([window_note(whole)] if whole is not None else []), *(run.notes if run is not None else [])]
+    notes += view_notes(view)
     return AnalysisResult(
         trace,
         view,
@@ -189,6 +193,7 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
         graphs=graphs,
         attention=attention,
         timeline=build_timeline(tables, windows, work, view, host_calls),
+        whole=whole,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profkit.app import DETAIL_EVENTS
 from profkit.app.inputs import TraceInput, analyze_input, default_report_base, resolve_input
 from profkit.errors import ProfkitError
 from profkit.jsonio import check_outputs, output_folder, write_text
@@ -71,10 +72,12 @@ def analyze_source(
     json_path: Path | None,
     force: bool,
     tables: TraceTables | None = None,
+    detail_events: int | None = DETAIL_EVENTS,
 ) -> AnalyzeOutputs:
-    """Analyze one resolved input (``tables`` when already parsed) and write its outputs."""
+    """Analyze one resolved input (``tables`` when already parsed) and write its outputs; ``detail_events`` as
+    :data:`~profkit.app.DETAIL_EVENTS`."""
     check_outputs((html, json_path), source.files, force)
-    result = analyze_input(source, tables)
+    result = analyze_input(source, tables, detail_events)
     outputs = AnalyzeOutputs(result)
     if html is not None:
         outputs.html = write_text(html, analysis_html(result), force)
@@ -114,6 +117,7 @@ def analyze_path(
     write_json_summary: bool = False,
     force: bool = False,
     keep_existing: bool = False,
+    detail_events: int | None = DETAIL_EVENTS,
 ) -> AnalyzeOutputs:
     """Analyze ``path`` and write its reports. ``keep_existing``: a capture folder whose default reports all exist
     (written after its trace) is not analyzed again without ``force``: they are named in the outputs, as ``kept``;
@@ -127,6 +131,8 @@ def analyze_path(
         kept = tuple(p for p in (html, json_path) if p is not None and _newer_than(p, source.trace))
     if kept and len(kept) == (html is not None) + (json_path is not None):  # all there: nothing to redo
         return AnalyzeOutputs(_stored_analysis(json_path, html), html, json_path, kept, notes)
-    outputs = analyze_source(source, None if html in kept else html, None if json_path in kept else json_path, force)
+    outputs = analyze_source(
+        source, None if html in kept else html, None if json_path in kept else json_path, force, None, detail_events
+    )
     outputs.html, outputs.json, outputs.kept, outputs.notes = html, json_path, kept, notes
     return outputs

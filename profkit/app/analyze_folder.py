@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from profkit.app import DETAIL_EVENTS
 from profkit.errors import ProfkitError
 from profkit.jsonio import check_outputs, output_folder, write_text
 from profkit.model import sniff_kind
@@ -69,7 +70,9 @@ def _median(values: list[float]) -> float | None:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def analyze_item(item: str, write_json_summary: bool, force: bool) -> IndexRow:
+def analyze_item(
+    item: str, write_json_summary: bool, force: bool, detail_events: int | None = DETAIL_EVENTS
+) -> IndexRow:
     """Worker: analyze one item like ``profkit analyze``; its key numbers, or its error, as one row."""
     from profkit.analysis.iterations import profiler_step_durations_us
     from profkit.app.analyze import analyze_source, output_paths
@@ -79,7 +82,7 @@ def analyze_item(item: str, write_json_summary: bool, force: bool) -> IndexRow:
     try:
         source = resolve_input(path)
         html, json_path, _note = output_paths(source, None, None, True, write_json_summary)
-        tables = load_tables(source) if source.analysis is None else None
+        tables = load_tables(source, detail_events) if source.analysis is None else None
         outputs = analyze_source(source, html, json_path, force, tables)
     except ProfkitError as error:
         return IndexRow(item=item, label=path.name, ok=False, error=str(error))
@@ -143,6 +146,7 @@ def analyze_folder(
     write_json_summary: bool = False,
     force: bool = False,
     jobs: int | None = None,
+    detail_events: int | None = DETAIL_EVENTS,
 ) -> FolderOutputs:
     from profkit.report.index_html import index_html
 
@@ -160,12 +164,18 @@ def analyze_folder(
     check_outputs((html, json_path), tuple(items), force)
     workers = max(1, min(jobs or os.cpu_count() or 1, MAX_JOBS, len(items)))
     if workers == 1:
-        rows = [analyze_item(str(item), write_json_summary, force) for item in items]
+        rows = [analyze_item(str(item), write_json_summary, force, detail_events) for item in items]
     else:
         # spawn: a fresh interpreter per worker (no fork of a parent holding threads or big tables)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             rows = list(
-                pool.map(analyze_item, [str(i) for i in items], [write_json_summary] * len(items), [force] * len(items))
+                pool.map(
+                    analyze_item,
+                    [str(i) for i in items],
+                    [write_json_summary] * len(items),
+                    [force] * len(items),
+                    [detail_events] * len(items),
+                )
             )
     index = AnalysisIndex(folder=str(folder), jobs=workers, rows=tuple(rows), ranks=_ranks(rows))
     outputs = FolderOutputs(index, write_text(html, index_html(index, html.parent), force), None, notes)

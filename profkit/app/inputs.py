@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profkit import naming
+from profkit.app import DETAIL_EVENTS
 from profkit.errors import ProfkitError
 from profkit.jsonio import inside
 from profkit.model import sniff_kind
@@ -92,23 +94,29 @@ def resolve_input(path: Path) -> TraceInput:
     return TraceInput(trace, metadata, label, notes=notes)
 
 
-def load_tables(source: TraceInput) -> TraceTables:
-    """The event tables of an input's trace (an ``.nsys-rep`` exported first)."""
+def load_tables(source: TraceInput, detail_events: int | None = DETAIL_EVENTS) -> TraceTables:
+    """The event tables of an input's trace (an ``.nsys-rep`` exported first); ``detail_events`` as
+    :data:`DETAIL_EVENTS` (``None``: every event, however many)."""
     from profkit.app.nsys_export import parsable_trace
     from profkit.app.parallel import block_mapper
     from profkit.parsers import load_trace
+    from profkit.parsers.tables import DetailLimit
 
-    return load_trace(parsable_trace(source.trace), mapper=block_mapper())
+    detail = DetailLimit(detail_events, naming.PIPELINE) if detail_events is not None else None
+    return load_trace(parsable_trace(source.trace), mapper=block_mapper(), detail=detail)
 
 
-def analyze_input(source: TraceInput, tables: TraceTables | None = None) -> AnalysisResult:
+def analyze_input(
+    source: TraceInput, tables: TraceTables | None = None, detail_events: int | None = DETAIL_EVENTS
+) -> AnalysisResult:
     """The analysis of an input: parsed (or from ``tables`` already parsed) and analyzed, or as stored in its
     summary."""
     if source.analysis is not None:
         return source.analysis
     from profkit.analysis import analyze_tables
 
-    result = analyze_tables(tables or load_tables(source), run=source.metadata, label=source.label)
+    tables = tables or load_tables(source, detail_events)
+    result = analyze_tables(tables, run=source.metadata, label=source.label)
     result.notes.extend(note for note in source.notes if note not in result.notes)
     return result
 

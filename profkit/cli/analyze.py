@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from profkit.app import DETAIL_EVENTS
+
 HELP = (
     "Analyze a Kineto trace (.json/.json.gz), an Nsight Systems export (.sqlite, .nsys-rep) or a capture folder: "
     "stages, steps, kernels, idle time, findings. A folder of traces (ranks of a job, runs of a sweep) is analyzed "
@@ -40,14 +42,27 @@ def analyze(
             "--jobs", "-j", help="A folder of traces: processes analyzing in parallel (default: CPUs, max 8)."
         ),
     ] = None,
+    detail_events: Annotated[
+        int,
+        typer.Option(
+            "--detail-events",
+            help="Nsight Systems exports with more GPU events (kernels, copies, memsets) than this are analyzed in "
+            "detail over their first whole pipeline calls within it, and as a whole by SQLite aggregates (memory "
+            "bounded). 0: every event in detail, however large.",
+        ),
+    ] = DETAIL_EVENTS,
 ) -> None:
     from profkit.app.analyze import analyze_path
     from profkit.app.analyze_folder import is_folder_of_traces
     from profkit.cli.output import console, wrote
+    from profkit.errors import SettingError
     from profkit.report.terminal import print_analysis
 
+    if detail_events < 0:
+        raise SettingError("detail_events", f"must be 0 (no limit) or more (got {detail_events})")
+    limit = detail_events or None
     if is_folder_of_traces(trace):
-        _analyze_folder(trace, out, json_out, json_summary or json_out is not None, force, jobs, quiet)
+        _analyze_folder(trace, out, json_out, json_summary or json_out is not None, force, jobs, quiet, limit)
         return
     outputs = analyze_path(
         trace,
@@ -57,6 +72,7 @@ def analyze(
         write_json_summary=json_summary or json_out is not None,
         force=force,
         keep_existing=True,
+        detail_events=limit,
     )
     for note in outputs.notes:
         console.print(f"note: {note}", markup=False, soft_wrap=True)
@@ -70,7 +86,14 @@ def analyze(
 
 
 def _analyze_folder(
-    folder: Path, out: Path | None, json_out: Path | None, write_json: bool, force: bool, jobs: int | None, quiet: bool
+    folder: Path,
+    out: Path | None,
+    json_out: Path | None,
+    write_json: bool,
+    force: bool,
+    jobs: int | None,
+    quiet: bool,
+    detail_events: int | None,
 ) -> None:
     from profkit.app.analyze_folder import analyze_folder
     from profkit.cli.output import console, wrote
@@ -80,7 +103,13 @@ def _analyze_folder(
     if jobs is not None and not 1 <= jobs <= 64:
         raise SettingError("jobs", f"must be between 1 and 64 (got {jobs})")
     outputs = analyze_folder(
-        folder, html=out, json_path=json_out, write_json_summary=write_json, force=force, jobs=jobs
+        folder,
+        html=out,
+        json_path=json_out,
+        write_json_summary=write_json,
+        force=force,
+        jobs=jobs,
+        detail_events=detail_events,
     )
     for note in outputs.notes:
         console.print(f"note: {note}", markup=False, soft_wrap=True)

@@ -38,6 +38,7 @@ FLAGS: dict[str, str] = {
     "baseline": "--baseline",
     "fail_if_slower": "--fail-if-slower",
     "jobs": "--jobs",
+    "detail_events": "--detail-events",
     "compile": "--compile",
     "attention": "--attention",
     "channels_last": "--channels-last",

@@ -29,6 +29,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,16 @@ from profkit.errors import ProfkitError
 from profkit.jsonio import open_regular
 from profkit.parsers.columns import object_column
 from profkit.parsers.registry import TraceFormat, register
-from profkit.parsers.tables import SCHEMAS, TraceInfo, TraceTables, build_table, empty_table
+from profkit.parsers.sqlite_signals import SignalGuard, responsive
+from profkit.parsers.tables import (
+    SCHEMAS,
+    DetailLimit,
+    ExportTotals,
+    TraceInfo,
+    TraceTables,
+    build_table,
+    empty_table,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
@@ -70,12 +80,13 @@ _MEM_KINDS = {
 PAGEABLE = 1
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
+    """A read-only connection (``any_thread``: usable from a thread other than the one opening it)."""
     with open_regular(path, "Nsight Systems SQLite export") as handle:  # a FIFO or device is refused, not opened
         if handle.read(16) != SQLITE_MAGIC:
             raise ProfkitError(f"{path}: not an SQLite database (export one with: nsys export --type sqlite REPORT)")
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=not any_thread)
         connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as error:
         raise ProfkitError(f"{path}: the SQLite file is unreadable or truncated ({error})") from error
@@ -416,11 +427,17 @@ class EventKind:
         """Whether the name is the ``StringIds`` text of an integer id column (fetched as the id, looked up once)."""
         return self.strings is not None and self.name == "s.value" and self.strings in self.required
 
-    def sql(self, columns: set[str], by_id: bool = False) -> str:
-        """The usable rows, with their name joined from ``StringIds`` (or, ``by_id``, its id as ``name_id``)."""
+    def usable(self, cut: int | None = None) -> str:
+        """SQL condition of the usable rows over ``t`` (those starting up to ``cut`` ns when given)."""
+        window = [f't."start" <= {int(cut)}'] if cut is not None else []
+        return " AND ".join(["t.bad = 0", *([self.where] if self.where else []), *window])
+
+    def sql(self, columns: set[str], by_id: bool = False, cut: int | None = None) -> str:
+        """The usable rows (up to ``cut``), with their name joined from ``StringIds`` (or, ``by_id``, its id as
+        ``name_id``)."""
         wanted = (*self.required, *self.optional)
         fetched = [f't."{c}"' for c in wanted if c not in self.sql_only and c != self.strings]
-        where = " AND ".join(["t.bad = 0", *([self.where] if self.where else [])])
+        where = self.usable(cut)
         if by_id:
             select = ", ".join([*fetched, f"t.{self.strings} AS name_id"])
             return f"SELECT {select} FROM {self._source(columns)} WHERE {where}"
@@ -429,11 +446,17 @@ class EventKind:
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
         return f"{select} FROM {self._source(columns)}{join} WHERE {where}"
 
-    def counts_sql(self, columns: set[str]) -> str:
-        """Per reason code (0: usable) the rows, and those whose ``strings`` id is not an integer."""
+    def counts_sql(self, columns: set[str], cut: int | None = None) -> str:
+        """Per reason code (0: usable) the rows, those whose ``strings`` id is not an integer, and those starting
+        up to ``cut`` ns (all, without one)."""
         where = f" WHERE {self.where}" if self.where else ""
         odd = f"sum(typeof(t.\"{self.strings}\") != 'integer')" if self.strings else "0"
-        return f"SELECT t.bad, count(*), {odd} FROM {self._source(columns)}{where} GROUP BY t.bad"
+        inside = f'sum(t."start" <= {int(cut)})' if cut is not None else "count(*)"
+        return f"SELECT t.bad, count(*), {odd}, {inside} FROM {self._source(columns)}{where} GROUP BY t.bad"
+
+    def source(self, columns: set[str]) -> str:
+        """The table as ``t`` with its row checks (``t.bad``), columns absent from this export read as NULL."""
+        return self._source(columns)
 
 
 _GPU = ("deviceId", "streamId", "correlationId", "globalPid")
@@ -504,18 +527,8 @@ EVENT_KINDS = (
 TABLE_ROLES = {kind.table: kind.role for kind in EVENT_KINDS if kind.role}
 
 
-def _read_kind(
-    connection: sqlite3.Connection,
-    path: Path,
-    kind: EventKind,
-    skipped: Counter[str],
-    batch: int = BATCH_ROWS,
-    strings: _Strings | None = None,
-) -> Columns:
-    """The usable rows of one table; the unusable ones counted in ``skipped`` as "reason (table)".
-
-    With ``strings`` (``StringIds`` ids unique), names are fetched as ids and looked up once per distinct id.
-    """
+def table_columns(connection: sqlite3.Connection, path: Path, kind: EventKind) -> set[str]:
+    """The columns of ``kind``'s table in this export; a required one missing is an error."""
     try:
         columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{kind.table}")')}
     except sqlite3.DatabaseError as error:
@@ -525,18 +538,37 @@ def _read_kind(
         raise ProfkitError(
             f"{path}: cannot read {kind.table} (no such column: {', '.join(missing)}); is this an nsys SQLite export?"
         )
-    usable = odd_ids = 0
-    for code, count, odd in _query(connection, path, kind.table, kind.counts_sql(columns)).itertuples(index=False):
+    return columns
+
+
+def _read_kind(
+    connection: sqlite3.Connection,
+    path: Path,
+    kind: EventKind,
+    skipped: Counter[str],
+    batch: int = BATCH_ROWS,
+    strings: _Strings | None = None,
+    cut: int | None = None,
+) -> tuple[Columns, int]:
+    """The usable rows of one table (starting up to ``cut`` ns when given) and the count of all its usable rows;
+    the unusable ones counted in ``skipped`` as "reason (table)".
+
+    With ``strings`` (``StringIds`` ids unique), names are fetched as ids and looked up once per distinct id.
+    """
+    columns = table_columns(connection, path, kind)
+    usable = inside = odd_ids = 0
+    counts = _query(connection, path, kind.table, kind.counts_sql(columns, cut))
+    for code, count, odd, in_window in counts.itertuples(index=False):
         if int(code) == 0:
-            usable, odd_ids = int(count), int(odd or 0)
+            usable, odd_ids, inside = int(count), int(odd or 0), int(in_window or 0)
         else:
             skipped[f"{kind.reasons[int(code) - 1]} ({kind.table})"] += int(count)
     # an id stored as text or a real joins by SQLite's comparison rules: such a table keeps the SQL join
     by_id = strings is not None and kind.by_id and not odd_ids
-    frame = _fetch(connection, path, kind.table, kind.sql(columns, by_id), batch, usable)
+    frame = _fetch(connection, path, kind.table, kind.sql(columns, by_id, cut), batch, inside)
     if by_id and strings is not None:
         frame["name"] = strings.names(frame.pop("name_id"))
-    return _unique_launches(frame, kind.table, skipped) if kind.target == "launches" else frame
+    return (_unique_launches(frame, kind.table, skipped) if kind.target == "launches" else frame), usable
 
 
 def _unique_launches(frame: Columns, table: str, skipped: Counter[str]) -> Columns:
@@ -567,16 +599,21 @@ class _Utf8:
             return data.decode("utf-8", "replace")
 
 
-def load_nsys_sqlite(path: Path, batch: int = BATCH_ROWS) -> TraceTables:
-    """The tables of an nsys SQLite export, its rows fetched ``batch`` at a time."""
-    connection = _connect(path)
+def load_nsys_sqlite(path: Path, batch: int = BATCH_ROWS, detail: DetailLimit | None = None) -> TraceTables:
+    """The tables of an nsys SQLite export, its rows fetched ``batch`` at a time.
+
+    With ``detail``, an export of more GPU events than it allows gives tables of its first whole calls only and
+    :class:`ExportTotals` aggregated by SQLite over every row (memory bounded by the limit, not the file).
+    """
+    connection = responsive(_connect(path))
     try:
-        return _read(connection, path, batch)
+        with SignalGuard():  # Ctrl-C stops a long statement at once, and reads as Ctrl-C
+            return _read(connection, path, batch, detail)
     finally:
         connection.close()
 
 
-def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables:
+def _read(connection: sqlite3.Connection, path: Path, batch: int, detail: DetailLimit | None = None) -> TraceTables:
     utf8 = connection.text_factory = _Utf8()
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "StringIds" not in tables:
@@ -587,15 +624,36 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables
     strings = _Strings(connection, path)
     lookup = strings if strings.usable() else None
     ctx = _Context()
+    cut = None
+    if detail is not None:
+        from profkit.parsers.nsys_totals import detail_cut
+
+        cut = detail_cut(connection, path, tables, detail)
+    totals: Future[tuple[ExportTotals, int]] | None = None
+    if cut is not None and detail is not None:  # SQLite aggregates the whole export while Python reads the window
+        from profkit.parsers.nsys_totals import export_totals
+
+        aggregating = _connect(path, any_thread=True)
+        aggregating.text_factory = _Utf8()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profkit-nsys-totals")
+        totals = pool.submit(export_totals, aggregating, path, tables, detail, cut)
     parts: dict[str, list[dict[str, Any]]] = {}
-    rows = 0
-    for kind in EVENT_KINDS:
-        if kind.table in tables:
-            frame = _read_kind(connection, path, kind, skipped, batch, lookup)
-            if count := _rows(frame):
-                rows += count
-                parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
-            del frame  # only the built columns stay
+    rows = usable = 0
+    try:
+        for kind in EVENT_KINDS:
+            if kind.table in tables:
+                frame, kind_usable = _read_kind(connection, path, kind, skipped, batch, lookup, cut)
+                usable += kind_usable
+                if count := _rows(frame):
+                    rows += count
+                    parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
+                del frame  # only the built columns stay
+        whole = totals.result() if totals is not None else None
+    finally:
+        if totals is not None:
+            aggregating.interrupt()  # a read that failed (or was interrupted) stops the aggregation too
+            pool.shutdown(wait=True)
+            aggregating.close()
     if not rows:
         if skipped:
             raise ProfkitError(f"{path}: the report holds no usable events ({_skipped_detail(skipped)})")
@@ -615,7 +673,7 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables
         path=path,
         source_format="nsys",
         devices=_devices(connection, tables),
-        event_count=rows + sum(skipped.values()),
+        event_count=usable + sum(skipped.values()),
         skipped_events=dict(skipped),
         time_origin_us=origin_ns / 1000.0,
         decoder="sqlite",
@@ -628,9 +686,15 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int) -> TraceTables
     )
     if skipped:
         info.warnings.append(f"skipped {sum(skipped.values())} unusable events ({_skipped_detail(skipped)})")
+    if whole is not None:
+        from profkit.parsers.nsys_totals import rebased
+
+        export, export_origin_ns = whole
+        gpu_in_window = sum(len(built[name]) for name in ("kernels", "memops"))
+        whole = (rebased(export, (export_origin_ns - origin_ns) / 1000.0, gpu_in_window), export_origin_ns)
     if replaced := utf8.replaced + strings.replaced:
         info.warnings.append(f"{replaced} text values were not valid UTF-8: decoded with replacement characters")
-    return TraceTables(info=info, **built)
+    return TraceTables(info=info, **built, totals=whole[0] if whole is not None else None)
 
 
 def _skipped_detail(skipped: Counter[str]) -> str:
@@ -654,7 +718,13 @@ def looks_like_sqlite(head: bytes) -> bool:
 
 
 NSYS_SQLITE = register(
-    TraceFormat("nsys", suffixes=(".sqlite", ".sqlite3", ".db"), sniff=looks_like_sqlite, load=load_nsys_sqlite)
+    TraceFormat(
+        "nsys",
+        suffixes=(".sqlite", ".sqlite3", ".db"),
+        sniff=looks_like_sqlite,
+        load=load_nsys_sqlite,
+        limits_detail=True,
+    )
 )
 #: a report as nsys writes it; the app layer exports it to SQLite (``nsys export``) before parsing
 NSYS_REPORT = register(

@@ -22,7 +22,7 @@ from profkit.errors import ProfkitError
 from profkit.jsonio import GZIP_MAGIC, open_regular
 
 if TYPE_CHECKING:
-    from profkit.parsers.tables import TraceTables
+    from profkit.parsers.tables import DetailLimit, TraceTables
 
 SNIFF_BYTES = 4096
 
@@ -41,6 +41,7 @@ class TraceFormat:
     load: Callable[[Path], TraceTables] | None = None  # None: the file must be converted first
     convert_hint: str = ""  # what to do with a file that must be converted first
     load_in_blocks: bool = False  # ``load(path, mapper=...)`` decodes a large file's blocks with a BlockMapper
+    limits_detail: bool = False  # ``load(path, detail=...)`` reads events one by one up to a DetailLimit
 
     @property
     def needs_conversion(self) -> bool:
@@ -109,9 +110,10 @@ def detect_format(path: Path) -> TraceFormat | None:
     return sniff_format(read_head(path)) or suffix_format(path)
 
 
-def load_trace(path: Path, mapper: BlockMapper | None = None) -> TraceTables:
+def load_trace(path: Path, mapper: BlockMapper | None = None, detail: DetailLimit | None = None) -> TraceTables:
     """Parse a trace file with the parser of its format (content sniff first, suffix second); a format that
-    decodes in blocks uses ``mapper`` for them when given."""
+    decodes in blocks uses ``mapper`` for them when given, one that can aggregate what lies beyond ``detail``
+    does so."""
     path = Path(path)
     trace_format = detect_format(path) or (_FORMATS[_DEFAULT[0]] if _DEFAULT else None)
     if trace_format is None:
@@ -120,4 +122,6 @@ def load_trace(path: Path, mapper: BlockMapper | None = None) -> TraceTables:
         raise ProfkitError(f"{path}: {trace_format.convert_hint}")
     if mapper is not None and trace_format.load_in_blocks:
         return trace_format.load(path, mapper=mapper)
+    if detail is not None and trace_format.limits_detail:
+        return trace_format.load(path, detail=detail)
     return trace_format.load(path)

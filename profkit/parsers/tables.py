@@ -135,6 +135,40 @@ class TraceInfo:
         return sum(self.skipped_events.values())
 
 
+@dataclass(frozen=True)
+class DetailLimit:
+    """At most ``events`` GPU events (kernels, copies, memsets) read one by one into the tables.
+
+    A format that can aggregate in its own query engine (an nsys SQLite export) then reads events one by one only
+    up to the end of the last whole ``call_range`` range (one pipeline call) that fits, and aggregates the rest.
+    """
+
+    events: int
+    call_range: str  # ranges of this name are the units the window holds whole
+
+
+@dataclass
+class ExportTotals:
+    """Aggregates over every usable row of a trace whose event tables hold only its start (times in us).
+
+    Relative to the tables' time origin: the event tables hold what starts up to ``window_end_us``.
+    """
+
+    detail_limit: int
+    window_end_us: float
+    export_end_us: float  # the last end of any row
+    gpu_events: int  # kernels + copies + memsets, whole export
+    gpu_events_in_window: int
+    calls_in_window: int  # ``call_range`` ranges starting in the window
+    call_durations_us: np.ndarray  # every ``call_range`` range, in start order
+    kernels: pd.DataFrame  # name, count, total_us, min_us, max_us
+    memops: pd.DataFrame  # name, kind, direction, count, bytes, total_us, min_us, max_us
+    busy: pd.DataFrame  # device, events, first_us, last_us (per device)
+    busy_us: float  # union of all kernel, copy and memset intervals (every device)
+    api: pd.DataFrame  # CUDA runtime calls: name, count, total_us
+    ranges: pd.DataFrame  # NVTX ranges: name, count, total_us, min_us, max_us
+
+
 @dataclass
 class TraceTables:
     info: TraceInfo
@@ -144,6 +178,7 @@ class TraceTables:
     cpu_ops: pd.DataFrame
     ranges: pd.DataFrame
     syncs: pd.DataFrame
+    totals: ExportTotals | None = None  # set when the tables hold only the start of the trace
 
     @property
     def has_gpu_activity(self) -> bool:

@@ -17,7 +17,7 @@ from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.timeline import CAUSE_LABELS
 from profkit.model.bench import BenchResult, BenchSummary
 from profkit.report.charts import distribution_chart, line_chart, step_chart
-from profkit.report.jinja import render
+from profkit.report.jinja import plural, render
 from profkit.report.timeline_html import timeline_context
 from profkit.report.verdict import CI_LABEL, bench_verdict, group_caveats, step_speedup_ci
 
@@ -39,10 +39,15 @@ def common_context() -> dict[str, Any]:
 
 def _total_label(result: AnalysisResult) -> str:
     if result.view.has_ranges:
-        return "pipeline wall time"
-    if result.gpu is not None:
-        return "GPU active window (no profkit ranges)"
-    return "CPU operator self time (no profkit ranges)"
+        label = "pipeline wall time"
+    elif result.gpu is not None:
+        label = "GPU active window (no profkit ranges)"
+    else:
+        label = "CPU operator self time (no profkit ranges)"
+    if result.whole is not None and result.whole.window.calls_total:
+        window = result.whole.window
+        return f"{label}, first {window.calls} of {plural(window.calls_total, 'pipeline call')}"
+    return label
 
 
 def device_label(names: list[str]) -> str:

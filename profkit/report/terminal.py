@@ -18,6 +18,7 @@ from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding, Severity
 from profkit.analysis.kernel_names import short_kernel_name
 from profkit.analysis.summary import AnalysisResult
+from profkit.analysis.whole_export import WholeExport
 from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us, plural
 
 if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an analysis
@@ -56,6 +57,8 @@ def _notes(console: Console, notes: list[str]) -> None:
 
 def print_analysis(result: AnalysisResult, console: Console) -> None:
     console.rule(_text(f"profkit analyze: {result.label}"), style="dim")
+    if result.whole is not None:
+        _whole_export(console, result.whole)
     if result.view.has_ranges:
         title = _text(f"Stages (pipeline wall time {format_ms(result.view.total_us)})")
         table = Table(title=title, title_justify="left")
@@ -133,6 +136,25 @@ def print_analysis(result: AnalysisResult, console: Console) -> None:
         _add_row(table, name, row.category, row.count, f"{row.total_us / 1000:,.3f}", format_pct(row.share))
     console.print(table)
     _findings(console, result.findings)
+
+
+def _whole_export(console: Console, whole: WholeExport) -> None:
+    """The totals over every event of an export whose detailed views cover only its first calls."""
+    parts = [f"{plural(whole.window.gpu_events_total, 'GPU event')}"]
+    if whole.calls is not None:
+        calls = whole.calls
+        parts.append(
+            f"{plural(calls.count, 'pipeline call')}: median {format_ms(calls.p50_us)}, P90 {format_ms(calls.p90_us)}, "
+            f"P99 {format_ms(calls.p99_us)}"
+        )
+    parts.append(
+        f"GPU busy {format_ms(whole.busy_us)} of {format_ms(whole.span_us)} ({format_pct(whole.utilization)}), "
+        f"kernel sum {format_ms(whole.kernel_sum_us)}"
+    )
+    _line(console, "Whole export (SQLite aggregates over every event): " + "; ".join(parts))
+    top = ", ".join(f"{c.category} {format_pct(c.share)}" for c in whole.kernels.categories[:5])
+    if top:
+        _line(console, f"GPU time by category, whole export: {top}")
 
 
 def print_comparison(comparison: ComparisonResult, console: Console) -> None:

@@ -14,12 +14,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from profkit.app import parallel
+from profkit.app import DETAIL_EVENTS, parallel
 from profkit.app.inputs import TraceInput, load_tables
 from profkit.app.parallel import BACKLOG_PER_WORKER, block_mapper, decode_workers, ordered_map
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
+from profkit.naming import PIPELINE
 from profkit.parsers import kineto
 from profkit.parsers.kineto_chunked import ChunkFallback, parse_kineto_chunked
+from profkit.parsers.tables import DetailLimit
 from tests.conftest import REPO, corpus_dir
 from tests.parsers.test_chunked import _whole, assert_same
 
@@ -115,10 +117,14 @@ def test_workers_only_in_a_top_level_process_without_threads() -> None:
 
 def test_analysis_inputs_are_loaded_with_the_mapper(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
-    monkeypatch.setattr("profkit.parsers.load_trace", lambda path, mapper: seen.append(mapper))
+    monkeypatch.setattr("profkit.parsers.load_trace", lambda path, mapper, detail: seen.append((mapper, detail)))
     monkeypatch.setattr(parallel, "decode_workers", lambda: 2)
     load_tables(TraceInput(corpus_dir() / "cpu_only.json.gz", None, "cpu"))
-    assert seen and seen[0] is not None and seen[0].keywords == {"workers": 2}
+    mapper, detail = seen[0]
+    assert mapper is not None and mapper.keywords == {"workers": 2}
+    assert detail == DetailLimit(DETAIL_EVENTS, PIPELINE)  # large nsys exports: the default detail limit
+    load_tables(TraceInput(corpus_dir() / "cpu_only.json.gz", None, "cpu"), detail_events=None)
+    assert seen[1][1] is None
 
 
 _INTERRUPTED_CHILD = """

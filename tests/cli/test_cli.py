@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import gzip
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -307,3 +308,22 @@ def test_shutdown_skips_rescanning_the_objects_of_the_finished_command() -> None
     done = subprocess.run([sys.executable, "-c", _FREEZE_PROBE], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "frozen at exit: True"
+
+
+def test_a_large_nsys_export_is_analyzed_in_detail_up_to_the_limit(monkeypatch, capsys, tmp_path):
+    from tests.parsers.test_nsys_totals import PER_CALL, calls
+
+    export = calls(4).write(tmp_path / "calls.sqlite")
+    html, summary = tmp_path / "r.html", tmp_path / "r.json"
+    args = ("analyze", str(export), "--out", str(html), "--json-out", str(summary), "--force")
+    code, out, _ = _main(monkeypatch, capsys, *args, "--detail-events", str(2 * PER_CALL))
+    assert code == 0
+    assert "Whole export (SQLite aggregates over every event)" in out and "first 2 of 4 pipeline calls" in out
+    whole = json.loads(summary.read_text())["whole"]
+    assert whole["window"]["limit"] == 2 * PER_CALL and whole["window"]["calls_total"] == 4
+    assert 'id="whole-export"' in html.read_text()
+    code, out, _ = _main(monkeypatch, capsys, *args, "--detail-events", "0")  # no limit: every event in detail
+    assert code == 0 and "Whole export" not in out and json.loads(summary.read_text())["whole"] is None
+    code, _, err = _main(monkeypatch, capsys, *args, "--detail-events", "-1")
+    assert code == EXIT_BAD_INPUT
+    assert err.strip() == "profkit: error: --detail-events must be 0 (no limit) or more (got -1)"

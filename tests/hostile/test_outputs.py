@@ -422,8 +422,8 @@ def test_analyze_refuses_a_report_that_appeared_while_it_worked(tmp_path: Path, 
     report = tmp_path / "trace.report.html"
     real = analyze.analyze_input
 
-    def slow_analysis(source, tables=None):
-        result = real(source, tables)
+    def slow_analysis(source, tables=None, detail_events=None):
+        result = real(source, tables, detail_events)
         report.write_text("another run's report")  # a concurrent run wrote it meanwhile
         return result
 
