@@ -95,6 +95,11 @@ def analyze_item(
     iterations = profiler_step_durations_us(tables.ranges) if tables is not None else []
     steps = [s.wall_us for s in result.view.steps]
     top = result.findings[0] if result.findings else None
+    total_us, busy = result.total_us, result.gpu.utilization if result.gpu is not None else None
+    whole = result.whole  # a large export read in part: its totals count every event
+    if whole is not None:
+        total_us = whole.calls.mean_us * whole.calls.count if whole.calls is not None else total_us
+        busy = whole.utilization
     return IndexRow(
         item=item,
         label=result.label,
@@ -103,8 +108,8 @@ def analyze_item(
         summary=str(outputs.json) if outputs.json else None,
         devices=tuple(result.trace.devices),
         events=result.trace.event_count,
-        total_ms=result.total_us / 1000,
-        gpu_busy_share=result.gpu.utilization if result.gpu is not None else None,
+        total_ms=total_us / 1000,
+        gpu_busy_share=busy,
         denoise_steps=len(steps),
         median_step_ms=m / 1000 if (m := _median(steps)) is not None else None,
         iterations=len(iterations),
@@ -113,6 +118,8 @@ def analyze_item(
         top_finding_severity=str(top.severity) if top else None,
         rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
         world_size=world if isinstance(world, int) and not isinstance(world, bool) else None,
+        detail_calls=whole.window.calls if whole is not None else None,
+        calls_total=whole.window.calls_total if whole is not None else None,
     )
 
 

@@ -28,6 +28,8 @@ class IndexRow(msgspec.Struct, frozen=True, kw_only=True):
     top_finding_severity: str | None = None
     rank: int | None = None
     world_size: int | None = None
+    detail_calls: int | None = None  # a large export: the pipeline calls its step and finding columns cover
+    calls_total: int | None = None  # ... of its pipeline calls (total and GPU busy count every event)
 
 
 class RankRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,6 +26,8 @@ def print_index(index: AnalysisIndex, console: Console) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in index.rows:
         label = Text(row.label + (f" (rank {row.rank})" if row.rank is not None else ""))
+        if row.detail_calls is not None:
+            label.append(f" (steps: first {row.detail_calls} of {row.calls_total} calls)")
         if not row.ok:
             table.add_row(label, Text("not analyzed", style="red"), Text(""), Text(""), Text(""), Text(row.error or ""))
             continue

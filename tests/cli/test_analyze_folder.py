@@ -69,3 +69,29 @@ def test_folder_analysis_in_parallel_with_index(tmp_path: Path) -> None:
     # a second run refuses to overwrite, before any work; our own summaries are not taken for traces
     again = run_cli("analyze", str(folder))
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_a_large_export_in_a_folder_counts_every_call_and_says_what_its_steps_cover(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from profkit.analysis import analyze_tables
+    from profkit.app.analyze_folder import analyze_item
+    from profkit.parsers.nsys import load_nsys_sqlite
+    from profkit.report.index_html import index_html
+    from profkit.report.terminal_index import print_index
+    from tests.parsers.test_nsys_totals import PER_CALL, calls
+
+    export = calls(4).write(tmp_path / "calls.sqlite")
+    row = analyze_item(str(export), False, True, detail_events=2 * PER_CALL)
+    full = analyze_tables(load_nsys_sqlite(export))  # every event in detail
+    assert row.ok and (row.detail_calls, row.calls_total) == (2, 4)
+    assert full.gpu is not None and row.gpu_busy_share == pytest.approx(full.gpu.utilization)
+    assert row.total_ms == pytest.approx(full.view.total_us / 1000)  # every call's wall time, not the window's
+    assert row.denoise_steps == len(full.view.steps) // 2  # the steps of the window
+    index = AnalysisIndex(folder=str(tmp_path), jobs=1, rows=(row,))
+    assert "steps and finding from its first 2 of 4 calls" in index_html(index, tmp_path)
+    console = Console(width=200, record=True)
+    print_index(index, console)
+    assert "(steps: first 2 of 4 calls)" in console.export_text()
+    plain = analyze_item(str(export), False, True, detail_events=None)
+    assert plain.detail_calls is None and plain.total_ms == pytest.approx(row.total_ms)
