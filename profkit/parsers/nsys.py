@@ -54,7 +54,7 @@ from profkit.parsers.tables import (
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
-_COPY_KINDS = {
+COPY_KINDS = {
     1: "HtoD",
     2: "DtoH",
     3: "HtoA",
@@ -66,8 +66,8 @@ _COPY_KINDS = {
     9: "HtoH",
     10: "PtoP",
 }
-_DIRECTIONS = {"HtoD": "H2D", "DtoH": "D2H", "DtoD": "D2D", "PtoP": "P2P", "HtoH": "H2H"}
-_MEM_KINDS = {
+DIRECTIONS = {"HtoD": "H2D", "DtoH": "D2H", "DtoD": "D2D", "PtoP": "P2P", "HtoH": "H2H"}
+MEM_KINDS = {
     0: "Unknown",
     1: "Pageable",
     2: "Device",
@@ -220,9 +220,9 @@ class _Correlations:
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
 
-def _memcpy_name(copy_kind: int, src: int, dst: int) -> str:
-    kind = _COPY_KINDS.get(copy_kind, "other")
-    return f"Memcpy {kind} ({_MEM_KINDS.get(src, 'Unknown')} -> {_MEM_KINDS.get(dst, 'Unknown')})"
+def memcpy_name(copy_kind: int, src: int, dst: int) -> str:
+    kind = COPY_KINDS.get(copy_kind, "other")
+    return f"Memcpy {kind} ({MEM_KINDS.get(src, 'Unknown')} -> {MEM_KINDS.get(dst, 'Unknown')})"
 
 
 class _Context:
@@ -339,12 +339,12 @@ def _launches(frame: Columns, ctx: _Context) -> dict[str, Any]:
 
 def _memcpys(frame: Columns, ctx: _Context) -> dict[str, Any]:
     copy, src, dst = (_ints(frame, c, 0) for c in ("copyKind", "srcKind", "dstKind"))
-    kinds = [_COPY_KINDS.get(int(k), "other") for k in copy]
+    kinds = [COPY_KINDS.get(int(k), "other") for k in copy]
     return {
         **_gpu_work(frame, ctx),
-        "name": [_memcpy_name(int(c), int(s), int(d)) for c, s, d in zip(copy, src, dst, strict=True)],
+        "name": [memcpy_name(int(c), int(s), int(d)) for c, s, d in zip(copy, src, dst, strict=True)],
         "kind": ["memcpy"] * len(copy),
-        "direction": [_DIRECTIONS.get(k, "other") for k in kinds],
+        "direction": [DIRECTIONS.get(k, "other") for k in kinds],
         "pageable": (src == PAGEABLE) | (dst == PAGEABLE),
         "bytes": _floats(frame, "bytes"),
     }
@@ -354,7 +354,7 @@ def _memsets(frame: Columns, ctx: _Context) -> dict[str, Any]:
     mem = _ints(frame, "memKind", 0)
     return {
         **_gpu_work(frame, ctx),
-        "name": [f"Memset ({_MEM_KINDS.get(int(k), 'Unknown')})" for k in mem],
+        "name": [f"Memset ({MEM_KINDS.get(int(k), 'Unknown')})" for k in mem],
         "kind": ["memset"] * len(mem),
         "direction": ["memset"] * len(mem),
         "pageable": mem == PAGEABLE,

@@ -19,12 +19,12 @@ import pandas as pd
 
 from profkit.errors import ProfkitError
 from profkit.parsers.nsys import (
-    _COPY_KINDS,
-    _DIRECTIONS,
-    _MEM_KINDS,
+    COPY_KINDS,
+    DIRECTIONS,
     EVENT_KINDS,
+    MEM_KINDS,
     EventKind,
-    _memcpy_name,
+    memcpy_name,
     table_columns,
 )
 from profkit.parsers.tables import DetailLimit, ExportTotals
@@ -165,14 +165,14 @@ def _memops(connection: sqlite3.Connection, path: Path, tables: set[str]) -> pd.
             kind.table,
             f"SELECT {keys}, {measures} FROM {source} WHERE {kind.usable()} GROUP BY 1, 2, 3",
         ):
-            direction = _DIRECTIONS.get(_COPY_KINDS.get(int(copy), "other"), "other")
-            rows.append((_memcpy_name(int(copy), int(src), int(dst)), "memcpy", direction, *values))
+            direction = DIRECTIONS.get(COPY_KINDS.get(int(copy), "other"), "other")
+            rows.append((memcpy_name(int(copy), int(src), int(dst)), "memcpy", direction, *values))
     if "CUPTI_ACTIVITY_KIND_MEMSET" in tables:
         kind = _kind("CUPTI_ACTIVITY_KIND_MEMSET")
         source = kind.source(table_columns(connection, path, kind))
         sql = f"SELECT coalesce(t.memKind, 0), {measures} FROM {source} WHERE {kind.usable()} GROUP BY 1"
         for mem, *values in _rows(connection, path, kind.table, sql):
-            rows.append((f"Memset ({_MEM_KINDS.get(int(mem), 'Unknown')})", "memset", "memset", *values))
+            rows.append((f"Memset ({MEM_KINDS.get(int(mem), 'Unknown')})", "memset", "memset", *values))
     frame = _frame(rows, columns)
     frame["bytes"] = frame["bytes"].astype(np.float64)
     return _by_name(frame, ("total_us", "min_us", "max_us")).astype({"count": np.int64})
