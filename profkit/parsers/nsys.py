@@ -415,7 +415,8 @@ class EventKind:
         tests += ['u."end" < u."start"', *(['u."bytes" < 0'] if "bytes" in self.required else [])]
         return "CASE " + " ".join(f"WHEN {test} THEN {code}" for code, test in enumerate(tests, 1)) + " ELSE 0 END"
 
-    def _source(self, columns: set[str]) -> str:
+    def source(self, columns: set[str]) -> str:
+        """The table as ``t`` with its row checks (``t.bad``), columns absent from this export read as NULL."""
         wanted = (*self.required, *self.optional)
         inner = ", ".join(f'"{c}"' if c in columns else f'NULL AS "{c}"' for c in wanted)
         # checked over the aliased columns: an absent optional column is then NULL, not the string literal
@@ -440,11 +441,11 @@ class EventKind:
         where = self.usable(cut)
         if by_id:
             select = ", ".join([*fetched, f"t.{self.strings} AS name_id"])
-            return f"SELECT {select} FROM {self._source(columns)} WHERE {where}"
+            return f"SELECT {select} FROM {self.source(columns)} WHERE {where}"
         # CAST: a name stored as a number or a blob still reads as text (blobs through the UTF-8 text_factory)
         select = "SELECT " + ", ".join(fetched + ([f"CAST({self.name} AS TEXT) AS name"] if self.strings else []))
         join = f" LEFT JOIN StringIds s ON t.{self.strings} = s.id" if self.strings else ""
-        return f"{select} FROM {self._source(columns)}{join} WHERE {where}"
+        return f"{select} FROM {self.source(columns)}{join} WHERE {where}"
 
     def counts_sql(self, columns: set[str], cut: int | None = None) -> str:
         """Per reason code (0: usable) the rows, those whose ``strings`` id is not an integer, and those starting
@@ -452,11 +453,7 @@ class EventKind:
         where = f" WHERE {self.where}" if self.where else ""
         odd = f"sum(typeof(t.\"{self.strings}\") != 'integer')" if self.strings else "0"
         inside = f'sum(t."start" <= {int(cut)})' if cut is not None else "count(*)"
-        return f"SELECT t.bad, count(*), {odd}, {inside} FROM {self._source(columns)}{where} GROUP BY t.bad"
-
-    def source(self, columns: set[str]) -> str:
-        """The table as ``t`` with its row checks (``t.bad``), columns absent from this export read as NULL."""
-        return self._source(columns)
+        return f"SELECT t.bad, count(*), {odd}, {inside} FROM {self.source(columns)}{where} GROUP BY t.bad"
 
 
 _GPU = ("deviceId", "streamId", "correlationId", "globalPid")
