@@ -231,3 +231,40 @@ def nsys_diffusion(steps: int = 3, step_us: float = 1000.0) -> NsysBuilder:
     builder.osrt("pthread_cond_wait", 0, 100)
     builder.osrt("read", t + 50, 10)
     return builder
+
+
+#: kernel names cycled through the denoise steps of :func:`nsys_calls`
+CALL_KERNELS = ("gemm_kernel", "flash_fwd_kernel", "elementwise_kernel<add>", "group_norm_kernel")
+#: GPU events of one call of :func:`nsys_calls`: 5 encoder kernels, 3 steps x 20 kernels, 8 VAE kernels, 2 copies and
+#: 1 memset
+PER_CALL = 5 + 3 * 20 + 8 + 3
+
+
+def nsys_calls(count: int = 5, steps: int = 3, kernels: int = 20) -> NsysBuilder:
+    """``count`` pipeline calls back to back, each a little slower than the one before."""
+    builder = NsysBuilder()
+    t = 0.0
+    for call in range(count):
+        step_us = kernels * 6 + 50
+        total = 100 + steps * step_us + 200 + call * 7  # later calls end a little later
+        builder.nvtx("profkit/pipeline", t, total)
+        builder.nvtx("profkit/text_encoder/text_encoder", t + 5, 60)
+        builder.memcpy(HTOD, t + 6, t + 10, 5, PAGEABLE, DEVICE)
+        for i in range(5):
+            builder.kernel("encoder_gemm", t + 10 + i * 5, t + 12 + i * 5, 2 + call)
+        start = t + 100
+        for step in range(steps):
+            builder.nvtx(f"profkit/denoise/step_{step:03d}", start, step_us)
+            for i in range(kernels):
+                name = CALL_KERNELS[i % len(CALL_KERNELS)]
+                builder.kernel(name, start + 1 + i * 6, start + 2 + i * 6, 3 + i % 3 + call * 0.5)
+            builder.runtime("cudaStreamSynchronize_v3020", start + step_us - 20, 10)
+            start += step_us
+        builder.nvtx("profkit/vae/decode", start, 150)
+        for i in range(8):
+            builder.kernel("vae_conv", start + 1 + i * 10, start + 2 + i * 10, 7)
+        builder.memset(start + 100, start + 120, 4)
+        builder.memcpy(DTOH, start + 130, start + 135, 6, DEVICE, PAGEABLE, nbytes=8192)
+        builder.osrt("read", start + 140, 5)
+        t += total + 50 + call * 10
+    return builder

@@ -622,18 +622,16 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int, detail: Detail
     lookup = strings if strings.usable() else None
     ctx = _Context()
     cut = None
+    pending: Future[tuple[ExportTotals, int]] | None = None
     if detail is not None:
-        from profkit.parsers.nsys_totals import detail_cut
+        from profkit.parsers import nsys_totals  # it reads this module's event kinds: imported when needed
 
-        cut = detail_cut(connection, path, tables, detail)
-    totals: Future[tuple[ExportTotals, int]] | None = None
-    if cut is not None and detail is not None:  # SQLite aggregates the whole export while Python reads the window
-        from profkit.parsers.nsys_totals import export_totals
-
-        aggregating = _connect(path, any_thread=True)
-        aggregating.text_factory = _Utf8()
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profkit-nsys-totals")
-        totals = pool.submit(export_totals, aggregating, path, tables, detail, cut)
+        cut = nsys_totals.detail_cut(connection, path, tables, detail)
+        if cut is not None:  # SQLite aggregates the whole export while Python reads the window
+            aggregating = _connect(path, any_thread=True)
+            aggregating.text_factory = _Utf8()
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profkit-nsys-totals")
+            pending = pool.submit(nsys_totals.export_totals, aggregating, path, tables, detail, cut)
     parts: dict[str, list[dict[str, Any]]] = {}
     rows = usable = 0
     try:
@@ -645,9 +643,9 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int, detail: Detail
                     rows += count
                     parts.setdefault(kind.target, []).append(kind.build(frame, ctx))
                 del frame  # only the built columns stay
-        whole = totals.result() if totals is not None else None
+        aggregated = pending.result() if pending is not None else None
     finally:
-        if totals is not None:
+        if pending is not None:
             aggregating.interrupt()  # a read that failed (or was interrupted) stops the aggregation too
             pool.shutdown(wait=True)
             aggregating.close()
@@ -683,15 +681,14 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int, detail: Detail
     )
     if skipped:
         info.warnings.append(f"skipped {sum(skipped.values())} unusable events ({_skipped_detail(skipped)})")
-    if whole is not None:
-        from profkit.parsers.nsys_totals import rebased
-
-        export, export_origin_ns = whole
+    totals = None
+    if aggregated is not None:  # onto the tables' time origin
+        export, export_origin_ns = aggregated
         gpu_in_window = sum(len(built[name]) for name in ("kernels", "memops"))
-        whole = (rebased(export, (export_origin_ns - origin_ns) / 1000.0, gpu_in_window), export_origin_ns)
+        totals = nsys_totals.rebased(export, (export_origin_ns - origin_ns) / 1000.0, gpu_in_window)
     if replaced := utf8.replaced + strings.replaced:
         info.warnings.append(f"{replaced} text values were not valid UTF-8: decoded with replacement characters")
-    return TraceTables(info=info, **built, totals=whole[0] if whole is not None else None)
+    return TraceTables(info=info, **built, totals=totals)
 
 
 def _skipped_detail(skipped: Counter[str]) -> str:

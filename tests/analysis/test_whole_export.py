@@ -18,12 +18,12 @@ from profkit.naming import PIPELINE
 from profkit.parsers.nsys import load_nsys_sqlite
 from profkit.parsers.tables import DetailLimit
 from profkit.report.html import analysis_html
-from tests.parsers.test_nsys_totals import PER_CALL, calls
+from tests.nsysbuilder import PER_CALL, nsys_calls
 
 
 @pytest.fixture(scope="module")
 def analyses(tmp_path_factory: pytest.TempPathFactory):
-    builder = calls(6)
+    builder = nsys_calls(6)
     builder.kernel("<img src=x onerror=alert(1)>", 10, 12, 1)  # a hostile name, in the first call's window
     path = builder.write(tmp_path_factory.mktemp("whole") / "calls.sqlite")
     full = analyze_tables(load_nsys_sqlite(path))
@@ -66,7 +66,7 @@ def test_calls_steps_and_stages_cover_every_call(analyses) -> None:
     assert whole.window.calls_total == whole.calls.count == full.view.pipeline_calls == 6
     assert whole.step_count == len(full.view.steps)
     assert whole.step_mean_us == pytest.approx(full.view.step_stats.mean)
-    durations = [100 + 3 * 170 + 200 + call * 7 for call in range(6)]  # as :func:`calls` builds them
+    durations = [100 + 3 * 170 + 200 + call * 7 for call in range(6)]  # as :func:`nsys_calls` builds them
     assert (whole.calls.min_us, whole.calls.p50_us, whole.calls.max_us) == pytest.approx(
         (min(durations), float(np.median(durations)), max(durations))
     )

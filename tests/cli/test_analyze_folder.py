@@ -79,9 +79,9 @@ def test_a_large_export_in_a_folder_counts_every_call_and_says_what_its_steps_co
     from profkit.parsers.nsys import load_nsys_sqlite
     from profkit.report.index_html import index_html
     from profkit.report.terminal_index import print_index
-    from tests.parsers.test_nsys_totals import PER_CALL, calls
+    from tests.nsysbuilder import PER_CALL, nsys_calls
 
-    export = calls(4).write(tmp_path / "calls.sqlite")
+    export = nsys_calls(4).write(tmp_path / "calls.sqlite")
     row = analyze_item(str(export), False, True, detail_events=2 * PER_CALL)
     full = analyze_tables(load_nsys_sqlite(export))  # every event in detail
     assert row.ok and (row.detail_calls, row.calls_total) == (2, 4)

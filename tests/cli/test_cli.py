@@ -311,9 +311,9 @@ def test_shutdown_skips_rescanning_the_objects_of_the_finished_command() -> None
 
 
 def test_a_large_nsys_export_is_analyzed_in_detail_up_to_the_limit(monkeypatch, capsys, tmp_path):
-    from tests.parsers.test_nsys_totals import PER_CALL, calls
+    from tests.nsysbuilder import PER_CALL, nsys_calls
 
-    export = calls(4).write(tmp_path / "calls.sqlite")
+    export = nsys_calls(4).write(tmp_path / "calls.sqlite")
     html, summary = tmp_path / "r.html", tmp_path / "r.json"
     args = ("analyze", str(export), "--out", str(html), "--json-out", str(summary), "--force")
     code, out, _ = _main(monkeypatch, capsys, *args, "--detail-events", str(2 * PER_CALL))

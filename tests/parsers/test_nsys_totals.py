@@ -18,40 +18,7 @@ from profkit.analysis.intervals import union_length
 from profkit.naming import PIPELINE
 from profkit.parsers.nsys import load_nsys_sqlite
 from profkit.parsers.tables import SCHEMAS, DetailLimit, TraceTables
-from tests.nsysbuilder import DEVICE, DTOH, HTOD, KERNEL, PAGEABLE, NsysBuilder
-
-NAMES = ("gemm_kernel", "flash_fwd_kernel", "elementwise_kernel<add>", "group_norm_kernel")
-#: GPU events of one call of :func:`calls`: 5 encoder kernels, 3 steps x 20 kernels, 8 VAE kernels, 2 copies, 1 memset
-PER_CALL = 5 + 3 * 20 + 8 + 3
-
-
-def calls(count: int = 5, steps: int = 3, kernels: int = 20) -> NsysBuilder:
-    """``count`` pipeline calls back to back, each a little slower than the one before."""
-    builder = NsysBuilder()
-    t = 0.0
-    for call in range(count):
-        step_us = kernels * 6 + 50
-        total = 100 + steps * step_us + 200 + call * 7  # later calls end a little later
-        builder.nvtx(PIPELINE, t, total)
-        builder.nvtx("profkit/text_encoder/text_encoder", t + 5, 60)
-        builder.memcpy(HTOD, t + 6, t + 10, 5, PAGEABLE, DEVICE)
-        for i in range(5):
-            builder.kernel("encoder_gemm", t + 10 + i * 5, t + 12 + i * 5, 2 + call)
-        start = t + 100
-        for step in range(steps):
-            builder.nvtx(f"profkit/denoise/step_{step:03d}", start, step_us)
-            for i in range(kernels):
-                builder.kernel(NAMES[i % len(NAMES)], start + 1 + i * 6, start + 2 + i * 6, 3 + i % 3 + call * 0.5)
-            builder.runtime("cudaStreamSynchronize_v3020", start + step_us - 20, 10)
-            start += step_us
-        builder.nvtx("profkit/vae/decode", start, 150)
-        for i in range(8):
-            builder.kernel("vae_conv", start + 1 + i * 10, start + 2 + i * 10, 7)
-        builder.memset(start + 100, start + 120, 4)
-        builder.memcpy(DTOH, start + 130, start + 135, 6, DEVICE, PAGEABLE, nbytes=8192)
-        builder.osrt("read", start + 140, 5)
-        t += total + 50 + call * 10
-    return builder
+from tests.nsysbuilder import KERNEL, PER_CALL, nsys_calls
 
 
 def _read(path: Path, events: int, call_range: str = PIPELINE) -> tuple[TraceTables, TraceTables]:
@@ -77,7 +44,7 @@ def _totals(frame: pd.DataFrame, extremes: bool = True) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return calls().write(tmp_path_factory.mktemp("totals") / "calls.sqlite")
+    return nsys_calls().write(tmp_path_factory.mktemp("totals") / "calls.sqlite")
 
 
 def test_the_window_holds_the_first_whole_calls_within_the_limit(export: Path) -> None:
@@ -144,8 +111,8 @@ def test_without_call_ranges_the_window_is_cut_by_time_within_the_limit(export: 
 
 
 def test_the_cut_never_splits_a_call(tmp_path: Path) -> None:
-    builder = calls()
-    full_ranges = load_nsys_sqlite(calls().write(tmp_path / "plain.sqlite")).ranges
+    builder = nsys_calls()
+    full_ranges = load_nsys_sqlite(nsys_calls().write(tmp_path / "plain.sqlite")).ranges
     pipeline = full_ranges[full_ranges["name"] == PIPELINE]
     # a call running from inside the second call to inside the third (concurrent requests of a server)
     builder.nvtx(PIPELINE, pipeline["ts"].iloc[1] + 50, pipeline["ts"].iloc[2] - pipeline["ts"].iloc[1])
@@ -159,7 +126,7 @@ def test_the_cut_never_splits_a_call(tmp_path: Path) -> None:
 
 
 def test_unusable_rows_are_skipped_in_totals_as_in_tables(tmp_path: Path) -> None:
-    builder = calls()
+    builder = nsys_calls()
     builder.set(KERNEL, 3, "streamId", "abc")
     builder.set(KERNEL, -2, "end", 0)  # ends before it starts
     full, part = _read(builder.write(tmp_path / "hostile.sqlite"), 200)
@@ -169,7 +136,7 @@ def test_unusable_rows_are_skipped_in_totals_as_in_tables(tmp_path: Path) -> Non
 
 
 def test_busy_time_is_the_union_over_every_device(tmp_path: Path) -> None:
-    builder = calls()
+    builder = nsys_calls()
     for row in range(0, len(builder.rows[KERNEL]), 3):
         builder.set(KERNEL, row, "deviceId", 1)
     full, part = _read(builder.write(tmp_path / "devices.sqlite"), 200)
@@ -182,8 +149,8 @@ def test_busy_time_is_the_union_over_every_device(tmp_path: Path) -> None:
 
 
 def test_the_tables_are_bounded_by_the_limit_not_the_export(tmp_path: Path) -> None:
-    small = load_nsys_sqlite(calls(5).write(tmp_path / "small.sqlite"), detail=DetailLimit(200, PIPELINE))
-    large = load_nsys_sqlite(calls(40).write(tmp_path / "large.sqlite"), detail=DetailLimit(200, PIPELINE))
+    small = load_nsys_sqlite(nsys_calls(5).write(tmp_path / "small.sqlite"), detail=DetailLimit(200, PIPELINE))
+    large = load_nsys_sqlite(nsys_calls(40).write(tmp_path / "large.sqlite"), detail=DetailLimit(200, PIPELINE))
     assert small.totals is not None and large.totals is not None
     assert large.totals.gpu_events == 8 * small.totals.gpu_events
     for name in SCHEMAS:
