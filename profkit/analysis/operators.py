@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,48 +91,83 @@ def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
     return np.maximum(np.asarray(self_time), 0.0)
 
 
+class _Groups:
+    """Rows grouped by a key column (pandas' ``groupby(sort=False)`` without its per-call overhead): the keys in order
+    of first appearance, each row's group (``codes``), and each group's row count and total time. Rows without a key
+    (NaN) are in no group (code -1)."""
+
+    def __init__(self, keys: Any, times: np.ndarray) -> None:
+        self.codes, uniques = pd.factorize(keys, sort=False)
+        self.keys = np.asarray(uniques, dtype=object)
+        self.count = np.bincount(self._keyed(times)[0], minlength=len(self.keys))
+        self.total = self.sum(times)
+
+    def _keyed(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The codes and ``values`` of the rows in a group."""
+        if len(self.codes) and self.codes.min() < 0:
+            keyed = self.codes >= 0
+            return self.codes[keyed], values[keyed]
+        return self.codes, values
+
+    def largest(self, limit: int | None = None) -> np.ndarray:
+        """Group indexes by total time, largest first (ties in order of first appearance)."""
+        return np.argsort(-self.total, kind="stable")[:limit]
+
+    def first_rows(self) -> np.ndarray:
+        """Each group's first row (codes are numbered in order of first appearance)."""
+        highest = np.maximum.accumulate(self.codes)
+        return np.flatnonzero(np.diff(highest, prepend=-1) > 0)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        codes, values = self._keyed(values)
+        return np.bincount(codes, weights=values, minlength=len(self.keys))
+
+    def extreme(self, values: np.ndarray, ufunc: np.ufunc, start: float) -> np.ndarray:
+        result = np.full(len(self.keys), start)
+        ufunc.at(result, *self._keyed(values))
+        return result
+
+
 def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[OpRow]:
-    grouped = frame.groupby("name", sort=False, observed=True).agg(
-        category=("category", "first"),
-        count=("time", "size"),
-        total_us=("time", "sum"),
-        mean_us=("time", "mean"),
-        min_us=("time", "min"),
-        max_us=("time", "max"),
-        **({"tensor_core": ("tensor_core", "first"), "precision": ("precision", "first")} if with_tc else {}),
-    )
-    grouped = grouped.sort_values("total_us", ascending=False).head(limit)
-    rows = []
-    for name, row in grouped.iterrows():
-        rows.append(
-            OpRow(
-                name=str(name),
-                category=str(row["category"]),
-                count=int(row["count"]),
-                total_us=float(row["total_us"]),
-                mean_us=float(row["mean_us"]),
-                min_us=float(row["min_us"]),
-                max_us=float(row["max_us"]),
-                share=float(row["total_us"]) / total if total else 0.0,
-                tensor_core=bool(row["tensor_core"]) if with_tc else None,
-                precision=str(row["precision"]) if with_tc else None,
-            )
+    times = frame["time"].to_numpy(dtype=np.float64)
+    groups = _Groups(frame["name"].to_numpy(), times)
+    top = groups.largest(limit)
+    first = groups.first_rows()[top]
+    minimum = groups.extreme(times, np.minimum, np.inf)[top]
+    maximum = groups.extreme(times, np.maximum, -np.inf)[top]
+    category = frame["category"].to_numpy()[first]
+    tensor_core = frame["tensor_core"].to_numpy()[first] if with_tc else None
+    precision = frame["precision"].to_numpy()[first] if with_tc else None
+    return [
+        OpRow(
+            name=str(groups.keys[group]),
+            category=str(category[i]),
+            count=int(groups.count[group]),
+            total_us=float(groups.total[group]),
+            mean_us=float(groups.total[group] / groups.count[group]),
+            min_us=float(minimum[i]),
+            max_us=float(maximum[i]),
+            share=float(groups.total[group]) / total if total else 0.0,
+            tensor_core=bool(tensor_core[i]) if tensor_core is not None else None,
+            precision=str(precision[i]) if precision is not None else None,
         )
-    return rows
+        for i, group in enumerate(top.tolist())
+    ]
 
 
 def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[CategoryRow]:
-    grouped = frame.groupby("category", observed=True)["time"].agg(["size", "sum"]).sort_values("sum", ascending=False)
-    tc = frame[frame["tensor_core"]].groupby("category")["time"].sum() if with_tc else None
+    times = frame["time"].to_numpy(dtype=np.float64)
+    groups = _Groups(frame["category"].to_numpy(), times)
+    tc = groups.sum(np.where(frame["tensor_core"].to_numpy(dtype=bool), times, 0.0)) if with_tc else None
     return [
         CategoryRow(
-            category=str(category),
-            count=int(row["size"]),
-            total_us=float(row["sum"]),
-            share=float(row["sum"]) / total if total else 0.0,
-            tensor_core_us=float(tc.get(category, 0.0)) if tc is not None else None,
+            category=str(groups.keys[group]),
+            count=int(groups.count[group]),
+            total_us=float(groups.total[group]),
+            share=float(groups.total[group]) / total if total else 0.0,
+            tensor_core_us=float(tc[group]) if tc is not None else None,
         )
-        for category, row in grouped.iterrows()
+        for group in groups.largest().tolist()
     ]
 
 
@@ -196,21 +232,24 @@ def stage_mix(
     """Time per (stage, category): how each stage's work splits into kinds of kernels or operators."""
     if not len(times):
         return []
-    frame = pd.DataFrame({"stage": stages, "category": categories, "time": times})
-    frame["stage"] = frame["stage"].replace("", "outside pipeline")
-    frame["tc"] = np.where(tensor_core, times, 0.0) if tensor_core is not None else 0.0
-    grouped = frame.groupby(["stage", "category"], sort=False).agg(
-        count=("time", "size"), total_us=("time", "sum"), tc=("tc", "sum")
-    )
+    stage_names = np.where(stages == "", "outside pipeline", stages).astype(object)
+    times = np.asarray(times, dtype=np.float64)
+    stage_codes, stage_keys = pd.factorize(stage_names, sort=False)
+    category_codes, category_keys = pd.factorize(np.asarray(categories, dtype=object), sort=False)
+    pair_codes = stage_codes * (len(category_keys) + 1) + category_codes
+    keyed = (stage_codes >= 0) & (category_codes >= 0)  # a row without a stage or category is left out
+    pairs = _Groups(pair_codes if keyed.all() else np.where(keyed, pair_codes, np.nan), times)
+    tc = pairs.sum(np.where(tensor_core, times, 0.0)) if tensor_core is not None else None
+    first = pairs.first_rows()
     return [
         StageMixRow(
-            str(stage),
-            str(category),
-            int(row["count"]),
-            float(row["total_us"]),
-            float(row["tc"]) if tensor_core is not None else None,
+            str(stage_keys[stage_codes[first[group]]]),
+            str(category_keys[category_codes[first[group]]]),
+            int(pairs.count[group]),
+            float(pairs.total[group]),
+            float(tc[group]) if tc is not None else None,
         )
-        for (stage, category), row in grouped.sort_values("total_us", ascending=False).iterrows()
+        for group in pairs.largest().tolist()
     ]
 
 

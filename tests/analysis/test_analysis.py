@@ -267,3 +267,67 @@ def test_union_length_is_the_length_of_the_merged_blocks() -> None:
         merged_starts, merged_ends = merge(starts, ends)
         assert union_length(starts, ends) == pytest.approx(float(np.sum(merged_ends - merged_starts)), rel=1e-12)
     assert union_length(np.zeros(0), np.zeros(0)) == 0.0
+
+
+def test_breakdowns_equal_pandas_groupby_with_missing_names_and_ties() -> None:
+    """Kernel/operator rows, categories and the stage mix hold what pandas' groupby gives (rows without a name or
+    stage left out), largest first, ties in order of first appearance."""
+    import pandas as pd
+
+    from profkit.analysis.operators import _categories, _rows, stage_mix
+
+    rng = np.random.default_rng(7)
+    size = 5000
+    names = rng.choice(np.array(["gemm_a", "conv_b", "add_c", "softmax_d", "copy_e"], dtype=object), size)
+    names[rng.random(size) < 0.05] = None
+    frame = pd.DataFrame(
+        {
+            "name": names,
+            "time": rng.integers(1, 50, size).astype(np.float64),
+            "category": rng.choice(np.array(["gemm", "conv", "elementwise"], dtype=object), size),
+            "tensor_core": rng.random(size) < 0.3,
+            "precision": "fp16",
+        }
+    )
+    frame.loc[frame["name"] == "softmax_d", "time"] = 0.0  # ties at zero
+    frame.loc[frame["name"] == "copy_e", "time"] = 0.0
+    total = float(frame["time"].sum())
+    reference = frame.groupby("name", sort=False).agg(
+        count=("time", "size"),
+        total=("time", "sum"),
+        low=("time", "min"),
+        high=("time", "max"),
+        first=("category", "first"),
+    )
+    reference = reference.iloc[np.argsort(-reference["total"].to_numpy(), kind="stable")]
+    rows = _rows(frame, total, 25, True)
+    assert [row.name for row in rows] == list(reference.index)
+    assert [row.name for row in rows][-2:] == [
+        n for n in pd.unique(frame["name"].dropna()) if n in ("softmax_d", "copy_e")
+    ]
+    for row, (_, expected) in zip(rows, reference.iterrows(), strict=True):
+        assert (row.count, row.category) == (expected["count"], expected["first"])
+        assert (row.total_us, row.min_us, row.max_us) == pytest.approx(
+            (expected["total"], expected["low"], expected["high"])
+        )
+        assert row.mean_us == pytest.approx(expected["total"] / expected["count"])
+        assert row.share == pytest.approx(expected["total"] / total)
+    assert len(_rows(frame, total, 2, True)) == 2
+
+    categories = {row.category: row for row in _categories(frame, total, True)}
+    for category, group in frame.groupby("category"):
+        assert categories[category].count == len(group)
+        assert categories[category].total_us == pytest.approx(group["time"].sum())
+        assert categories[category].tensor_core_us == pytest.approx(group.loc[group["tensor_core"], "time"].sum())
+
+    stages = rng.choice(np.array(["", "denoise", "vae"], dtype=object), size)
+    mix = stage_mix(stages, frame["category"].to_numpy(), frame["time"].to_numpy(), frame["tensor_core"].to_numpy())
+    expected_mix = (
+        frame.assign(stage=np.where(stages == "", "outside pipeline", stages))
+        .groupby(["stage", "category"])["time"]
+        .agg(["size", "sum"])
+    )
+    assert len(mix) == len(expected_mix)
+    assert [m.total_us for m in mix] == sorted((m.total_us for m in mix), reverse=True)
+    for m in mix:
+        assert (m.count, m.total_us) == pytest.approx(tuple(expected_mix.loc[(m.stage, m.category)]))

@@ -327,3 +327,19 @@ def test_a_large_nsys_export_is_analyzed_in_detail_up_to_the_limit(monkeypatch, 
     code, _, err = _main(monkeypatch, capsys, *args, "--detail-events", "-1")
     assert code == EXIT_BAD_INPUT
     assert err.strip() == "profkit: error: --detail-events must be 0 (no limit) or more (got -1)"
+
+
+def test_a_run_builds_only_the_command_it_names() -> None:
+    """typer builds every registered command on each run: a named command gets an app with that command alone,
+    which parses and helps it as the whole app does; anything else gets the whole app."""
+    import typer.main
+
+    from profkit.cli import COMMANDS, app, app_for
+
+    one = typer.main.get_command(app_for(["analyze", "trace.json", "-q"]))
+    assert list(one.commands) == ["analyze"]
+    whole = typer.main.get_command(app)
+    assert list(whole.commands) == list(COMMANDS)
+    assert [p.name for p in one.commands["analyze"].params] == [p.name for p in whole.commands["analyze"].params]
+    for args in ([], ["--help"], ["--version"], ["anlyze"], ["-h", "analyze"]):
+        assert app_for(args) is app
