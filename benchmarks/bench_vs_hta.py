@@ -18,7 +18,8 @@ installed package's are.
     python benchmarks/bench_vs_hta.py --setup-hta          # create .venv-hta first (pip, PyPI)
     python benchmarks/bench_vs_hta.py --trace big.json --no-hta   # profkit alone on a large trace
 
-Exit status 1 with ``--check`` when the targets (work time ratio >= 5, lower peak memory) are missed.
+Exit status 1 with ``--check`` when a target (work and whole-process time ratios >= 5, lower peak memory) is
+missed.
 """
 
 from __future__ import annotations
@@ -190,9 +191,13 @@ def main() -> int:
         f"HTA's whole process is {floor_ratio:.1f}x the floor; profkit's is "
         f"{median(profkit_runs, 'process_s') / median(floor_runs, 'process_s'):.1f}x the floor"
     )
-    met = work_ratio >= 5 and memory_ratio > 1
-    print(f"targets (work >= 5x faster, lower peak memory): {'met' if met else 'MISSED'}")
-    return 1 if options.check and not met else 0
+    targets = {
+        "work >= 5x faster": work_ratio >= 5,
+        "whole process >= 5x faster (issue 16)": process_ratio >= 5,
+        "lower peak memory": memory_ratio > 1,
+    }
+    print("targets: " + "; ".join(f"{target}: {'met' if met else 'MISSED'}" for target, met in targets.items()))
+    return 1 if options.check and not all(targets.values()) else 0
 
 
 if __name__ == "__main__":
