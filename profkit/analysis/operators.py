@@ -99,7 +99,8 @@ class _Groups:
     def __init__(self, keys: Any, times: np.ndarray) -> None:
         self.codes, uniques = pd.factorize(keys, sort=False)
         self.keys = np.asarray(uniques, dtype=object)
-        self.count = np.bincount(self._keyed(times)[0], minlength=len(self.keys))
+        keyed_codes, _ = self._keyed(times)
+        self.count = np.bincount(keyed_codes, minlength=len(self.keys))
         self.total = self.sum(times)
 
     def _keyed(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
