@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
-from profkit.parsers.columns import object_column
-from profkit.parsers.tables import TraceTables
+from profkit.analysis.namecodes import per_name
+from profkit.parsers.columns import counts, object_column
+from profkit.parsers.tables import Table, TraceTables
 
 #: SDPA backend operator -> implementation
 BACKEND_OPS: dict[str, str] = {
@@ -97,40 +97,43 @@ def _why(implementation: str, dtype: str) -> tuple[str, str, float | None]:
     )
 
 
+def _sums(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """The total of ``values`` per key, keys in sorted order (missing keys left out)."""
+    keyed = np.array([key is not None for key in keys.tolist()], dtype=bool)
+    uniques, codes = np.unique(keys[keyed].astype(str), return_inverse=True)
+    totals = np.bincount(codes, weights=values[keyed], minlength=len(uniques))
+    return {str(key): float(total) for key, total in zip(uniques.tolist(), totals.tolist(), strict=True)}
+
+
 def attention_by_stage(
-    tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None, run_dtype: str | None = None
+    tables: TraceTables, work: Table, windows: PipelineWindows | None, run_dtype: str | None = None
 ) -> list[AttentionStage]:
     """One row per stage that ran attention (kernels or SDPA backend operators), stages in pipeline order."""
     ops = tables.cpu_ops
-    backend = ops[ops["name"].isin(list(BACKEND_OPS)).to_numpy(dtype=bool)]
-    op_stage = (
-        label_times(backend["ts"].to_numpy(), windows)[0]
-        if windows is not None
-        else object_column(len(backend), OUTSIDE)
-    )
-    op_impl = backend["name"].map(BACKEND_OPS).to_numpy(dtype=object)
-    is_attention = (work["category"] == "attention").to_numpy(dtype=bool) if len(work) else np.zeros(0, dtype=bool)
+    backend = ops[per_name(ops["name"], BACKEND_OPS.__contains__, False, dtype=bool)]
+    op_stage = label_times(backend["ts"], windows)[0] if windows is not None else object_column(len(backend), OUTSIDE)
+    op_impl = np.array([BACKEND_OPS[name] for name in backend["name"].tolist()], dtype=object)
+    is_attention = work["category"] == "attention" if len(work) else np.zeros(0, dtype=bool)
     attention = work[is_attention]
     stages = list(dict.fromkeys([*attention["stage"].tolist(), *op_stage.tolist()]))
     rows = []
     for stage in stages:
         mine = attention[attention["stage"] == stage]
-        impl_time = mine.groupby("subcategory")["dur"].sum() if len(mine) else pd.Series(dtype=float)
-        implementations = {KERNEL_IMPLEMENTATIONS.get(str(k), "triton"): float(v) for k, v in impl_time.items()}
-        counted = pd.Series(op_impl[op_stage == stage]).value_counts()
-        backend_ops = {str(k): int(v) for k, v in counted.items()}
+        impl_time = _sums(mine["subcategory"], mine["dur"])
+        implementations = {KERNEL_IMPLEMENTATIONS.get(str(k), "triton"): v for k, v in impl_time.items()}
+        backend_ops = {str(k): v for k, v in counts(op_impl[op_stage == stage]).items()}
         if implementations:
             implementation = max(implementations, key=implementations.__getitem__)
         elif backend_ops:
             implementation = max(backend_ops, key=backend_ops.__getitem__)
         else:
             implementation = ""
-        top = mine.groupby("name")["dur"].sum().sort_values(ascending=False) if len(mine) else pd.Series(dtype=float)
-        kernel = str(top.index[0]) if len(top) else ""
-        precision = str(mine.loc[mine["name"] == kernel, "precision"].iloc[0]) if kernel else "unknown"
+        by_name = _sums(mine["name"], mine["dur"])
+        kernel = str(max(by_name, key=by_name.__getitem__)) if by_name else ""  # the first of equal totals
+        precision = str(mine["precision"][mine["name"] == kernel][0]) if kernel else "unknown"
         dtype = _dtype(kernel, precision, run_dtype)
         attention_us = float(mine["dur"].sum())
-        stage_gpu = float(work.loc[work["stage"] == stage, "dur"].sum()) if len(work) else 0.0
+        stage_gpu = float(work["dur"][work["stage"] == stage].sum()) if len(work) else 0.0
         reason, fix, speedup = _why(implementation, dtype)
         rows.append(
             AttentionStage(

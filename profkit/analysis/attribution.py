@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from profkit import naming
 from profkit.analysis.intervals import locate, merge
+from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import kernel_classes
-from profkit.parsers.columns import choose, object_column
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.columns import choose, counts, factorize, object_column
+from profkit.parsers.tables import Table, TraceTables
 
 #: range kinds whose union is a stage's wall time (the step ranges cover the denoiser and scheduler).
 STAGE_KINDS: dict[str, tuple[str, ...]] = {
@@ -38,14 +38,14 @@ Intervals = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class PipelineWindows:
-    ranges: pd.DataFrame  # profkit ranges with stage, kind, step columns, sorted by ts
+    ranges: Table  # profkit ranges with stage, kind, step columns, sorted by ts
     pipeline: Intervals  # merged pipeline-call intervals
     pipeline_source: str  # "pipeline range" | "span of profkit ranges"
     pipeline_calls: int
     stages: dict[str, Intervals]  # merged CPU intervals of each named stage
-    steps: pd.DataFrame  # one row per step range: ts, end, dur, step, call
+    steps: Table  # one row per step range: ts, end, dur, step, call
     gpu_stages: dict[str, Intervals]  # the same from gpu_user_annotation ranges (may be empty)
-    gpu_steps: pd.DataFrame
+    gpu_steps: Table
 
 
 #: step numbers from here on are not real denoise steps (and would not fit the int64 step column)
@@ -61,65 +61,71 @@ def parse_range(name: str) -> naming.RangeInfo | None:
     return info if info is None or info.step < MAX_STEP else None
 
 
-def unparsed_ranges(ranges: pd.DataFrame) -> dict[str, int]:
+def _profkit_named(names: np.ndarray) -> np.ndarray:
+    return per_name(names, lambda name: name.startswith(naming.PREFIX), False, dtype=bool)
+
+
+def unparsed_ranges(ranges: Table) -> dict[str, int]:
     """CPU-side ranges named ``profkit/...`` whose names do not parse, by name (most frequent first)."""
-    named = ranges.loc[~ranges["on_gpu"].to_numpy(dtype=bool), "name"]
-    named = named[named.str.startswith(naming.PREFIX, na=False)]
-    counts = named.value_counts()
-    return {str(name): int(count) for name, count in counts.items() if parse_range(str(name)) is None}
+    named = ranges["name"][~ranges["on_gpu"].astype(bool)]
+    named = named[_profkit_named(named)]
+    return {str(name): count for name, count in counts(named).items() if parse_range(str(name)) is None}
 
 
-def _classified(ranges: pd.DataFrame) -> pd.DataFrame:
-    named = ranges[ranges["name"].str.startswith(naming.PREFIX, na=False)]
-    parsed = {name: parse_range(name) for name in named["name"].unique()}
-    infos = [parsed[name] for name in named["name"]]
-    keep = np.array([info is not None for info in infos], dtype=bool)
-    named = named[keep].copy()
-    infos = [info for info in infos if info is not None]
-    named["stage"] = [info.stage for info in infos]
-    named["kind"] = [info.kind for info in infos]
-    named["step"] = np.array([-1 if info.step is None else info.step for info in infos], dtype=np.int64)
-    return named.sort_values("ts", kind="stable").reset_index(drop=True)
+def _classified(ranges: Table) -> Table:
+    named = ranges[_profkit_named(ranges["name"])]
+    codes, uniques = factorize(named["name"])
+    parsed = [parse_range(str(name)) for name in uniques]
+    keep = np.array([info is not None for info in parsed], dtype=bool)[codes] if len(codes) else np.zeros(0, bool)
+    named, codes = named[keep], codes[keep]
+    stage = np.empty(len(parsed), dtype=object)
+    kind = np.empty(len(parsed), dtype=object)
+    stage[:] = [info.stage if info is not None else None for info in parsed]
+    kind[:] = [info.kind if info is not None else None for info in parsed]
+    step = np.array([-1 if info is None or info.step is None else info.step for info in parsed], dtype=np.int64)
+    named = named.assign(stage=stage[codes], kind=kind[codes], step=step[codes])
+    return named.sorted_by("ts")
 
 
-def _stage_intervals(ranges: pd.DataFrame) -> dict[str, Intervals]:
+def _stage_intervals(ranges: Table) -> dict[str, Intervals]:
     result = {}
     for stage, kinds in STAGE_KINDS.items():
-        rows = ranges[(ranges["stage"] == stage) & ranges["kind"].isin(kinds)]
+        rows = ranges[(ranges["stage"] == stage) & np.isin(ranges["kind"], kinds)]
         if not rows.empty:
-            result[stage] = merge(rows["ts"].to_numpy(), rows["end"].to_numpy())
+            result[stage] = merge(rows["ts"], rows["end"])
     return result
 
 
-def _steps(ranges: pd.DataFrame, pipeline: Intervals) -> pd.DataFrame:
-    steps = ranges[ranges["kind"] == "step"][["ts", "end", "dur", "step"]].reset_index(drop=True)
-    steps["call"] = np.maximum(locate(steps["ts"].to_numpy(), *pipeline), 0)
+def _steps(ranges: Table, pipeline: Intervals) -> Table:
+    steps = ranges[ranges["kind"] == "step"][["ts", "end", "dur", "step"]]
+    steps["call"] = np.maximum(locate(steps["ts"], *pipeline), 0)
     return steps
 
 
 def pipeline_windows(tables: TraceTables) -> PipelineWindows | None:
     """The profkit stage/step intervals of a trace, or ``None`` when it has no profkit ranges."""
     classified = _classified(tables.ranges)
-    cpu = classified[~classified["on_gpu"]]
+    on_gpu = classified["on_gpu"].astype(bool)
+    cpu = classified[~on_gpu]
     if cpu.empty:
         return None
-    gpu = classified[classified["on_gpu"]]
+    gpu = classified[on_gpu]
     calls = cpu[cpu["kind"] == "pipeline"]
     if not calls.empty:
-        pipeline = merge(calls["ts"].to_numpy(), calls["end"].to_numpy())
+        pipeline = merge(calls["ts"], calls["end"])
         source = "pipeline range"
     else:
         pipeline = (np.array([cpu["ts"].min()]), np.array([cpu["end"].max()]))
         source = "span of profkit ranges"
     return PipelineWindows(
-        ranges=cpu.reset_index(drop=True),
+        ranges=cpu,
         pipeline=pipeline,
         pipeline_source=source,
         pipeline_calls=len(pipeline[0]) if not calls.empty else 0,
         stages=_stage_intervals(cpu),
         steps=_steps(cpu, pipeline),
         gpu_stages=_stage_intervals(gpu),
-        gpu_steps=gpu[gpu["kind"] == "step"][["ts", "end"]].reset_index(drop=True),
+        gpu_steps=gpu[gpu["kind"] == "step"][["ts", "end"]],
     )
 
 
@@ -140,15 +146,15 @@ def label_times(times: np.ndarray, windows: PipelineWindows, gpu_side: bool = Fa
     step_table = windows.gpu_steps if gpu_side else windows.steps
     step_rows = np.full(times.size, -1, dtype=np.int64)
     if not step_table.empty and not (gpu_side and len(step_table) != len(windows.steps)):
-        order = np.argsort(step_table["ts"].to_numpy(), kind="stable")
-        starts = step_table["ts"].to_numpy()[order]
-        ends = step_table["end"].to_numpy()[order]
+        order = np.argsort(step_table["ts"], kind="stable")
+        starts = step_table["ts"][order]
+        ends = step_table["end"][order]
         found = locate(times, starts, ends)  # step ranges do not overlap one another
         step_rows[found >= 0] = order[found[found >= 0]]
     return labels, step_rows
 
 
-def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFrame:
+def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> Table:
     """Kernels, memcpys and memsets in one table with their category, launch and stage/step.
 
     Columns: name, kind (kernel|memcpy|memset), category, subcategory, tensor_core, precision, ts, end,
@@ -161,36 +167,38 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFra
     def joined(kernel_values: np.ndarray, memop_values: np.ndarray) -> np.ndarray:
         return np.concatenate([kernel_values, memop_values])
 
-    def text(frame: pd.DataFrame, column: str) -> np.ndarray:
-        return frame[column].to_numpy(dtype=object)
+    def text(frame: Table, column: str) -> np.ndarray:
+        return frame[column].astype(object, copy=False)
 
     columns = {
         "name": joined(text(kernels, "name"), text(memops, "name")),
         "kind": joined(object_column(kernel_count, "kernel"), text(memops, "kind")),
         "category": joined(text(classes, "category"), text(memops, "kind")),
         "subcategory": joined(text(classes, "subcategory"), text(memops, "direction")),
-        "tensor_core": joined(classes["tensor_core"].to_numpy(dtype=bool), np.zeros(memop_count, dtype=bool)),
+        "tensor_core": joined(classes["tensor_core"].astype(bool), np.zeros(memop_count, dtype=bool)),
         "precision": joined(text(classes, "precision"), object_column(memop_count, "n/a")),
-        "bytes": joined(np.full(kernel_count, np.nan), memops["bytes"].to_numpy(dtype=np.float64)),
-        "pageable": joined(np.zeros(kernel_count, dtype=bool), memops["pageable"].to_numpy(dtype=bool)),
+        "bytes": joined(np.full(kernel_count, np.nan), memops["bytes"].astype(np.float64)),
+        "pageable": joined(np.zeros(kernel_count, dtype=bool), memops["pageable"].astype(bool)),
     }
     for column in ("ts", "end", "dur", "stream", "device", "correlation"):
-        columns[column] = joined(kernels[column].to_numpy(dtype=np.float64), memops[column].to_numpy(dtype=np.float64))
+        columns[column] = joined(kernels[column].astype(np.float64), memops[column].astype(np.float64))
     # each column built once and taken as it is (no per-part frames, no concat copy: the table is the largest
     # the analysis holds, one row per kernel)
-    work = pd.DataFrame(columns, copy=False)
+    work = Table(columns)
     del columns, classes
 
     launches = tables.launches
     launch_ts = np.full(len(work), np.nan)
     launch_dur = np.full(len(work), np.nan)
     if len(launches) and len(work):
-        correlated = launches[launches["correlation"] >= 0].drop_duplicates("correlation")
-        index = pd.Index(correlated["correlation"].to_numpy(dtype=np.int64))
-        position = index.get_indexer(work["correlation"].to_numpy(dtype=np.int64))
-        found = (position >= 0) & (work["correlation"].to_numpy() >= 0)
-        launch_ts[found] = correlated["ts"].to_numpy()[position[found]]
-        launch_dur[found] = correlated["dur"].to_numpy()[position[found]]
+        correlated = launches[launches["correlation"] >= 0]
+        # the first launch of each correlation id, sorted by id
+        ids, first = np.unique(correlated["correlation"].astype(np.int64), return_index=True)
+        wanted = work["correlation"].astype(np.int64)
+        position = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+        found = (ids[position] == wanted) & (wanted >= 0) if len(ids) else np.zeros(len(work), dtype=bool)
+        launch_ts[found] = correlated["ts"][first[position[found]]]
+        launch_dur[found] = correlated["dur"][first[position[found]]]
     work["launch_ts"] = launch_ts
     work["launch_dur"] = launch_dur
 
@@ -205,7 +213,7 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> pd.DataFra
         attributed_by[has_launch & (stage != OUTSIDE)] = "launch"
         if windows.gpu_stages:
             no_launch = ~has_launch
-            gpu_labels, gpu_rows = label_times(work["ts"].to_numpy(), windows, gpu_side=True)
+            gpu_labels, gpu_rows = label_times(work["ts"], windows, gpu_side=True)
             take = no_launch & (gpu_labels != OUTSIDE)
             stage[take] = gpu_labels[take]
             step_row[take] = gpu_rows[take]

@@ -15,12 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.attribution import PipelineWindows, label_times
 from profkit.analysis.intervals import merge, union_length
 from profkit.analysis.namecodes import name_match
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.tables import Table, TraceTables
 
 GRAPH_LAUNCH = re.compile(r"^(cuda|cu)GraphLaunch(_v\d+)?$")
 #: runtime calls that block the host until the GPU is done
@@ -75,8 +74,8 @@ def _innermost_kind(times: np.ndarray, windows: PipelineWindows | None) -> list[
     if windows is None or not len(times):
         return ["" for _ in times]
     ranges = windows.ranges
-    starts, ends, durs = ranges["ts"].to_numpy(), ranges["end"].to_numpy(), ranges["dur"].to_numpy()
-    kinds = ranges["kind"].to_numpy(dtype=object)
+    starts, ends, durs = ranges["ts"], ranges["end"], ranges["dur"]
+    kinds = ranges["kind"]
     result = []
     for time in times:
         inside = np.flatnonzero((starts <= time) & (time <= ends))
@@ -84,17 +83,17 @@ def _innermost_kind(times: np.ndarray, windows: PipelineWindows | None) -> list[
     return result
 
 
-def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None) -> GraphReplays | None:
+def graph_replays(tables: TraceTables, work: Table, windows: PipelineWindows | None) -> GraphReplays | None:
     """The graph replays of a GPU trace, or ``None`` without GPU activity or launch records."""
     launches = tables.launches
     if not len(work) or not len(launches):
         return None
     graph = launches[name_match(launches["name"], GRAPH_LAUNCH)]
-    graph = graph.sort_values("ts", kind="stable")
-    work_ts, work_end = work["ts"].to_numpy(), work["end"].to_numpy()
+    graph = graph.sorted_by("ts")
+    work_ts, work_end = work["ts"], work["end"]
     all_busy = union_length(work_ts, work_end)
-    correlation = work["correlation"].to_numpy(dtype=np.float64)
-    replayed = np.isin(correlation, graph["correlation"].to_numpy(dtype=np.float64)) & (correlation >= 0)
+    correlation = work["correlation"].astype(np.float64)
+    replayed = np.isin(correlation, graph["correlation"].astype(np.float64)) & (correlation >= 0)
     replay_busy = union_length(work_ts[replayed], work_end[replayed])
     busy = _Busy(work_ts, work_end)
     result = GraphReplays(
@@ -108,7 +107,7 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
     if windows is not None and len(windows.steps):
         steps = windows.steps
         result.steps_wall_us = float(steps["dur"].sum())
-        result.idle_in_steps_us = sum(busy.idle(a, b) for a, b in zip(steps["ts"], steps["end"], strict=True))
+        result.idle_in_steps_us = sum(busy.idle(a, b) for a, b in steps.rows("ts", "end"))
     if graph.empty:
         return result
     # each replay's GPU span (first start, last end of the work it ran), in launch order
@@ -117,7 +116,7 @@ def graph_replays(tables: TraceTables, work: pd.DataFrame, windows: PipelineWind
     span_end = np.full(corr_ids.size, -np.inf)
     np.minimum.at(span_start, first, work_ts[replayed])
     np.maximum.at(span_end, first, work_end[replayed])
-    graph_ts, graph_corr = graph["ts"].to_numpy(), graph["correlation"].to_numpy(dtype=np.float64)
+    graph_ts, graph_corr = graph["ts"], graph["correlation"].astype(np.float64)
     at = np.minimum(np.searchsorted(corr_ids, graph_corr), max(corr_ids.size - 1, 0))
     ran = (corr_ids[at] == graph_corr) & (graph_corr >= 0) if corr_ids.size else np.zeros(len(graph), dtype=bool)
     spans = [
@@ -151,12 +150,12 @@ class _Busy:
         return max(end - start - busy, 0.0)
 
 
-def _matching(frame: pd.DataFrame, pattern: re.Pattern[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matching(frame: Table, pattern: re.Pattern[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted times of the rows whose name matches, their table-order positions, and their names in table order."""
     rows = frame[name_match(frame["name"], pattern)]
-    ts = rows["ts"].to_numpy(dtype=np.float64)
+    ts = rows["ts"].astype(np.float64)
     order = np.argsort(ts, kind="stable")
-    return ts[order], order, rows["name"].to_numpy(dtype=object)
+    return ts[order], order, rows["name"]
 
 
 def _within(found: tuple[np.ndarray, np.ndarray, np.ndarray], low: float, high: float) -> np.ndarray:
@@ -202,29 +201,29 @@ def _between(
 
 def _per_step(
     result: GraphReplays,
-    graph: pd.DataFrame,
+    graph: Table,
     step_rows: np.ndarray,
     spans: list[tuple[float, float, float]],
-    work: pd.DataFrame,
+    work: Table,
     all_work: _Busy,
     correlation: np.ndarray,
     windows: PipelineWindows,
 ) -> None:
     span_of_launch = {launch: (start, end) for launch, start, end in spans}
-    work_ts, work_end = work["ts"].to_numpy(), work["end"].to_numpy()
+    work_ts, work_end = work["ts"], work["end"]
     previous_end: dict[int, float] = {}
     steps = windows.steps
     for row in range(len(steps)):
         mine = step_rows == row
-        launch_ts = graph["ts"].to_numpy()[mine]
-        corrs = graph["correlation"].to_numpy(dtype=np.float64)[mine]
+        launch_ts = graph["ts"][mine].tolist()
+        corrs = graph["correlation"].astype(np.float64)[mine]
         replay = np.isin(correlation, corrs) & (correlation >= 0)
         busy = union_length(work_ts[replay], work_end[replay])
-        call = int(steps["call"].iloc[row])
+        call = int(steps["call"][row])
         idle_before = 0.0
         own = [span_of_launch[ts] for ts in launch_ts if ts in span_of_launch]
         if own and call in previous_end:
             idle_before = all_work.idle(previous_end[call], min(start for start, _ in own))
         if own:
             previous_end[call] = max(end for _, end in own)
-        result.steps.append(GraphStep(call, int(steps["step"].iloc[row]), int(mine.sum()), busy, idle_before))
+        result.steps.append(GraphStep(call, int(steps["step"][row]), int(mine.sum()), busy, idle_before))

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from profkit.analysis.namecodes import per_name
+
 if TYPE_CHECKING:
-    import pandas as pd
+    from profkit.parsers.tables import Table
 
 PROFILER_STEP_PREFIX = "ProfilerStep#"
 
 
-def profiler_step_durations_us(ranges: pd.DataFrame) -> list[float]:
+def profiler_step_durations_us(ranges: Table) -> list[float]:
     """Durations of the host-side ``ProfilerStep#N`` ranges, in trace order."""
     if ranges.empty:
         return []
-    mask = ranges["name"].str.startswith(PROFILER_STEP_PREFIX, na=False) & ~ranges["on_gpu"].astype(bool)
-    return [float(d) for d in ranges.loc[mask].sort_values("ts")["dur"].to_numpy()]
+    named = per_name(ranges["name"], lambda name: name.startswith(PROFILER_STEP_PREFIX), False, dtype=bool)
+    return ranges[named & ~ranges["on_gpu"].astype(bool)].sorted_by("ts")["dur"].tolist()

@@ -13,19 +13,20 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from profkit.parsers import columns
 
 _CACHE: dict[int, tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
 
 
-def factorize(names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def factorize(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, uniques)`` of a column: ``uniques[codes]`` gives the names back; a missing name has code -1."""
-    array = names.array
+    array = names
     key = id(array)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is array:
         return hit[1], hit[2]
-    codes, uniques = pd.factorize(names, sort=False)
+    codes, uniques = columns.factorize(names)
     uniques = np.asarray(uniques, dtype=object)
     try:
         ref = weakref.ref(array, lambda _, key=key: _CACHE.pop(key, None))
@@ -35,7 +36,7 @@ def factorize(names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, uniques
 
 
-def per_name(names: pd.Series, decide: Callable[[str], Any], missing: Any, dtype: Any = object) -> np.ndarray:
+def per_name(names: np.ndarray, decide: Callable[[str], Any], missing: Any, dtype: Any = object) -> np.ndarray:
     """``decide(name)`` for each row, computed once per distinct name; ``missing`` for missing names."""
     codes, uniques = factorize(names)
     values = np.empty(len(uniques) + 1, dtype=dtype)
@@ -45,6 +46,6 @@ def per_name(names: pd.Series, decide: Callable[[str], Any], missing: Any, dtype
     return values[codes]
 
 
-def name_match(names: pd.Series, pattern: re.Pattern[str]) -> np.ndarray:
-    """Rows whose name matches ``pattern`` at its start (``Series.str.match(pattern, na=False)``)."""
+def name_match(names: np.ndarray, pattern: re.Pattern[str]) -> np.ndarray:
+    """Rows whose name matches ``pattern`` at its start (``str.match`` of each name, False where missing)."""
     return per_name(names, lambda name: pattern.match(name) is not None, False, dtype=bool)

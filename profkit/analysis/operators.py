@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.intervals import gaps, union_length
+from profkit.analysis.namecodes import factorize as name_codes
 from profkit.analysis.taxonomy import cpu_op_classes
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.columns import factorize
+from profkit.parsers.tables import Table, TraceTables
 
 
 @dataclass
@@ -63,17 +64,17 @@ class Breakdown:
     distinct_names: int
 
 
-def cpu_self_times(cpu_ops: pd.DataFrame) -> np.ndarray:
+def cpu_self_times(cpu_ops: Table) -> np.ndarray:
     """Self time of each CPU op: its duration minus that of its direct children on the same thread."""
     if cpu_ops.empty:
         return np.zeros(0)
-    self_time = cpu_ops["dur"].to_numpy(dtype=np.float64).tolist()
-    pids = pd.factorize(cpu_ops["pid"], use_na_sentinel=False)[0]
-    tids, tid_values = pd.factorize(cpu_ops["tid"], use_na_sentinel=False)
-    thread_codes = pids * (len(tid_values) + 1) + tids  # one code per (pid, tid)
-    order = np.lexsort((-cpu_ops["dur"].to_numpy(), cpu_ops["ts"].to_numpy(), thread_codes)).tolist()
-    ts = cpu_ops["ts"].to_numpy().tolist()  # plain floats: indexing numpy scalars one by one is slow
-    end = cpu_ops["end"].to_numpy().tolist()
+    self_time = cpu_ops["dur"].astype(np.float64).tolist()
+    pids = factorize(cpu_ops["pid"])[0]  # a missing pid or tid (-1) is a thread of its own
+    tids, tid_values = factorize(cpu_ops["tid"])
+    thread_codes = (pids + 1) * (len(tid_values) + 1) + tids + 1  # one code per (pid, tid)
+    order = np.lexsort((-cpu_ops["dur"], cpu_ops["ts"], thread_codes)).tolist()
+    ts = cpu_ops["ts"].tolist()  # plain floats: indexing numpy scalars one by one is slow
+    end = cpu_ops["end"].tolist()
     thread = thread_codes.tolist()
     stack: list[int] = []
     current_thread = -1
@@ -96,8 +97,9 @@ class _Groups:
     of first appearance, each row's group (``codes``), and each group's row count and total time. Rows without a key
     (NaN) are in no group (code -1)."""
 
-    def __init__(self, keys: Any, times: np.ndarray) -> None:
-        self.codes, uniques = pd.factorize(keys, sort=False)
+    def __init__(self, keys: Any, times: np.ndarray, names: bool = False) -> None:
+        # name columns: the factorization the other analyses of the trace share
+        self.codes, uniques = name_codes(keys) if names else factorize(keys)
         self.keys = np.asarray(uniques, dtype=object)
         keyed_codes, _ = self._keyed(times)
         self.count = np.bincount(keyed_codes, minlength=len(self.keys))
@@ -129,16 +131,16 @@ class _Groups:
         return result
 
 
-def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[OpRow]:
-    times = frame["time"].to_numpy(dtype=np.float64)
-    groups = _Groups(frame["name"].to_numpy(), times)
+def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:
+    times = frame["time"].astype(np.float64)
+    groups = _Groups(frame["name"], times, names=True)
     top = groups.largest(limit)
     first = groups.first_rows()[top]
     minimum = groups.extreme(times, np.minimum, np.inf)[top]
     maximum = groups.extreme(times, np.maximum, -np.inf)[top]
-    category = frame["category"].to_numpy()[first]
-    tensor_core = frame["tensor_core"].to_numpy()[first] if with_tc else None
-    precision = frame["precision"].to_numpy()[first] if with_tc else None
+    category = frame["category"][first]
+    tensor_core = frame["tensor_core"][first] if with_tc else None
+    precision = frame["precision"][first] if with_tc else None
     return [
         OpRow(
             name=str(groups.keys[group]),
@@ -156,10 +158,10 @@ def _rows(frame: pd.DataFrame, total: float, limit: int, with_tc: bool) -> list[
     ]
 
 
-def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[CategoryRow]:
-    times = frame["time"].to_numpy(dtype=np.float64)
-    groups = _Groups(frame["category"].to_numpy(), times)
-    tc = groups.sum(np.where(frame["tensor_core"].to_numpy(dtype=bool), times, 0.0)) if with_tc else None
+def _categories(frame: Table, total: float, with_tc: bool) -> list[CategoryRow]:
+    times = frame["time"].astype(np.float64)
+    groups = _Groups(frame["category"], times)
+    tc = groups.sum(np.where(frame["tensor_core"].astype(bool), times, 0.0)) if with_tc else None
     return [
         CategoryRow(
             category=str(groups.keys[group]),
@@ -172,49 +174,46 @@ def _categories(frame: pd.DataFrame, total: float, with_tc: bool) -> list[Catego
     ]
 
 
-def kernel_breakdown(work: pd.DataFrame, limit: int = 25) -> Breakdown:
+def _distinct(names: np.ndarray) -> int:
+    return len(name_codes(names)[1])
+
+
+def kernel_breakdown(work: Table, limit: int = 25) -> Breakdown:
     """Kernels, memcpys and memsets by name and category (rows of the ``gpu_work`` table)."""
-    frame = pd.DataFrame(
-        {
-            "name": work["name"].to_numpy(),
-            "time": work["dur"].to_numpy(),
-            "category": work["category"].to_numpy(),
-            "tensor_core": work["tensor_core"].to_numpy(dtype=bool),
-            "precision": work["precision"].to_numpy(),
-        }
-    )
+    frame = work[["name", "dur", "category", "tensor_core", "precision"]]
+    frame["time"] = work["dur"]
     total = float(frame["time"].sum())
     return Breakdown(
         "gpu_kernels",
         _rows(frame, total, limit, True),
         _categories(frame, total, True),
         total,
-        int(frame["name"].nunique()),
+        _distinct(frame["name"]),
     )
 
 
-def cpu_op_frame(tables: TraceTables) -> pd.DataFrame:
+def cpu_op_frame(tables: TraceTables) -> Table:
     """CPU operators with their self time and category: name, ts, time, category."""
     cpu_ops = tables.cpu_ops
     classes = cpu_op_classes(cpu_ops["name"], cpu_ops["cat"])
-    return pd.DataFrame(
+    return Table(
         {
-            "name": cpu_ops["name"].to_numpy(dtype=object),
-            "ts": cpu_ops["ts"].to_numpy(),
+            "name": cpu_ops["name"],
+            "ts": cpu_ops["ts"],
             "time": cpu_self_times(cpu_ops),
-            "category": classes["category"].to_numpy(dtype=object),
+            "category": classes["category"],
         }
     )
 
 
-def cpu_op_breakdown(frame: pd.DataFrame, limit: int = 25) -> Breakdown:
+def cpu_op_breakdown(frame: Table, limit: int = 25) -> Breakdown:
     total = float(frame["time"].sum())
     return Breakdown(
         "cpu_ops",
         _rows(frame, total, limit, False),
         _categories(frame, total, False),
         total,
-        int(frame["name"].nunique()),
+        _distinct(frame["name"]),
     )
 
 
@@ -235,8 +234,8 @@ def stage_mix(
         return []
     stage_names = np.where(stages == "", "outside pipeline", stages).astype(object)
     times = np.asarray(times, dtype=np.float64)
-    stage_codes, stage_keys = pd.factorize(stage_names, sort=False)
-    category_codes, category_keys = pd.factorize(np.asarray(categories, dtype=object), sort=False)
+    stage_codes, stage_keys = factorize(stage_names)
+    category_codes, category_keys = factorize(np.asarray(categories, dtype=object))
     pair_codes = stage_codes * (len(category_keys) + 1) + category_codes
     keyed = (stage_codes >= 0) & (category_codes >= 0)  # a row without a stage or category is left out
     pairs = _Groups(pair_codes if keyed.all() else np.where(keyed, pair_codes, np.nan), times)
@@ -254,18 +253,18 @@ def stage_mix(
     ]
 
 
-def gpu_time(work: pd.DataFrame) -> GpuTime | None:
+def gpu_time(work: Table) -> GpuTime | None:
     """Busy-time truth over the whole trace: union of all kernel/memcpy/memset intervals."""
     if work.empty:
         return None
-    starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
-    is_kernel = (work["kind"] == "kernel").to_numpy()
-    durations = work["dur"].to_numpy()
+    starts, ends = work["ts"], work["end"]
+    is_kernel = work["kind"] == "kernel"
+    durations = work["dur"]
     busy = union_length(starts, ends)
     window = float(ends.max() - starts.min())
     idle_gaps = gaps(starts, ends)
     kernel_sum = float(durations[is_kernel].sum())
-    tc_time = float(durations[is_kernel & work["tensor_core"].to_numpy(dtype=bool)].sum())
+    tc_time = float(durations[is_kernel & work["tensor_core"].astype(bool)].sum())
     return GpuTime(
         kernel_count=int(is_kernel.sum()),
         kernel_sum_us=kernel_sum,
@@ -275,8 +274,8 @@ def gpu_time(work: pd.DataFrame) -> GpuTime | None:
         window_us=window,
         idle_us=max(window - busy, 0.0),
         utilization=busy / window if window > 0 else 1.0,
-        streams=int(work["stream"].nunique()),
-        devices=sorted(int(d) for d in work["device"].unique()),
+        streams=len(np.unique(work["stream"][~np.isnan(work["stream"])])),
+        devices=sorted(int(d) for d in np.unique(work["device"])),
         short_kernel_share=float((durations[is_kernel] < 10).mean()) if is_kernel.any() else 0.0,
         idle_gap_count=int(np.count_nonzero(idle_gaps > 0)),
         largest_gap_us=float(idle_gaps.max()) if idle_gaps.size else 0.0,

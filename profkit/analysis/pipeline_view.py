@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit import naming
 from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows, unparsed_ranges
 from profkit.analysis.intervals import union_length
 from profkit.analysis.projection import Projection, link_neighbours, project
 from profkit.analysis.stats import Summary, summarize
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.columns import counts
+from profkit.parsers.tables import Table, TraceTables
 
 
 @dataclass
@@ -76,11 +76,11 @@ def _shortened(name: str) -> str:
     return name if len(name) <= IGNORED_NAME_CHARS else name[: IGNORED_NAME_CHARS - 3] + "..."
 
 
-def _union(work: pd.DataFrame, mask: np.ndarray) -> float:
-    return union_length(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask])
+def _union(work: Table, mask: np.ndarray) -> float:
+    return union_length(work["ts"][mask], work["end"][mask])
 
 
-def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, work: pd.DataFrame) -> PipelineView:
+def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, work: Table) -> PipelineView:
     """Stage and step wall times from ``windows``; GPU time per stage/step from the attributed ``work``."""
     unparsed = unparsed_ranges(tables.ranges)
     ignored = {
@@ -92,7 +92,7 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
     p_starts, p_ends = windows.pipeline
     total = float(np.sum(p_ends - p_starts))
     gpu = tables.has_gpu_activity and len(work) > 0
-    stage_of_work = work["stage"].to_numpy() if gpu else np.zeros(0, dtype=object)
+    stage_of_work = work["stage"] if gpu else np.zeros(0, dtype=object)
 
     stage_rows: list[StageRow] = []
     named_total = 0.0
@@ -103,7 +103,7 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
         wall = float(np.sum(s_ends - s_starts))
         named_total += wall
         kinds = STAGE_KINDS[stage]
-        calls = int(((windows.ranges["stage"] == stage) & windows.ranges["kind"].isin(kinds)).sum())
+        calls = int(((windows.ranges["stage"] == stage) & np.isin(windows.ranges["kind"], kinds)).sum())
         row = StageRow(stage, wall, wall / total if total else 0.0, calls)
         if gpu:
             _add_gpu(row, work, stage_of_work == stage, float(s_ends[-1]))
@@ -131,39 +131,40 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
         all_busy = _union(work, np.ones(len(work), dtype=bool))
         named = np.isin(stage_of_work, [s for s in windows.stages])
         view.gpu_unattributed_share = 1 - _union(work, named) / all_busy if all_busy else 0.0
-        by = work["attributed_by"].value_counts()
-        view.gpu_attribution = {str(k): int(v) for k, v in by.items()}
+        view.gpu_attribution = {str(k): v for k, v in counts(work["attributed_by"]).items()}
     return view
 
 
-def _add_gpu(row: StageRow, work: pd.DataFrame, mask: np.ndarray, cpu_end_us: float) -> None:
+def _add_gpu(row: StageRow, work: Table, mask: np.ndarray, cpu_end_us: float) -> None:
     row.gpu_busy_us = _union(work, mask)
-    row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], cpu_end_us)
-    row.gpu_kernel_sum_us = float(work["dur"].to_numpy()[mask].sum())
+    row.projection = project(work["ts"][mask], work["end"][mask], cpu_end_us)
+    row.gpu_kernel_sum_us = float(work["dur"][mask].sum())
     row.gpu_utilization = row.gpu_busy_us / row.wall_us if row.wall_us > 0 else None
 
 
-def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[StepRow]:
+def _step_rows(windows: PipelineWindows, work: Table | None) -> list[StepRow]:
     steps = windows.steps
     if steps.empty:
         return []
-    children = windows.ranges[windows.ranges["kind"].isin(["denoiser", "scheduler"])]
-    child_starts = children["ts"].to_numpy()
-    step_rows_of_work = work["step_row"].to_numpy() if work is not None else None
-    launch_ts = work["launch_ts"].to_numpy(dtype=np.float64, na_value=np.nan) if work is not None else None
+    children = windows.ranges[np.isin(windows.ranges["kind"], ["denoiser", "scheduler"])]
+    child_starts = children["ts"]
+    step_rows_of_work = work["step_row"] if work is not None else None
+    launch_ts = work["launch_ts"].astype(np.float64) if work is not None else None
     if step_rows_of_work is not None:  # each step's work rows (ascending), found once: no full-table mask per step
         order = np.argsort(step_rows_of_work, kind="stable")
         bounds = np.searchsorted(step_rows_of_work[order], np.arange(len(steps) + 1))
     rows = []
-    for index, step in enumerate(steps.itertuples(index=False)):
-        in_step = (child_starts >= step.ts) & (child_starts < step.end)
+    for index, (step_ts, step_end, step_dur, step_number, call) in enumerate(
+        steps.rows("ts", "end", "dur", "step", "call")
+    ):
+        in_step = (child_starts >= step_ts) & (child_starts < step_end)
         kids = children[in_step]
         denoiser = kids[kids["kind"] == "denoiser"]
         scheduler = kids[kids["kind"] == "scheduler"]
         row = StepRow(
-            call=int(step.call),
-            step=int(step.step),
-            wall_us=float(step.dur),
+            call=int(call),
+            step=int(step_number),
+            wall_us=float(step_dur),
             denoiser_us=float(denoiser["dur"].sum()),
             scheduler_us=float(scheduler["dur"].sum()),
             denoiser_calls=len(denoiser),
@@ -171,7 +172,7 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
         if step_rows_of_work is not None:
             mask = order[bounds[index] : bounds[index + 1]]
             row.gpu_busy_us = _union(work, mask)
-            row.projection = project(work["ts"].to_numpy()[mask], work["end"].to_numpy()[mask], float(step.end))
+            row.projection = project(work["ts"][mask], work["end"][mask], float(step_end))
             row.denoiser_gpu_us = _launched_in(work, mask, launch_ts, denoiser)
             row.scheduler_gpu_us = _launched_in(work, mask, launch_ts, scheduler)
         rows.append(row)
@@ -180,11 +181,11 @@ def _step_rows(windows: PipelineWindows, work: pd.DataFrame | None) -> list[Step
     return rows
 
 
-def _launched_in(work: pd.DataFrame, mask: np.ndarray, launch_ts: np.ndarray, ranges: pd.DataFrame) -> float:
+def _launched_in(work: Table, mask: np.ndarray, launch_ts: np.ndarray, ranges: Table) -> float:
     """GPU busy time (union) of the step's work (rows ``mask``) launched inside one of ``ranges`` (CPU ranges)."""
     launched = launch_ts[mask]
     inside = np.zeros(mask.shape, dtype=bool)
-    for start, end in zip(ranges["ts"].to_numpy(), ranges["end"].to_numpy(), strict=True):
+    for start, end in ranges.rows("ts", "end"):
         inside |= (launched >= start) & (launched < end)
     return _union(work, mask[inside])
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 
 from profkit.analysis.attention import AttentionStage, attention_by_stage
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
 from profkit.analysis.graphs import GraphReplays, graph_replays
+from profkit.analysis.namecodes import factorize
 from profkit.analysis.operators import (
     Breakdown,
     GpuTime,
@@ -42,9 +44,7 @@ from profkit.analysis.whole_export import WholeExport, whole_export, window_note
 from profkit.model.capture import CaptureMetadata
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from profkit.parsers.tables import TraceTables
+    from profkit.parsers.tables import Table, TraceTables
 
 
 @dataclass
@@ -116,14 +116,14 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
     cpu_ops = cpu_op_breakdown(cpu_frame)
     if gpu is not None:
         mix = stage_mix(
-            work["stage"].to_numpy(),
-            work["category"].to_numpy(),
-            work["dur"].to_numpy(),
-            work["tensor_core"].to_numpy(dtype=bool),
+            work["stage"],
+            work["category"],
+            work["dur"],
+            work["tensor_core"].astype(bool),
         )
     elif windows is not None:
-        cpu_stages = label_times(cpu_frame["ts"].to_numpy(), windows)[0]
-        mix = stage_mix(cpu_stages, cpu_frame["category"].to_numpy(), cpu_frame["time"].to_numpy())
+        cpu_stages = label_times(cpu_frame["ts"], windows)[0]
+        mix = stage_mix(cpu_stages, cpu_frame["category"], cpu_frame["time"])
     else:
         mix = []
     api_kinds = runtime_api_classes(tables.launches["name"])
@@ -197,7 +197,8 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
     )
 
 
-def _op_counts(cpu_frame: pd.DataFrame) -> dict[str, int]:
+def _op_counts(cpu_frame: Table) -> dict[str, int]:
     """How often each CPU operator name occurs (rules look for specific operators, e.g. the SDPA math path)."""
-    counts = cpu_frame["name"].value_counts(sort=False)
-    return {str(name): int(count) for name, count in counts.items()}
+    codes, names = factorize(cpu_frame["name"])
+    tally = np.bincount(codes[codes >= 0], minlength=len(names))
+    return {str(name): int(count) for name, count in zip(names.tolist(), tally.tolist(), strict=True)}

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.namecodes import factorize
+from profkit.parsers.tables import Table
 
 
 @dataclass(frozen=True)
@@ -206,32 +206,36 @@ def _kernel_class(name: str) -> tuple[str, str, bool, str]:
     return category, subcategory, uses_tensor_cores(name), guess_precision(name)
 
 
-def _per_unique(names: pd.Series, classify, columns: list[str]) -> pd.DataFrame:
+def _per_unique(names: np.ndarray, classify, columns: list[str]) -> Table:
     """Apply ``classify`` once per unique name and spread the result back over ``names``."""
-    if not len(names):
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    codes, uniques = factorize(names if names.dtype == "string" else names.astype("string"))
+    codes, uniques = factorize(names)
     # a missing name is classified as "" (the last row, code -1)
-    table = pd.DataFrame([*(classify(str(name)) for name in uniques), classify("")], columns=columns)
-    return table.take(codes).reset_index(drop=True)
+    results = [*(classify(str(name)) for name in uniques), classify("")]
+    table = Table(length=len(names))
+    for index, column in enumerate(columns):
+        values = np.empty(len(results), dtype=bool if column == "tensor_core" else object)
+        values[:] = [result[index] for result in results]
+        table[column] = values[codes]
+    return table
 
 
-def kernel_classes(names: pd.Series) -> pd.DataFrame:
+def kernel_classes(names: np.ndarray) -> Table:
     """category, subcategory, tensor_core, precision for each name (classified once per unique name)."""
     return _per_unique(names, _kernel_class, ["category", "subcategory", "tensor_core", "precision"])
 
 
-def cpu_op_classes(names: pd.Series, cats: pd.Series | None = None) -> pd.DataFrame:
+def cpu_op_classes(names: np.ndarray, cats: np.ndarray | None = None) -> Table:
     """Categories of CPU operators; rows whose ``cat`` is ``osrt`` (nsys OS runtime calls) use :data:`OSRT_RULES`."""
     classes = _per_unique(names, classify_cpu_op, ["category", "subcategory"])
     if cats is not None and len(classes):
-        osrt = (cats.astype("string") == "osrt").fillna(False).to_numpy(dtype=bool)
+        osrt = cats == "osrt"
         if osrt.any():
             os_classes = _per_unique(names[osrt], classify_osrt, ["category", "subcategory"])
-            classes.loc[osrt, ["category", "subcategory"]] = os_classes.to_numpy()
+            for column in ("category", "subcategory"):
+                classes[column][osrt] = os_classes[column]
     return classes
 
 
-def runtime_api_classes(names: pd.Series) -> np.ndarray:
+def runtime_api_classes(names: np.ndarray) -> np.ndarray:
     """The :data:`RUNTIME_API_RULES` category of each API call name."""
-    return _per_unique(names, lambda name: (classify_runtime_api(name),), ["kind"])["kind"].to_numpy(dtype=object)
+    return _per_unique(names, lambda name: (classify_runtime_api(name),), ["kind"])["kind"]

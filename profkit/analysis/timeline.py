@@ -21,14 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
 from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
-from profkit.parsers.columns import choose, object_column
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.columns import choose, counts, factorize, object_column
+from profkit.parsers.tables import Table, TraceTables
 
 LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting
 SYNC_SLACK_US = 5.0  # clock skew allowed between a sync call's return and the GPU going idle
@@ -133,19 +132,19 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if values.size else None
 
 
-def launch_stats(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray | None = None) -> LaunchStats | None:
+def launch_stats(tables: TraceTables, work: Table, api_kinds: np.ndarray | None = None) -> LaunchStats | None:
     # columns, not row copies of the work table (two of those were the analysis' memory peak on large exports)
-    is_kernel = work["kind"].to_numpy() == "kernel"
+    is_kernel = work["kind"] == "kernel"
     if not is_kernel.any():
         return None
-    launch_ts = work["launch_ts"].to_numpy()[is_kernel]
+    launch_ts = work["launch_ts"][is_kernel]
     launched = np.isfinite(launch_ts)
-    delay = work["ts"].to_numpy()[is_kernel][launched] - launch_ts[launched]
-    kernel_durations = work["dur"].to_numpy()[is_kernel]
+    delay = work["ts"][is_kernel][launched] - launch_ts[launched]
+    kernel_durations = work["dur"][is_kernel]
     launch_calls = tables.launches
     kinds = runtime_api_classes(launch_calls["name"]) if api_kinds is None else api_kinds
     is_launch = kinds == "launch"
-    launch_durations = launch_calls["dur"].to_numpy()[is_launch]
+    launch_durations = launch_calls["dur"][is_launch]
     graph = int(per_name(launch_calls["name"], lambda name: "GraphLaunch" in name, False, dtype=bool)[is_launch].sum())
     return LaunchStats(
         kernels=int(is_kernel.sum()),
@@ -161,59 +160,66 @@ def launch_stats(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray 
     )
 
 
-def blocking_calls(tables: TraceTables, work: pd.DataFrame, api_kinds: np.ndarray | None = None) -> pd.DataFrame:
+def blocking_calls(tables: TraceTables, work: Table, api_kinds: np.ndarray | None = None) -> Table:
     """Host API calls that block until the GPU is done: syncs, blocking copies, copies to/from pageable memory."""
     calls = tables.launches
     if calls.empty:
-        return calls.assign(kind=pd.Series(dtype=object))
+        return calls.assign(kind=np.zeros(0, dtype=object))
     kinds = runtime_api_classes(calls["name"]) if api_kinds is None else api_kinds
-    pageable_corr = work.loc[work["pageable"].to_numpy(dtype=bool), "correlation"].to_numpy()
-    pageable = np.isin(calls["correlation"].to_numpy(), pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
+    pageable_corr = work["correlation"][work["pageable"].astype(bool)]
+    pageable = np.isin(calls["correlation"], pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
     kinds = np.where(pageable, "pageable_copy", kinds)
     blocking = np.isin(kinds, ["sync", "memcpy_sync", "memset_sync", "pageable_copy"])
     return calls[blocking].assign(kind=kinds[blocking])
 
 
 def host_blocking(
-    tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None, blocking: pd.DataFrame | None = None
+    tables: TraceTables, work: Table, windows: PipelineWindows | None, blocking: Table | None = None
 ) -> HostBlocking:
     if blocking is None:
         blocking = blocking_calls(tables, work)
     stages = (
-        label_times(blocking["ts"].to_numpy(), windows)
+        label_times(blocking["ts"], windows)
         if windows is not None
         else (object_column(len(blocking), OUTSIDE), np.full(len(blocking), -1))
     )
     blocking = blocking.assign(stage=stages[0], step_row=stages[1])
     calls = []
-    for (kind, name), group in blocking.groupby(["kind", "name"], sort=False, observed=True):
+    kind_codes, _ = factorize(blocking["kind"])
+    name_codes, names = factorize(blocking["name"])
+    keyed = (kind_codes >= 0) & (name_codes >= 0)  # a row without a kind or a name is in no group
+    pair_codes, pairs = factorize(np.where(keyed, kind_codes * (len(names) + 1.0) + name_codes, np.nan))
+    for pair in range(len(pairs)):  # in order of first appearance
+        group = blocking[pair_codes == pair]
         # without profkit ranges there are no stages to count by
-        by_stage = group["stage"].replace(OUTSIDE, "outside pipeline").value_counts() if windows else {}
+        stages = np.where(group["stage"] == OUTSIDE, "outside pipeline", group["stage"]).astype(object)
+        by_stage = counts(stages) if windows else {}
         calls.append(
             ApiCall(
-                str(kind),
-                str(name),
+                str(group["kind"][0]),
+                str(group["name"][0]),
                 len(group),
                 float(group["dur"].sum()),
                 {str(k): int(v) for k, v in by_stage.items()},
             )
         )
     calls.sort(key=lambda call: -call.total_us)
-    copies = work[work["pageable"].to_numpy(dtype=bool)]
+    copies = work[work["pageable"].astype(bool)]
     d2h = work[(work["kind"] == "memcpy") & (work["subcategory"] == "D2H")]
     steps = 0 if windows is None else len(windows.steps)
-    sync_rows = blocking["step_row"].to_numpy()
-    per_step = blocking[sync_rows >= 0].groupby("step_row")["dur"].sum()
+    sync_rows = blocking["step_row"]
+    in_step = sync_rows >= 0
+    per_step = np.bincount(sync_rows[in_step], weights=blocking["dur"][in_step], minlength=steps)[:steps]
     return HostBlocking(
         calls=calls,
         pageable_copies=len(copies),
-        pageable_bytes=float(np.nansum(copies["bytes"].to_numpy())),
+        pageable_bytes=float(np.nansum(copies["bytes"])),
         pageable_us=float(copies["dur"].sum()),
         d2h_copies=len(d2h),
         steps=steps,
-        steps_with_sync=len(np.unique(sync_rows[sync_rows >= 0])),
-        steps_with_d2h=len(np.unique(d2h["step_row"].to_numpy()[d2h["step_row"].to_numpy() >= 0])),
-        sync_us_per_step=float(np.median(per_step.reindex(range(steps), fill_value=0.0))) if steps else None,
+        steps_with_sync=len(np.unique(sync_rows[in_step])),
+        steps_with_d2h=len(np.unique(d2h["step_row"][d2h["step_row"] >= 0])),
+        sync_us_per_step=float(np.median(per_step)) if steps else None,
     )
 
 
@@ -230,33 +236,33 @@ def _where(stage_before: str, stage_after: str, step_before: int, step_after: in
 
 
 def idle_gaps(
-    tables: TraceTables, work: pd.DataFrame, windows: PipelineWindows | None, blocking: pd.DataFrame | None = None
+    tables: TraceTables, work: Table, windows: PipelineWindows | None, blocking: Table | None = None
 ) -> IdleGaps | None:
     if work.empty:
         return None
     # only the columns read here are narrowed to the scope (a copy of the whole work table would be the peak)
     scoped = work[["ts", "end", "launch_ts", "stage", "step_row"]]
     if windows is not None:
-        in_pipeline = scoped["stage"].to_numpy() != OUTSIDE
+        in_pipeline = scoped["stage"] != OUTSIDE
         scope = "GPU work launched inside pipeline calls" if in_pipeline.any() else "whole trace"
         if in_pipeline.any() and not in_pipeline.all():
             scoped = scoped[in_pipeline]
     else:
         scope = "whole trace"
-    starts, ends = scoped["ts"].to_numpy(), scoped["end"].to_numpy()
+    starts, ends = scoped["ts"], scoped["end"]
     block_starts, block_ends, first_item, last_item = merge_blocks(starts, ends)
     window = float(block_ends.max() - block_starts.min())
     busy = float(np.sum(block_ends - block_starts))
     gap_start, gap_end = block_ends[:-1], block_starts[1:]
     lengths = gap_end - gap_start
     next_item, prev_item = first_item[1:], last_item[:-1]
-    next_launch = scoped["launch_ts"].to_numpy()[next_item]
+    next_launch = scoped["launch_ts"][next_item]
     if blocking is None:
         blocking = blocking_calls(tables, work)
     cause = gap_causes(gap_start, gap_end, next_launch, blocking)
 
-    stage = scoped["stage"].to_numpy()
-    step_row = scoped["step_row"].to_numpy()
+    stage = scoped["stage"]
+    step_row = scoped["step_row"]
     where = np.array(
         [
             _where(stage[p], stage[n], step_row[p], step_row[n]) if windows is not None else "trace"
@@ -286,7 +292,7 @@ def idle_gaps(
     starving = lengths >= STARVATION_GAP_US
     result.starvation_count = int(np.count_nonzero(starving))
     result.starvation_us = float(lengths[starving].sum())
-    step_numbers = windows.steps["step"].to_numpy() if windows is not None else np.zeros(0, dtype=np.int64)
+    step_numbers = windows.steps["step"] if windows is not None else np.zeros(0, dtype=np.int64)
     for index in np.argsort(-lengths, kind="stable")[:LARGEST_GAPS]:
         after_row = int(step_row[next_item[index]])
         result.largest.append(
@@ -303,16 +309,14 @@ def idle_gaps(
     return result
 
 
-def gap_causes(
-    gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarray, blocking: pd.DataFrame
-) -> np.ndarray:
+def gap_causes(gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarray, blocking: Table) -> np.ndarray:
     """The cause key of each idle gap (see the module docstring), from the launch time of the work ending it."""
     cause = choose(np.isnan(next_launch), "unknown", "queued")
     cause[next_launch > gap_start - LAUNCH_SLACK_US] = "host"
     if len(blocking) and gap_start.size:
-        order = np.argsort(blocking["end"].to_numpy(), kind="stable")
-        sync_end = blocking["end"].to_numpy()[order]
-        sync_start = blocking["ts"].to_numpy()[order]
+        order = np.argsort(blocking["end"], kind="stable")
+        sync_end = blocking["end"][order]
+        sync_start = blocking["ts"][order]
         # any blocking call that returned inside the gap and was already waiting when it began (a pageable copy
         # followed by a sync: the copy spans the gap start, the sync returns last)
         lo = np.searchsorted(sync_end, gap_start - SYNC_SLACK_US, side="left")
@@ -326,16 +330,20 @@ def gap_causes(
 def _classes(keys: np.ndarray, lengths: np.ndarray, idle: float, labels: dict[str, str] | None) -> list[GapClass]:
     if not lengths.size:
         return []
-    frame = pd.DataFrame({"key": keys, "length": lengths})
-    grouped = frame.groupby("key")["length"].agg(["size", "sum", "max"]).sort_values("sum", ascending=False)
+    # groups in key order, then by total (largest first, ties in key order)
+    uniques, codes = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+    count = np.bincount(codes, minlength=len(uniques))
+    total = np.bincount(codes, weights=lengths, minlength=len(uniques))
+    largest = np.full(len(uniques), -np.inf)
+    np.maximum.at(largest, codes, lengths)
     return [
         GapClass(
-            key=str(key),
-            label=(labels or {}).get(str(key), str(key)),
-            count=int(row["size"]),
-            total_us=float(row["sum"]),
-            share=float(row["sum"]) / idle if idle else 0.0,
-            largest_us=float(row["max"]),
+            key=str(uniques[group]),
+            label=(labels or {}).get(str(uniques[group]), str(uniques[group])),
+            count=int(count[group]),
+            total_us=float(total[group]),
+            share=float(total[group]) / idle if idle else 0.0,
+            largest_us=float(largest[group]),
         )
-        for key, row in grouped.iterrows()
+        for group in np.argsort(-total, kind="stable").tolist()
     ]

@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.attribution import OUTSIDE, STAGE_KINDS, PipelineWindows
 from profkit.analysis.intervals import merge, merge_blocks
 from profkit.analysis.pipeline_view import PipelineView
 from profkit.analysis.timeline import CAUSE_SHORT, gap_causes
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.columns import factorize
+from profkit.parsers.tables import Table, TraceTables
 
 BINS = 600  # busy-density bins over the whole window
 ITEMS_PER_GROUP = 60  # longest kernels/copies kept per denoise step (and per stage outside steps)
@@ -108,7 +108,7 @@ def _lane(stream: int, device: int, starts: np.ndarray, ends: np.ndarray, edges:
     return Lane(stream, device, _round(np.sum(merged_ends - merged_starts)), [_round(v) for v in busy])
 
 
-def _window(windows: PipelineWindows | None, work: pd.DataFrame, tables: TraceTables) -> tuple[float, float] | None:
+def _window(windows: PipelineWindows | None, work: Table, tables: TraceTables) -> tuple[float, float] | None:
     starts: list[float] = []
     ends: list[float] = []
     if windows is not None:
@@ -136,35 +136,36 @@ def _spans(windows: PipelineWindows, view: PipelineView) -> dict[str, list[Span]
     busy = [row.gpu_busy_us for row in view.steps] if len(view.steps) == len(windows.steps) else []
     steps = [
         Span(
-            f"step {int(row.step)}",
-            _round(row.ts),
-            _round(row.dur),
-            step=int(row.step),
-            call=int(row.call),
+            f"step {int(step)}",
+            _round(ts),
+            _round(dur),
+            step=int(step),
+            call=int(call),
             gpu_busy_us=busy[index] if busy else None,
         )
-        for index, row in enumerate(windows.steps.itertuples(index=False))
+        for index, (step, ts, dur, call) in enumerate(windows.steps.rows("step", "ts", "dur", "call"))
     ]
     stage_kinds = {kind for kinds in STAGE_KINDS.values() for kind in kinds}
-    inner = windows.ranges[~windows.ranges["kind"].isin([*stage_kinds, "pipeline", *STAGE_KINDS])]
-    inner = inner.nlargest(MAX_RANGES, "dur").sort_values("ts") if len(inner) > MAX_RANGES else inner
+    inner = windows.ranges[~np.isin(windows.ranges["kind"], [*stage_kinds, "pipeline", *STAGE_KINDS])]
+    if len(inner) > MAX_RANGES:  # the longest, in time order
+        inner = inner[np.argsort(-inner["dur"], kind="stable")[:MAX_RANGES]].sorted_by("ts")
     ranges = [
-        Span(str(row.kind), _round(row.ts), _round(row.dur), step=int(row.step))
-        for row in inner.itertuples(index=False)
+        Span(str(kind), _round(ts), _round(dur), step=int(step))
+        for kind, ts, dur, step in inner.rows("kind", "ts", "dur", "step")
     ]
     return {"calls": calls, "stages": stages, "steps": steps, "ranges": ranges}
 
 
-def _groups(work: pd.DataFrame) -> np.ndarray:
+def _groups(work: Table) -> np.ndarray:
     """The zoom group of each work item as an integer: its denoise step row (>= 0), else -1 - its stage's code."""
-    step_row = work["step_row"].to_numpy()
-    stage_codes = pd.factorize(work["stage"].to_numpy(dtype=object), use_na_sentinel=False)[0]
+    step_row = work["step_row"]
+    stage_codes = factorize(work["stage"])[0] + 1  # a missing stage (-1) is a group of its own
     return np.where(step_row >= 0, step_row, -1 - stage_codes).astype(np.int64)
 
 
 def per_group_limit(groups: np.ndarray, per_group: int) -> int:
     """``per_group``, lowered so that all groups together keep at most about :data:`MAX_ITEMS`."""
-    count = max(len(pd.unique(groups)), 1)
+    count = max(len(np.unique(groups)), 1)
     return max(1, min(per_group, MAX_ITEMS // count))
 
 
@@ -173,7 +174,7 @@ def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int, limit: int
     the per-group limit when already computed."""
     limit = per_group_limit(groups, per_group) if limit is None else limit
     ranked = np.argsort(-lengths, kind="stable")  # longest first, ties in their order
-    codes = pd.factorize(groups[ranked])[0]
+    codes = factorize(groups[ranked])[0]
     by_group = np.argsort(codes, kind="stable")
     counts = np.bincount(codes)
     rank = np.empty(len(ranked), dtype=np.int64)
@@ -181,18 +182,19 @@ def _longest(lengths: np.ndarray, groups: np.ndarray, per_group: int, limit: int
     return np.sort(ranked[rank < limit][:MAX_ITEMS])
 
 
-def _kept_items(work: pd.DataFrame, groups: np.ndarray, limit: int) -> pd.DataFrame:
+def _kept_items(work: Table, groups: np.ndarray, limit: int) -> Table:
     if len(work) <= KEEP_ALL_ITEMS:
         return work
-    return work.iloc[_longest(work["dur"].to_numpy(), groups, 0, limit)]
+    return work[_longest(work["dur"], groups, 0, limit)]
 
 
-def _gaps(work: pd.DataFrame, blocking: pd.DataFrame, per_group: int) -> tuple[list, int, dict[str, float]]:
-    in_pipeline = work["stage"].to_numpy() != OUTSIDE
-    scoped = work[in_pipeline] if in_pipeline.any() else work
-    block_starts, block_ends, first_item, _ = merge_blocks(scoped["ts"].to_numpy(), scoped["end"].to_numpy())
+def _gaps(work: Table, blocking: Table, per_group: int) -> tuple[list, int, dict[str, float]]:
+    in_pipeline = work["stage"] != OUTSIDE
+    scoped = work[["ts", "end", "launch_ts", "stage", "step_row"]]
+    scoped = scoped[in_pipeline] if in_pipeline.any() else scoped
+    block_starts, block_ends, first_item, _ = merge_blocks(scoped["ts"], scoped["end"])
     gap_start, gap_end = block_ends[:-1], block_starts[1:]
-    next_launch = scoped["launch_ts"].to_numpy()[first_item[1:]]
+    next_launch = scoped["launch_ts"][first_item[1:]]
     cause = gap_causes(gap_start, gap_end, next_launch, blocking)
     lengths = gap_end - gap_start
     totals = {str(key): _round(lengths[cause == key].sum()) for key in np.unique(cause)}
@@ -208,9 +210,9 @@ def _gaps(work: pd.DataFrame, blocking: pd.DataFrame, per_group: int) -> tuple[l
 def build_timeline(
     tables: TraceTables,
     windows: PipelineWindows | None,
-    work: pd.DataFrame,
+    work: Table,
     view: PipelineView,
-    blocking: pd.DataFrame,
+    blocking: Table,
     items_per_group: int = ITEMS_PER_GROUP,
     bins: int = BINS,
 ) -> TimelineView | None:
@@ -226,12 +228,12 @@ def build_timeline(
         for name, spans in _spans(windows, view).items():
             setattr(timeline, name, spans)
     if len(work):
-        starts, ends = work["ts"].to_numpy(), work["end"].to_numpy()
+        starts, ends = work["ts"], work["end"]
         timeline.lanes.append(_lane(ALL_STREAMS, -1, starts, ends, edges))
-        keys = work[["device", "stream"]].drop_duplicates().sort_values(["device", "stream"])
+        keys = np.unique(np.column_stack([work["device"], work["stream"]]), axis=0)  # sorted by device, stream
         lane_of: dict[tuple[int, int], int] = {}
-        for device, stream in keys.itertuples(index=False):
-            mask = (work["device"].to_numpy() == device) & (work["stream"].to_numpy() == stream)
+        for device, stream in keys.tolist():
+            mask = (work["device"] == device) & (work["stream"] == stream)
             lane_of[(int(device), int(stream))] = len(timeline.lanes)
             timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
         if len(work) > KEEP_ALL_ITEMS:
@@ -240,14 +242,14 @@ def build_timeline(
             kept = _kept_items(work, groups, timeline.items_per_group)
         else:
             kept = work
-        kept = kept.sort_values("ts", kind="stable")
-        names = pd.unique(kept["name"].to_numpy(dtype=object))
+        kept = kept[["device", "stream", "ts", "dur", "name"]].sorted_by("ts")
+        names = list(dict.fromkeys(kept["name"].tolist()))
         index = {name: i for i, name in enumerate(names)}
         timeline.names = [str(name) for name in names]
         timeline.short_names = [short_name(name) for name in timeline.names]
         timeline.items = [
-            (lane_of[(int(row.device), int(row.stream))], _round(row.ts), _round(row.dur), index[row.name])
-            for row in kept[["device", "stream", "ts", "dur", "name"]].itertuples(index=False)
+            (lane_of[(int(device), int(stream))], _round(ts), _round(dur), index[name])
+            for device, stream, ts, dur, name in kept.rows("device", "stream", "ts", "dur", "name")
         ]
         timeline.item_count = len(work)
         timeline.gaps, timeline.gap_count, timeline.gap_us_by_cause = _gaps(work, blocking, items_per_group)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from profkit.analysis.attribution import STAGE_KINDS, parse_range
 from profkit.analysis.operators import Breakdown, CategoryRow, OpRow
 from profkit.analysis.taxonomy import kernel_classes
-from profkit.parsers.tables import ExportTotals, TraceTables
+from profkit.parsers.columns import factorize, object_column, text_column
+from profkit.parsers.tables import ExportTotals, Table, TraceTables
 
 
 @dataclass
@@ -95,49 +95,59 @@ class WholeExport:
 def _breakdown(totals: ExportTotals, limit: int) -> Breakdown:
     """Kernels (classified by name) and copies/memsets (by kind) as the breakdown ``kernel_breakdown`` gives."""
     kernels, memops = totals.kernels, totals.memops
-    classes = kernel_classes(kernels["name"].astype("string"))
-    rows = pd.DataFrame(
+    classes = kernel_classes(text_column(kernels["name"]))
+
+    def joined(kernel_values: np.ndarray, memop_values: np.ndarray, dtype: type = object) -> np.ndarray:
+        return np.concatenate([np.asarray(kernel_values, dtype=dtype), np.asarray(memop_values, dtype=dtype)])
+
+    rows = Table(
         {
-            "name": [*kernels["name"], *memops["name"]],
-            "category": [*classes["category"], *memops["kind"]],
-            "tensor_core": [*classes["tensor_core"].astype(bool), *([False] * len(memops))],
-            "precision": [*classes["precision"], *(["n/a"] * len(memops))],
-            "count": [*kernels["count"], *memops["count"]],
-            "total_us": [*kernels["total_us"], *memops["total_us"]],
-            "min_us": [*kernels["min_us"], *memops["min_us"]],
-            "max_us": [*kernels["max_us"], *memops["max_us"]],
+            "name": joined(kernels["name"], memops["name"]),
+            "category": joined(classes["category"], memops["kind"]),
+            "tensor_core": joined(classes["tensor_core"], np.zeros(len(memops)), bool),
+            "precision": joined(classes["precision"], object_column(len(memops), "n/a")),
+            "count": joined(kernels["count"], memops["count"], np.int64),
+            "total_us": joined(kernels["total_us"], memops["total_us"], np.float64),
+            "min_us": joined(kernels["min_us"], memops["min_us"], np.float64),
+            "max_us": joined(kernels["max_us"], memops["max_us"], np.float64),
         }
     )
     total = float(rows["total_us"].sum())
-    top = rows.sort_values("total_us", ascending=False, kind="stable").head(limit)
+    top = rows.sorted_by("total_us", descending=True)[np.arange(min(limit, len(rows)))]
     op_rows = [
         OpRow(
-            name=str(row.name),
-            category=str(row.category),
-            count=int(row.count),
-            total_us=float(row.total_us),
-            mean_us=float(row.total_us) / int(row.count) if row.count else 0.0,
-            min_us=float(row.min_us),
-            max_us=float(row.max_us),
-            share=float(row.total_us) / total if total else 0.0,
-            tensor_core=bool(row.tensor_core),
-            precision=str(row.precision),
+            name=str(name),
+            category=str(category),
+            count=int(count),
+            total_us=float(total_us),
+            mean_us=float(total_us) / int(count) if count else 0.0,
+            min_us=float(min_us),
+            max_us=float(max_us),
+            share=float(total_us) / total if total else 0.0,
+            tensor_core=bool(tensor_core),
+            precision=str(precision),
         )
-        for row in top.itertuples(index=False)
+        for name, category, count, total_us, min_us, max_us, tensor_core, precision in top.rows(
+            "name", "category", "count", "total_us", "min_us", "max_us", "tensor_core", "precision"
+        )
     ]
-    rows["tc_us"] = np.where(rows["tensor_core"].to_numpy(dtype=bool), rows["total_us"], 0.0)
-    by_category = rows.groupby("category", sort=False)[["count", "total_us", "tc_us"]].sum()
+    codes, keys = factorize(rows["category"])  # categories in order of first appearance
+    keyed = codes >= 0
+    count = np.bincount(codes[keyed], weights=rows["count"][keyed], minlength=len(keys))
+    category_total = np.bincount(codes[keyed], weights=rows["total_us"][keyed], minlength=len(keys))
+    tc_time = np.where(rows["tensor_core"], rows["total_us"], 0.0)
+    tc = np.bincount(codes[keyed], weights=tc_time[keyed], minlength=len(keys))
     categories = [
         CategoryRow(
-            category=str(category),
-            count=int(row["count"]),
-            total_us=float(row["total_us"]),
-            share=float(row["total_us"]) / total if total else 0.0,
-            tensor_core_us=float(row["tc_us"]),
+            category=str(keys[group]),
+            count=int(count[group]),
+            total_us=float(category_total[group]),
+            share=float(category_total[group]) / total if total else 0.0,
+            tensor_core_us=float(tc[group]),
         )
-        for category, row in by_category.sort_values("total_us", ascending=False).iterrows()
+        for group in np.argsort(-category_total, kind="stable").tolist()
     ]
-    return Breakdown("gpu_kernels", op_rows, categories, total, int(rows["name"].nunique()))
+    return Breakdown("gpu_kernels", op_rows, categories, total, len(factorize(rows["name"])[1]))
 
 
 def _call_times(durations: np.ndarray) -> CallTimes | None:
@@ -155,10 +165,10 @@ def _call_times(durations: np.ndarray) -> CallTimes | None:
     )
 
 
-def _stages(ranges: pd.DataFrame, call_total_us: float) -> tuple[list[StageTotal], int, float | None]:
+def _stages(ranges: Table, call_total_us: float) -> tuple[list[StageTotal], int, float | None]:
     """Summed wall time per stage (the range kinds a stage's wall time is made of), and the denoise steps."""
     sums: dict[str, list[float]] = {}
-    for name, count, total in zip(ranges["name"], ranges["count"], ranges["total_us"], strict=True):
+    for name, count, total in ranges.rows("name", "count", "total_us"):
         info = parse_range(str(name))
         if info is not None and info.kind in STAGE_KINDS.get(info.stage, ()):
             entry = sums.setdefault(info.stage, [0, 0.0])
@@ -203,18 +213,22 @@ def whole_export(tables: TraceTables, limit: int = 25) -> WholeExport | None:
         busy_us=totals.busy_us,
         span_us=span,
         utilization=totals.busy_us / span if span > 0 else 0.0,
-        devices=[int(d) for d in busy["device"]],
+        devices=[int(d) for d in busy["device"].tolist()],
         calls=_call_times(durations),
         step_count=step_count,
         step_mean_us=step_mean,
         stages=stages,
         memops=[
-            MemopTotal(str(r.name), str(r.kind), str(r.direction), int(r.count), float(r.bytes), float(r.total_us))
-            for r in totals.memops.itertuples(index=False)
+            MemopTotal(str(name), str(kind), str(direction), int(count), float(size), float(total_us))
+            for name, kind, direction, count, size, total_us in totals.memops.rows(
+                "name", "kind", "direction", "count", "bytes", "total_us"
+            )
         ],
         api=[
-            ApiTotal(str(r.name), int(r.count), float(r.total_us))
-            for r in totals.api.head(limit).itertuples(index=False)
+            ApiTotal(str(name), int(count), float(total_us))
+            for name, count, total_us in totals.api[np.arange(min(limit, len(totals.api)))].rows(
+                "name", "count", "total_us"
+            )
         ],
     )
 

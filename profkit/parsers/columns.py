@@ -21,3 +21,53 @@ def choose(condition: np.ndarray, if_true: str, if_false: str) -> np.ndarray:
     chosen = object_column(np.size(condition), if_false)
     chosen[condition] = if_true
     return chosen
+
+
+def text_column(values: Any) -> np.ndarray:
+    """An object array of text: ``str`` values kept, ``None`` (missing) kept, anything else as ``str(value)``."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    kinds = set(map(type, column.tolist())) if len(column) else set()
+    if kinds - {str, type(None)}:
+        column[:] = [value if value is None or type(value) is str else str(value) for value in column.tolist()]
+    return column
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or value != value  # None or a NaN
+
+
+def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of a column: ``uniques`` in order of first appearance, ``uniques[codes]`` gives the values
+    back; a missing value (``None``, NaN) has code -1 and is not among the uniques."""
+    values = np.asarray(values)
+    if values.dtype != object:
+        uniques, first, codes = np.unique(values, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # by first appearance
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        codes, uniques = rank[codes.reshape(-1)], uniques[order]
+        if values.dtype.kind == "f" and len(uniques) and np.isnan(uniques[-1]):
+            missing = np.isnan(uniques)
+            codes = np.where(missing[codes], -1, codes)
+            uniques = uniques[~missing]
+        return codes.astype(np.int64), uniques
+    seen = dict.fromkeys(values.tolist())  # first appearance order
+    lookup = dict(zip(seen, range(len(seen)), strict=True))
+    codes = np.fromiter(map(lookup.__getitem__, values.tolist()), dtype=np.int64, count=len(values))
+    uniques = np.empty(len(seen), dtype=object)
+    uniques[:] = list(seen)
+    missing = np.fromiter(map(is_missing, seen), dtype=bool, count=len(seen))
+    if missing.any():
+        renumber = np.where(missing, -1, np.cumsum(~missing) - 1)
+        codes, uniques = renumber[codes], uniques[~missing]
+    return codes, uniques
+
+
+def counts(values: Any) -> dict[Any, int]:
+    """How often each value occurs (missing values left out), most frequent first, ties in order of appearance
+    (``Series.value_counts()``)."""
+    codes, uniques = factorize(values)
+    tally = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-tally, kind="stable")
+    return {uniques[i]: int(tally[i]) for i in order.tolist()}

@@ -32,25 +32,28 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import open_regular
-from profkit.parsers.columns import object_column
+from profkit.parsers.columns import factorize, is_missing, object_column
 from profkit.parsers.registry import TraceFormat, register
 from profkit.parsers.sqlite_signals import SignalGuard, responsive
 from profkit.parsers.tables import (
     SCHEMAS,
     DetailLimit,
     ExportTotals,
+    Table,
     TraceInfo,
     TraceTables,
     build_table,
     empty_table,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
@@ -94,6 +97,8 @@ def _connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
 
 
 def _query(connection: sqlite3.Connection, path: Path, table: str, sql: str) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_sql_query(sql, connection)
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as error:
@@ -182,7 +187,7 @@ class _Strings:
     def names(self, ids: np.ndarray) -> np.ndarray:
         """The text of each id ("" where ``StringIds`` has none), one shared ``str`` per distinct id."""
         texts = self._load()
-        codes, uniques = pd.factorize(ids)
+        codes, uniques = factorize(ids)
         found = [texts.get(int(u), ("", False)) for u in uniques]
         names = np.empty(len(uniques), dtype=object)
         names[:] = [text for text, _ in found]
@@ -194,7 +199,7 @@ class _Strings:
 
 def _text(values: np.ndarray, convert: Callable[[Any], str]) -> np.ndarray:
     """``convert`` applied once per distinct value, the results shared by every row holding it."""
-    inverse, uniques = pd.factorize(values)
+    inverse, uniques = factorize(values)
     converted = np.empty(len(uniques), dtype=object)
     converted[:] = [convert(u) for u in uniques]
     return converted[inverse]
@@ -213,9 +218,9 @@ class _Correlations:
 
     def __call__(self, process: np.ndarray, correlation: np.ndarray) -> np.ndarray:
         process_ids = _as_ints(process, -1)
-        seen = pd.unique(process_ids)  # in order of first appearance, as a per-row loop would number them
+        codes, seen = factorize(process_ids)  # in order of first appearance, as a per-row loop would number them
         numbers = np.array([self._processes.setdefault(int(p), len(self._processes)) for p in seen], dtype=np.int64)
-        index = numbers[pd.Index(seen).get_indexer(process_ids)]
+        index = numbers[codes]
         ids = _as_ints(correlation, -1)
         return np.where(ids >= 0, (index << 32) | (ids & 0xFFFFFFFF), -1)
 
@@ -274,7 +279,7 @@ def _rows(frame: Columns) -> int:
 
 def _names(frame: Columns) -> np.ndarray:
     names = frame["name"]
-    missing = pd.isna(names)
+    missing = np.fromiter(map(is_missing, names.tolist()), dtype=bool, count=len(names))
     if missing.any():
         names[missing] = ""
     return names
@@ -298,10 +303,10 @@ def _ranges(frame: Columns, ctx: _Context) -> dict[str, Any]:
 def _dims(frame: Columns, names: tuple[str, str, str]) -> np.ndarray:
     """ "[x, y, z]" (as str() of a list of ints; NULL as 0) per row, one shared ``str`` per distinct triple."""
     x, y, z = (_ints(frame, c, 0) for c in names)
-    code = pd.factorize(x)[0]
+    code = factorize(x)[0]
     for other in (y, z):  # fold one column at a time into one code per distinct prefix (no overflow)
-        other_code, other_values = pd.factorize(other)
-        code, _ = pd.factorize(code.astype(np.int64) * len(other_values) + other_code)
+        other_code, other_values = factorize(other)
+        code, _ = factorize(code.astype(np.int64) * len(other_values) + other_code)
     first = np.full(code.max() + 1 if len(code) else 0, -1, dtype=np.int64)
     first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # the first row of each code
     texts = np.empty(len(first), dtype=object)
@@ -572,9 +577,10 @@ def _unique_launches(frame: Columns, table: str, skipped: Counter[str]) -> Colum
     """Drop runtime calls that share a correlation id with another call of their process (counted)."""
     process = _ints(frame, "globalTid", 0) >> 24
     correlation = _floats(frame, "correlationId")
-    keys = pd.DataFrame({"process": process, "correlation": correlation}, copy=False)
-    shared = ~np.isnan(correlation) & keys.duplicated(keep=False).to_numpy()
-    del keys
+    pairs = np.column_stack([process.astype(np.float64), correlation])
+    _, inverse, repeats = np.unique(pairs, axis=0, return_inverse=True, return_counts=True)
+    shared = ~np.isnan(correlation) & (repeats[inverse.reshape(-1)] > 1)
+    del pairs
     if count := int(shared.sum()):
         skipped[f"duplicate correlationId ({table})"] += count
         keep = ~shared
@@ -655,7 +661,7 @@ def _read(connection: sqlite3.Connection, path: Path, batch: int, detail: Detail
         raise ProfkitError(f"{path}: the report holds no events (its event tables are empty)")
 
     origin_ns = min(float(piece["ts"].min()) for pieces in parts.values() for piece in pieces)
-    built: dict[str, pd.DataFrame] = {}
+    built: dict[str, Table] = {}
     for name in SCHEMAS:
         pieces = parts.pop(name, [])
         for piece in pieces:

@@ -27,7 +27,7 @@ from profkit.parsers.nsys import (
     memcpy_name,
     table_columns,
 )
-from profkit.parsers.tables import DetailLimit, ExportTotals
+from profkit.parsers.tables import DetailLimit, ExportTotals, Table
 
 #: time buckets of the GPU start histogram that places the window's end (the cut lands within one bucket of it)
 BUCKETS = 8192
@@ -108,6 +108,14 @@ def detail_cut(connection: sqlite3.Connection, path: Path, tables: set[str], det
         inside = cuts[cuts < limit]
         return int(inside[-1]) if len(inside) else int(cuts[0])
     return max(limit - 1, int(first))
+
+
+def _table(frame: pd.DataFrame) -> Table:
+    """The numpy columns of an aggregated frame (text as objects), as the event tables hold them."""
+    return Table(
+        {c: frame[c].to_numpy(dtype=object if frame[c].dtype == object else None) for c in frame.columns},
+        len(frame),
+    )
 
 
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
@@ -230,12 +238,12 @@ def export_totals(
         gpu_events_in_window=0,
         calls_in_window=int(np.count_nonzero(calls[:, 0] <= cut)),
         call_durations_us=(calls[:, 1] - calls[:, 0]).astype(np.float64) / 1000.0,
-        kernels=kernels,
-        memops=memops,
-        busy=busy,
+        kernels=_table(kernels),
+        memops=_table(memops),
+        busy=_table(busy),
         busy_us=busy_ns / 1000.0,
-        api=_api(connection, path, tables),
-        ranges=_named_totals(connection, path, tables, "NVTX_EVENTS"),
+        api=_table(_api(connection, path, tables)),
+        ranges=_table(_named_totals(connection, path, tables, "NVTX_EVENTS")),
     )
     return totals, origin
 

@@ -1,17 +1,20 @@
 """The event tables every parser fills: declared columns and dtypes, times in microseconds.
 
 Kineto JSON and Nsight Systems SQLite both become a :class:`TraceTables`; every analysis reads
-only these tables, never a raw file.
+only these tables, never a raw file. A :class:`Table` is plain numpy columns (no pandas: analyzing a trace does not
+pay its import), text as object arrays with ``None`` where missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from profkit.parsers.columns import text_column
 
 #: column -> dtype of each table. ``ts``/``dur``/``end`` are microseconds (float64).
 SCHEMAS: dict[str, dict[str, str]] = {
@@ -83,11 +86,92 @@ SCHEMAS: dict[str, dict[str, str]] = {
 }
 
 
-def empty_table(table: str) -> pd.DataFrame:
-    return pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in SCHEMAS[table].items()})
+#: the numpy dtype of each schema dtype (text: Python objects, ``None`` where missing)
+NUMPY_DTYPES = {"string": object, "float64": np.float64, "int64": np.int64, "bool": bool}
 
 
-def build_table(table: str, columns: dict[str, list[Any]], origin: float = 0.0) -> pd.DataFrame:
+class Table:
+    """Columns of one length by name, each a 1-d numpy array.
+
+    ``table["ts"]`` is a column; ``table[rows]`` (a boolean mask or row positions) and ``table[["ts", "end"]]`` are new
+    tables sharing nothing that is written later (numpy copies on fancy indexing; column lists are per table).
+    """
+
+    __slots__ = ("_columns", "_length")
+
+    def __init__(self, columns: Mapping[str, Any] | None = None, length: int = 0) -> None:
+        self._columns: dict[str, np.ndarray] = {}
+        self._length = length
+        for index, (name, values) in enumerate((columns or {}).items()):
+            if index == 0:
+                self._length = len(values)
+            self[name] = values
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def empty(self) -> bool:
+        return self._length == 0
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._columns[key]
+        if isinstance(key, list):
+            return Table({name: self._columns[name] for name in key}, self._length)
+        key = np.asarray(key)
+        length = int(np.count_nonzero(key)) if key.dtype == bool else len(key)
+        return Table({name: column[key] for name, column in self._columns.items()}, length)
+
+    def __setitem__(self, name: str, values: Any) -> None:
+        column = values if isinstance(values, np.ndarray) else np.asarray(values)
+        if column.dtype.kind in "US":  # text stays Python objects (a fixed-width array would widen every row)
+            column = text_column(values)
+        if column.ndim != 1 or len(column) != self._length:
+            raise ValueError(f"column {name!r} has {len(column)} rows, the table {self._length}")
+        self._columns[name] = column
+
+    def assign(self, **columns: Any) -> Table:
+        """A new table with ``columns`` added (or replaced)."""
+        table = Table(self._columns, self._length)
+        for name, values in columns.items():
+            table[name] = values
+        return table
+
+    def sorted_by(self, column: str, descending: bool = False) -> Table:
+        """Rows in order of ``column`` (stable: ties keep their order)."""
+        values = self._columns[column]
+        return self[np.argsort(-values if descending else values, kind="stable")]
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        """The values of ``names`` row by row, as Python objects."""
+        return zip(*(self._columns[name].tolist() for name in names), strict=True)
+
+    def to_pandas(self) -> Any:
+        """The table as a ``pandas.DataFrame`` (for notebooks; pandas is imported here, not by profkit's analyses)."""
+        import pandas as pd
+
+        return pd.DataFrame(dict(self._columns), index=pd.RangeIndex(self._length))
+
+    def __repr__(self) -> str:
+        return f"Table({self._length} rows: {', '.join(self._columns)})"
+
+
+def empty_table(table: str) -> Table:
+    return Table({col: np.zeros(0, dtype=NUMPY_DTYPES[dtype]) for col, dtype in SCHEMAS[table].items()})
+
+
+def build_table(table: str, columns: dict[str, Any], origin: float = 0.0) -> Table:
     """A table from column lists, with the declared dtypes, ``ts`` rebased to ``origin`` and ``end = ts + dur``.
 
     Rebasing keeps sub-nanosecond precision: raw Kineto timestamps (~1e12 us) leave float64 only
@@ -101,17 +185,13 @@ def build_table(table: str, columns: dict[str, list[Any]], origin: float = 0.0) 
         if col == "end":
             continue
         values = columns[col]
-        if dtype == "int64":
-            data[col] = pd.array(np.asarray(values, dtype=np.int64), dtype="int64")
-        elif dtype == "float64":
-            data[col] = np.asarray(values, dtype=np.float64)
-        elif dtype == "bool":
-            data[col] = np.asarray(values, dtype=bool)
+        if dtype == "string":
+            data[col] = text_column(values)
         else:
-            data[col] = pd.array(values, dtype="string")
+            data[col] = np.asarray(values, dtype=NUMPY_DTYPES[dtype])
     data["ts"] = data["ts"] - origin
     data["end"] = data["ts"] + data["dur"]
-    return pd.DataFrame(data)[list(schema)]
+    return Table({col: data[col] for col in schema})
 
 
 @dataclass
@@ -161,23 +241,23 @@ class ExportTotals:
     gpu_events_in_window: int
     calls_in_window: int  # ``call_range`` ranges starting in the window
     call_durations_us: np.ndarray  # every ``call_range`` range, in start order
-    kernels: pd.DataFrame  # name, count, total_us, min_us, max_us
-    memops: pd.DataFrame  # name, kind, direction, count, bytes, total_us, min_us, max_us
-    busy: pd.DataFrame  # device, events, first_us, last_us (per device)
+    kernels: Table  # name, count, total_us, min_us, max_us
+    memops: Table  # name, kind, direction, count, bytes, total_us, min_us, max_us
+    busy: Table  # device, events, first_us, last_us (per device)
     busy_us: float  # union of all kernel, copy and memset intervals (every device)
-    api: pd.DataFrame  # CUDA runtime calls: name, count, total_us
-    ranges: pd.DataFrame  # NVTX ranges: name, count, total_us, min_us, max_us
+    api: Table  # CUDA runtime calls: name, count, total_us
+    ranges: Table  # NVTX ranges: name, count, total_us, min_us, max_us
 
 
 @dataclass
 class TraceTables:
     info: TraceInfo
-    kernels: pd.DataFrame
-    launches: pd.DataFrame
-    memops: pd.DataFrame
-    cpu_ops: pd.DataFrame
-    ranges: pd.DataFrame
-    syncs: pd.DataFrame
+    kernels: Table
+    launches: Table
+    memops: Table
+    cpu_ops: Table
+    ranges: Table
+    syncs: Table
     totals: ExportTotals | None = None  # set when the tables hold only the start of the trace
 
     @property

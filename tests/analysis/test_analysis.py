@@ -119,7 +119,7 @@ def test_host_blocking_calls_match_a_plain_count_of_the_raw_trace(corpus, name):
 def test_real_kernel_names_get_the_right_category(corpus):
     names = {}
     for path in corpus_traces():
-        names.update({n: path.name for n in load_trace(path).kernels["name"].unique()})
+        names.update({n: path.name for n in set(load_trace(path).kernels["name"].tolist())})
 
     def find(fragment):
         return next(n for n in names if fragment in n)
@@ -216,7 +216,7 @@ def _self_times_reference(cpu_ops):
 
     An op is inside another when it starts within it and comes later in (start, longest first, file order).
     """
-    ops = list(cpu_ops.itertuples(index=False))
+    ops = list(cpu_ops.to_pandas().itertuples(index=False))
     result = []
     for i, op in enumerate(ops):
         inside = [
@@ -275,6 +275,7 @@ def test_breakdowns_equal_pandas_groupby_with_missing_names_and_ties() -> None:
     import pandas as pd
 
     from profkit.analysis.operators import _categories, _rows, stage_mix
+    from profkit.parsers.tables import Table
 
     rng = np.random.default_rng(7)
     size = 5000
@@ -300,7 +301,8 @@ def test_breakdowns_equal_pandas_groupby_with_missing_names_and_ties() -> None:
         first=("category", "first"),
     )
     reference = reference.iloc[np.argsort(-reference["total"].to_numpy(), kind="stable")]
-    rows = _rows(frame, total, 25, True)
+    table = Table({column: frame[column].to_numpy() for column in frame.columns})
+    rows = _rows(table, total, 25, True)
     assert [row.name for row in rows] == list(reference.index)
     assert [row.name for row in rows][-2:] == [
         n for n in pd.unique(frame["name"].dropna()) if n in ("softmax_d", "copy_e")
@@ -312,9 +314,9 @@ def test_breakdowns_equal_pandas_groupby_with_missing_names_and_ties() -> None:
         )
         assert row.mean_us == pytest.approx(expected["total"] / expected["count"])
         assert row.share == pytest.approx(expected["total"] / total)
-    assert len(_rows(frame, total, 2, True)) == 2
+    assert len(_rows(table, total, 2, True)) == 2
 
-    categories = {row.category: row for row in _categories(frame, total, True)}
+    categories = {row.category: row for row in _categories(table, total, True)}
     for category, group in frame.groupby("category"):
         assert categories[category].count == len(group)
         assert categories[category].total_us == pytest.approx(group["time"].sum())

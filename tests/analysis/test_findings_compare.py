@@ -18,7 +18,7 @@ from profkit.model.comparison import ComparisonDocument
 from profkit.parsers import load_trace
 from profkit.report.html import comparison_html
 from profkit.report.terminal import print_comparison
-from tests.analysis.test_impact_h100 import FP16_64, FP32_64, H100, _wall_us
+from tests.analysis.test_impact_h100 import FP16_64, FP32_64, H100, _pandas, _wall_us
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_fp32_vs_fp16_lists_disappeared_appeared_and_persisted_findings(pair) ->
 def test_predicted_vs_measured_on_fp32_vs_fp16(pair) -> None:
     a, _, comparison = pair
     diff = comparison.findings_diff
-    a_wall = _wall_us(load_trace(H100 / FP32_64 / "trace.json.gz"))
-    b_wall = _wall_us(load_trace(H100 / FP16_64 / "trace.json.gz"))
+    a_wall = _wall_us(_pandas(load_trace(H100 / FP32_64 / "trace.json.gz")))
+    b_wall = _wall_us(_pandas(load_trace(H100 / FP16_64 / "trace.json.gz")))
     gone = {"fp32_gemm_without_tf32", "attention_not_flash"}  # A's findings that disappeared in B
     predicted = sum(f.impact.recoverable_ms for f in a.findings if f.rule in gone)
     assert diff.predicted_ms == pytest.approx(predicted)

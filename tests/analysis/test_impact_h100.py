@@ -8,6 +8,7 @@ follows the impact, and nothing below the floor is a warning.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from profkit.analysis.taxonomy import classify_kernel, guess_precision, uses_ten
 from profkit.app.inputs import analyze_input, resolve_input
 from profkit.parsers import load_trace
 from profkit.parsers.kineto import parse_kineto_document
-from profkit.parsers.tables import TraceTables
+from profkit.parsers.tables import SCHEMAS, TraceTables
 from tests.conftest import REPO
 from tests.tracebuilder import launch_bound_trace
 
@@ -48,7 +49,7 @@ def _need_corpus() -> None:
 def h100() -> dict[str, tuple[AnalysisResult, TraceTables]]:
     _need_corpus()
     return {
-        name: (analyze_input(resolve_input(H100 / name)), load_trace(H100 / name / "trace.json.gz"))
+        name: (analyze_input(resolve_input(H100 / name)), _pandas(load_trace(H100 / name / "trace.json.gz")))
         for name in (FP32_64, FP16_64, DIT, COMPILED)
     }
 
@@ -57,6 +58,11 @@ def h100() -> dict[str, tuple[AnalysisResult, TraceTables]]:
 def kineto() -> dict[str, AnalysisResult]:
     _need_corpus()
     return {path.name: analyze_tables(load_trace(path)) for path in sorted((CORPUS / "kineto").glob("*.json.gz"))}
+
+
+def _pandas(tables: TraceTables) -> TraceTables:
+    """The event tables as DataFrames: the expected numbers below are computed with pandas, independently."""
+    return replace(tables, **{name: getattr(tables, name).to_pandas() for name in SCHEMAS})
 
 
 def _by_rule(result: AnalysisResult) -> dict[str, Finding]:

@@ -10,17 +10,19 @@ import pandas as pd
 
 from profkit.analysis import namecodes
 from profkit.analysis.graphs import GRAPH_LAUNCH, SYNC_CALL
+from profkit.parsers.columns import text_column
+from profkit.parsers.tables import Table
 
 
-def _names() -> pd.Series:
+def _names() -> np.ndarray:
     values = ["cudaGraphLaunch", "cuGraphLaunch_v2", "cudaLaunchKernel", None, "cudaStreamSynchronize", "x"] * 50
-    return pd.Series(pd.array(values, dtype="string"))
+    return text_column(values)
 
 
 def test_name_match_equals_str_match_with_missing_names_false():
     names = _names()
     for pattern in (GRAPH_LAUNCH, SYNC_CALL, re.compile("cuda")):
-        expected = names.str.match(pattern.pattern, na=False).to_numpy(dtype=bool)
+        expected = pd.Series(names, dtype="string").str.match(pattern.pattern, na=False).to_numpy(dtype=bool)
         assert np.array_equal(namecodes.name_match(names, pattern), expected)
 
 
@@ -33,11 +35,11 @@ def test_per_name_decides_once_per_distinct_name():
 
 
 def test_factorization_is_shared_while_the_column_lives():
-    frame = pd.DataFrame({"name": _names()})
+    frame = Table({"name": _names()})
     first = namecodes.factorize(frame["name"])
     assert namecodes.factorize(frame["name"])[0] is first[0]  # the same column: computed once
     assert first[1][first[0][0]] == "cudaGraphLaunch" and first[0][3] == -1
-    key = id(frame["name"].array)
+    key = id(frame["name"])
     del frame, first
     gc.collect()
     assert key not in namecodes._CACHE  # dropped with its column

@@ -30,7 +30,9 @@ def _whole(path: Path) -> TraceTables:
 
 def assert_same(chunked: TraceTables, whole: TraceTables) -> None:
     for table in TABLES:
-        pd.testing.assert_frame_equal(getattr(chunked, table), getattr(whole, table), check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(chunked, table).to_pandas(), getattr(whole, table).to_pandas(), check_exact=True
+        )
     a, b = chunked.info, whole.info
     assert (a.devices, a.event_count, a.skipped_events, a.unknown_categories) == (
         b.devices,

@@ -95,7 +95,7 @@ def test_typed_and_tolerant_decoders_agree():
     tolerant = parse_kineto_document(orjson.loads(raw), Path("t.json"))
     assert typed.info.decoder == "typed" and tolerant.info.decoder == "tolerant"
     for table in ("kernels", "launches", "memops", "cpu_ops", "ranges", "syncs"):
-        pd.testing.assert_frame_equal(getattr(typed, table), getattr(tolerant, table))
+        pd.testing.assert_frame_equal(getattr(typed, table).to_pandas(), getattr(tolerant, table).to_pandas())
 
 
 # ---------------------------------------------------------------- hostile classes, as raw bytes

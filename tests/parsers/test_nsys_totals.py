@@ -8,6 +8,7 @@ full read's tables: SQLite's aggregates are checked against the per-event path, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,19 @@ from profkit.parsers.tables import SCHEMAS, DetailLimit, TraceTables
 from tests.nsysbuilder import KERNEL, PER_CALL, nsys_calls
 
 
+def _pandas(tables: TraceTables) -> TraceTables:
+    """The tables (and totals) as DataFrames: pandas' groupby is the independent check of the SQL aggregates."""
+    totals = tables.totals
+    if totals is not None:
+        totals = replace(totals, **{name: getattr(totals, name).to_pandas() for name in _TOTALS})
+    return replace(tables, **{name: getattr(tables, name).to_pandas() for name in SCHEMAS}, totals=totals)
+
+
+_TOTALS = ("kernels", "memops", "busy", "api", "ranges")
+
+
 def _read(path: Path, events: int, call_range: str = PIPELINE) -> tuple[TraceTables, TraceTables]:
-    return load_nsys_sqlite(path), load_nsys_sqlite(path, detail=DetailLimit(events, call_range))
+    return _pandas(load_nsys_sqlite(path)), _pandas(load_nsys_sqlite(path, detail=DetailLimit(events, call_range)))
 
 
 def _grouped(frame: pd.DataFrame, extremes: bool = True) -> dict[str, tuple]:
@@ -112,7 +124,7 @@ def test_without_call_ranges_the_window_is_cut_by_time_within_the_limit(export: 
 
 def test_the_cut_never_splits_a_call(tmp_path: Path) -> None:
     builder = nsys_calls()
-    full_ranges = load_nsys_sqlite(nsys_calls().write(tmp_path / "plain.sqlite")).ranges
+    full_ranges = load_nsys_sqlite(nsys_calls().write(tmp_path / "plain.sqlite")).ranges.to_pandas()
     pipeline = full_ranges[full_ranges["name"] == PIPELINE]
     # a call running from inside the second call to inside the third (concurrent requests of a server)
     builder.nvtx(PIPELINE, pipeline["ts"].iloc[1] + 50, pipeline["ts"].iloc[2] - pipeline["ts"].iloc[1])

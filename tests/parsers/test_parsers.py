@@ -11,6 +11,7 @@ import pytest
 from profkit.errors import ProfkitError
 from profkit.parsers import SCHEMAS, detect_format, load_trace, registry, trace_suffixes
 from profkit.parsers.kineto import parse_kineto_document
+from profkit.parsers.tables import NUMPY_DTYPES
 from tests.conftest import corpus_traces
 from tests.tracebuilder import diffusion_trace
 
@@ -32,12 +33,12 @@ def test_corpus_kernel_count_and_time_match_a_plain_count(corpus, path):
         frame = getattr(tables, table_name)
         assert list(frame.columns) == list(schema)
         for column, dtype in schema.items():
-            assert str(frame[column].dtype).lower() == dtype.lower(), (table_name, column)
+            assert frame[column].dtype == NUMPY_DTYPES[dtype], (table_name, column)
 
 
 def test_correlation_ids_join_launches_to_kernels(tmp_path):
     tables = load_trace(diffusion_trace(steps=2).write(tmp_path / "t.json"))
-    joined = tables.kernels.merge(tables.launches, on="correlation", suffixes=("", "_launch"))
+    joined = tables.kernels.to_pandas().merge(tables.launches.to_pandas(), on="correlation", suffixes=("", "_launch"))
     assert len(joined) == len(tables.kernels) == 4
     assert (joined["ts_launch"] < joined["ts"]).all()
     assert set(tables.memops["direction"]) == {"D2H"}

@@ -13,10 +13,9 @@ from profkit.analysis.timeline import HostBlocking, IdleGaps, LaunchStats
 from profkit.parsers.tables import TraceInfo
 
 if TYPE_CHECKING:  # the comparison module imports this package
-    import pandas as pd
-
     from profkit.analysis.compare import ComparisonResult
     from profkit.analysis.summary import AnalysisResult
+    from profkit.parsers.tables import Table
 
 
 def _get(record: Any, key: str) -> Any:
@@ -50,7 +49,7 @@ class Context:
     blocking: HostBlocking | None = None
     stage_mix: list[StageMixRow] = field(default_factory=list)
     cpu_op_names: dict[str, int] = field(default_factory=dict)  # CPU operator name -> count
-    work: pd.DataFrame | None = None  # every GPU kernel/copy (``gpu_work``): rules that must see past the top rows
+    work: Table | None = None  # every GPU kernel/copy (``gpu_work``): rules that must see past the top rows
     graphs: GraphReplays | None = None  # CUDA graph replays (graph_rules.py)
     attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage (attention_rules.py)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from profkit.analysis.findings.context import Context
 from profkit.analysis.findings.facts import FP32_TO_TF32_RATIO, HALF_PRECISION, compute_major
 from profkit.analysis.findings.model import Severity
 from profkit.analysis.findings.registry import Hit, trace_rule
 from profkit.analysis.findings.thresholds import THRESHOLDS
+from profkit.parsers.columns import factorize
 
 _SHOWN_KERNELS = 3  # kernel names listed in the evidence
 _KERNEL_NAME_CHARS = 60
@@ -165,13 +168,17 @@ def _fp32_matmuls(ctx: Context) -> tuple[float, int, list[str]]:
     cores: from every kernel when the work table is there, else from the breakdown's top rows."""
     if ctx.work is not None:
         work = ctx.work
+        category = work["category"]
         chosen = work[
-            work["category"].isin(("gemm", "convolution")).to_numpy()
-            & (work["precision"] == "fp32").to_numpy()
-            & ~work["tensor_core"].to_numpy(dtype=bool)
+            ((category == "gemm") | (category == "convolution"))
+            & (work["precision"] == "fp32")
+            & ~work["tensor_core"].astype(bool)
         ]
-        by_name = chosen.groupby("name", sort=False)["dur"].sum().sort_values(ascending=False)
-        return float(chosen["dur"].sum()), len(chosen), [str(name) for name in by_name.index]
+        codes, names = factorize(chosen["name"])
+        keyed = codes >= 0
+        by_name = np.bincount(codes[keyed], weights=chosen["dur"][keyed], minlength=len(names))
+        largest = np.argsort(-by_name, kind="stable")
+        return float(chosen["dur"].sum()), len(chosen), [str(names[i]) for i in largest.tolist()]
     if ctx.kernels is None:
         return 0.0, 0, []
     matmul = [r for r in ctx.kernels.rows if r.category in ("gemm", "convolution")]
