@@ -11,9 +11,7 @@ and the slowest rank.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from profkit.app import DETAIL_EVENTS
@@ -173,6 +171,10 @@ def analyze_folder(
     if workers == 1:
         rows = [analyze_item(str(item), write_json_summary, force, detail_events) for item in items]
     else:
+        # imported here: analyzing one trace starts without the process machinery
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
         # spawn: a fresh interpreter per worker (no fork of a parent holding threads or big tables)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             rows = list(

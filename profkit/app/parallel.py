@@ -14,13 +14,14 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profkit.errors import EXIT_RUN_FAILED, ProfkitError
 from profkit.parsers.registry import BlockMapper
+
+if TYPE_CHECKING:  # the process pool is imported when a trace is large enough to use it
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 #: blocks queued or being decoded per worker
 BACKLOG_PER_WORKER = 2
@@ -47,6 +48,8 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], workers: i
     out of memory) is one :class:`ProfkitError`, never a wait; closing the generator (or any exception, Ctrl-C
     included) ends the workers at once.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
     pending: deque[Future[Any]] = deque()
     forked = finished = False
@@ -75,6 +78,8 @@ def _submit(pool: ProcessPoolExecutor, function: Callable[[Any], Any], item: Any
 
 
 def _result(future: Future[Any]) -> Any:
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         return future.result()
     except BrokenProcessPool:

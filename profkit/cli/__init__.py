@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
+import importlib
 import sys
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
@@ -16,15 +17,6 @@ from typing import Annotated, Any
 import typer
 
 from profkit import __version__
-from profkit.cli import analyze as _analyze
-from profkit.cli import bench as _bench
-from profkit.cli import capture as _capture
-from profkit.cli import compare as _compare
-from profkit.cli import doctor as _doctor
-from profkit.cli import history as _history
-from profkit.cli import load as _load
-from profkit.cli import quality as _quality
-from profkit.cli import serve as _serve
 from profkit.cli.errors import error_line
 from profkit.cli.helptext import conventional_help
 from profkit.errors import EXIT_ABORTED, EXIT_BAD_INPUT, Interrupted, ProfkitError
@@ -61,19 +53,31 @@ def _interruptible(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-#: each command: its function and its typer settings, in the order ``--help`` lists them
-COMMANDS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
-    "capture": (_capture.capture, {"help": _capture.HELP, "epilog": _capture.EPILOG}),
-    "analyze": (_analyze.analyze, {"help": _analyze.HELP, "epilog": _analyze.EPILOG}),
-    "compare": (_compare.compare, {"help": _compare.HELP, "epilog": _compare.EPILOG}),
-    "bench": (_bench.bench_command, {"help": _bench.HELP, "epilog": _bench.EPILOG}),
-    "load": (_load.load_command, {"help": _load.HELP, "epilog": _load.EPILOG, "context_settings": _load.CONTEXT}),
-    "quality": (_quality.quality, {"help": _quality.HELP, "epilog": _quality.EPILOG}),
-    "check": (_bench.check_command, {"help": _bench.CHECK_HELP, "epilog": _bench.CHECK_EPILOG}),
-    "history": (_history.history_command, {"help": _history.HELP, "epilog": _history.EPILOG}),
-    "doctor": (_doctor.doctor, {"help": _doctor.HELP, "epilog": _doctor.EPILOG}),
-    "serve": (_serve.serve_command, {"help": _serve.HELP, "epilog": _serve.EPILOG}),
+#: each command: the ``profkit.cli`` module defining it, its function there, and the module attributes holding its
+#: help, epilog and context settings (None: none), in the order ``--help`` lists them. A run imports the module of
+#: the command it runs alone.
+COMMANDS: dict[str, tuple[str, str, str, str, str | None]] = {
+    "capture": ("capture", "capture", "HELP", "EPILOG", None),
+    "analyze": ("analyze", "analyze", "HELP", "EPILOG", None),
+    "compare": ("compare", "compare", "HELP", "EPILOG", None),
+    "bench": ("bench", "bench_command", "HELP", "EPILOG", None),
+    "load": ("load", "load_command", "HELP", "EPILOG", "CONTEXT"),
+    "quality": ("quality", "quality", "HELP", "EPILOG", None),
+    "check": ("bench", "check_command", "CHECK_HELP", "CHECK_EPILOG", None),
+    "history": ("history", "history_command", "HELP", "EPILOG", None),
+    "doctor": ("doctor", "doctor", "HELP", "EPILOG", None),
+    "serve": ("serve", "serve_command", "HELP", "EPILOG", None),
 }
+
+
+def _command(name: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The function of command ``name`` and its typer settings (importing its module)."""
+    module_name, function, help_text, epilog, context = COMMANDS[name]
+    module = importlib.import_module(f"profkit.cli.{module_name}")
+    settings = {"help": getattr(module, help_text), "epilog": getattr(module, epilog)}
+    if context is not None:
+        settings["context_settings"] = getattr(module, context)
+    return getattr(module, function), settings
 
 
 def typer_app(names: Iterable[str] = COMMANDS) -> typer.Typer:
@@ -88,19 +92,29 @@ def typer_app(names: Iterable[str] = COMMANDS) -> typer.Typer:
     )
     built.callback()(_root)  # a callback keeps a one-command app a group: the command is still named
     for name in names:
-        command, settings = COMMANDS[name]
+        command, settings = _command(name)
         built.command(name, **settings)(_interruptible(command))
     return built
 
 
-app = typer_app()
+@functools.cache
+def whole_app() -> typer.Typer:
+    """The app with every command (built once)."""
+    return typer_app()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # ``profkit.cli.app``: the whole app, built when first asked for
+        return whole_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def app_for(args: list[str]) -> typer.Typer:
     """The app that runs ``args``: only the command named first when one is. Typer builds every registered command
-    (their parameters, type hints and coercion) on each run, ~20 ms of a 0.5 s analysis; the whole app serves help,
+    (their parameters, type hints and coercion) and imports every command module on each run, ~25 ms of a 0.5 s
+    analysis; the whole app serves help,
     ``--version`` and misspelt commands."""
-    return typer_app([args[0]]) if args and args[0] in COMMANDS else app
+    return typer_app([args[0]]) if args and args[0] in COMMANDS else whole_app()
 
 
 def main() -> None:

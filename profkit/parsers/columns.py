@@ -27,7 +27,7 @@ def text_column(values: Any) -> np.ndarray:
     """An object array of text: ``str`` values kept, ``None`` (missing) kept, anything else as ``str(value)``."""
     column = np.empty(len(values), dtype=object)
     column[:] = values
-    kinds = set(map(type, column.tolist())) if len(column) else set()
+    kinds = set(map(type, values if isinstance(values, list) else column.tolist()))
     if kinds - {str, type(None)}:
         column[:] = [value if value is None or type(value) is str else str(value) for value in column.tolist()]
     return column
