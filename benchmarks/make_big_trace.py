@@ -39,13 +39,9 @@ def shifted(events: list[dict], copy: int, time_shift: float, id_shift: int) -> 
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=CORPUS / "a100_80gb_training_rank0.json.gz")
-    parser.add_argument("--size-gb", type=float, default=1.0)
-    parser.add_argument("--out", type=Path, required=True)
-    options = parser.parse_args()
-    document = orjson.loads(gzip.decompress(options.source.read_bytes()))
+def write_big_trace(source: Path, out: Path, size_gb: float | None = None, copies: int | None = None) -> int:
+    """Write ``copies`` copies of ``source`` (or as many as make ``size_gb``) to ``out``; the number of events."""
+    document = orjson.loads(gzip.decompress(source.read_bytes()))
     events = document.pop("traceEvents")
     timed = [e for e in events if isinstance(e.get("ts"), (int, float))]
     span = max(e["ts"] + e.get("dur", 0) for e in timed) - min(e["ts"] for e in timed) + 1000
@@ -59,20 +55,28 @@ def main() -> None:
         ),
         default=0,
     )
-    per_copy = len(orjson.dumps(events))
-    copies = max(1, round(options.size_gb * 1e9 / per_copy))
-    with options.out.open("wb") as out:
+    if copies is None:
+        copies = max(1, round((size_gb or 1.0) * 1e9 / len(orjson.dumps(events))))
+    with out.open("wb") as handle:
         header = orjson.dumps(document)
-        out.write(header[:-1] + (b',"traceEvents":[' if len(header) > 2 else b'{"traceEvents":['))
+        handle.write(header[:-1] + (b',"traceEvents":[' if len(header) > 2 else b'{"traceEvents":['))
         for copy in range(copies):
             chunk = orjson.dumps(shifted(events, copy, span, id_shift))[1:-1]
-            out.write((b"," if copy else b"") + chunk)
-        out.write(b"]}")
-    size = options.out.stat().st_size
-    print(
-        f"wrote {options.out}: {copies} copies of {options.source.name}, {len(events) * copies} events, "
-        f"{size / 1e9:.2f} GB"
-    )
+            handle.write((b"," if copy else b"") + chunk)
+        handle.write(b"]}")
+    return len(events) * copies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=CORPUS / "a100_80gb_training_rank0.json.gz")
+    parser.add_argument("--size-gb", type=float, default=1.0)
+    parser.add_argument("--copies", type=int, help="this many copies of the source (instead of --size-gb)")
+    parser.add_argument("--out", type=Path, required=True)
+    options = parser.parse_args()
+    events = write_big_trace(options.source, options.out, options.size_gb, options.copies)
+    size_gb = options.out.stat().st_size / 1e9
+    print(f"wrote {options.out}: {events} events ({options.source.name} copied), {size_gb:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -47,10 +47,10 @@ def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
         codes, uniques = rank[codes.reshape(-1)], uniques[order]
-        if values.dtype.kind == "f" and len(uniques) and np.isnan(uniques[-1]):
+        if values.dtype.kind in "fc" and np.isnan(uniques).any():  # NaN: missing
             missing = np.isnan(uniques)
-            codes = np.where(missing[codes], -1, codes)
-            uniques = uniques[~missing]
+            renumber = np.where(missing, -1, np.cumsum(~missing) - 1)
+            codes, uniques = renumber[codes], uniques[~missing]
         return codes.astype(np.int64), uniques
     seen = dict.fromkeys(values.tolist())  # first appearance order
     lookup = dict(zip(seen, range(len(seen)), strict=True))

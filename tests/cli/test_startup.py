@@ -22,9 +22,9 @@ print(json.dumps(sorted(name for name in {heavy} if name in sys.modules)))
 """
 
 
-def _loaded_by(*args: str) -> set[str]:
-    """The heavy modules loaded by running ``profkit ARGS`` in a fresh interpreter."""
-    code = _RUN_MAIN.format(heavy=HEAVY)
+def _loaded_by(*args: str, modules: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of ``modules`` (the heavy libraries) running ``profkit ARGS`` loads, in a fresh interpreter."""
+    code = _RUN_MAIN.format(heavy=modules)
     done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -49,3 +49,9 @@ def test_analyze_loads_neither_pandas_scipy_nor_torch(tmp_path) -> None:
     assert "numpy" in loaded  # the analysis itself ran
     assert not loaded & {"pandas", "scipy", "torch", "diffusers"}  # event tables are numpy columns
     assert (tmp_path / "t.summary.json").is_file()
+
+
+def test_a_command_loads_no_other_command(tmp_path) -> None:
+    trace = diffusion_trace().write(tmp_path / "t.json.gz")
+    loaded = _loaded_by("analyze", str(trace), "--json", "--quiet", modules=("profkit.cli.bench", "profkit.cli.load"))
+    assert not loaded  # each command module is imported when its command runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import orjson
@@ -130,3 +131,18 @@ def test_last_boundary() -> None:
     buf = b'{"a":1}, {"b":"}"} ,\n{"c":3}'
     assert _last_boundary(buf, len(buf)) == (18, 21)
     assert _last_boundary(b'{"a":1}', 7) is None
+
+
+def test_the_decoded_size_decides_the_path_gzip_by_its_trailer(tmp_path: Path) -> None:
+    path = diffusion_trace(steps=3).write(tmp_path / "t.json")
+    raw = path.read_bytes()
+    assert kineto._decoded_size(path) == len(raw)
+    packed = tmp_path / "t.json.gz"
+    packed.write_bytes(gzip.compress(raw))
+    assert kineto._decoded_size(packed) == max(len(raw), packed.stat().st_size * kineto._MIN_GZIP_RATIO)
+    big = tmp_path / "big.json.gz"
+    big.write_bytes(gzip.compress(b" " * (3 << 20)))  # 3 MB that pack into a few kB: the trailer tells
+    assert kineto._decoded_size(big) == 3 << 20
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert kineto._decoded_size(fifo) == 0  # not opened: left to the reader to refuse
