@@ -16,7 +16,7 @@ import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
 from profkit.analysis.namecodes import per_name
-from profkit.parsers.columns import counts, object_column
+from profkit.parsers.columns import counts, factorize, object_column
 from profkit.parsers.tables import Table, TraceTables
 
 #: SDPA backend operator -> implementation
@@ -99,10 +99,10 @@ def _why(implementation: str, dtype: str) -> tuple[str, str, float | None]:
 
 def _sums(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
     """The total of ``values`` per key, keys in sorted order (missing keys left out)."""
-    keyed = np.array([key is not None for key in keys.tolist()], dtype=bool)
-    uniques, codes = np.unique(keys[keyed].astype(str), return_inverse=True)
-    totals = np.bincount(codes, weights=values[keyed], minlength=len(uniques))
-    return {str(key): float(total) for key, total in zip(uniques.tolist(), totals.tolist(), strict=True)}
+    codes, uniques = factorize(keys)
+    keyed = codes >= 0
+    totals = np.bincount(codes[keyed], weights=values[keyed], minlength=len(uniques))
+    return {str(uniques[i]): float(totals[i]) for i in np.argsort(uniques.astype(str), kind="stable").tolist()}
 
 
 def attention_by_stage(

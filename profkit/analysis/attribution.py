@@ -191,14 +191,17 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> Table:
     launch_ts = np.full(len(work), np.nan)
     launch_dur = np.full(len(work), np.nan)
     if len(launches) and len(work):
-        correlated = launches[launches["correlation"] >= 0]
-        # the first launch of each correlation id, sorted by id
-        ids, first = np.unique(correlated["correlation"].astype(np.int64), return_index=True)
+        # the first launch of each correlation id (ids sorted, with its row); columns only, not a copy of the table
+        correlated = np.flatnonzero(launches["correlation"] >= 0)
+        ids, first = np.unique(launches["correlation"][correlated].astype(np.int64), return_index=True)
+        rows = correlated[first]
+        del correlated, first
         wanted = work["correlation"].astype(np.int64)
         position = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
         found = (ids[position] == wanted) & (wanted >= 0) if len(ids) else np.zeros(len(work), dtype=bool)
-        launch_ts[found] = correlated["ts"][first[position[found]]]
-        launch_dur[found] = correlated["dur"][first[position[found]]]
+        launch_rows = rows[position[found]]
+        launch_ts[found] = launches["ts"][launch_rows]
+        launch_dur[found] = launches["dur"][launch_rows]
     work["launch_ts"] = launch_ts
     work["launch_dur"] = launch_dur
 

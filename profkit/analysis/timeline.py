@@ -330,8 +330,13 @@ def gap_causes(gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarr
 def _classes(keys: np.ndarray, lengths: np.ndarray, idle: float, labels: dict[str, str] | None) -> list[GapClass]:
     if not lengths.size:
         return []
-    # groups in key order, then by total (largest first, ties in key order)
-    uniques, codes = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+    # groups in key order, then by total (largest first, ties in key order); keys factorized, not widened to a
+    # fixed-width text array (2M gaps of 22-character labels would take 180 MB)
+    codes, uniques = factorize(keys)
+    by_key = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty(len(by_key), dtype=np.int64)
+    rank[by_key] = np.arange(len(by_key))
+    codes, uniques = rank[codes], uniques[by_key]
     count = np.bincount(codes, minlength=len(uniques))
     total = np.bincount(codes, weights=lengths, minlength=len(uniques))
     largest = np.full(len(uniques), -np.inf)

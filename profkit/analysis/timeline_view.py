@@ -230,10 +230,17 @@ def build_timeline(
     if len(work):
         starts, ends = work["ts"], work["end"]
         timeline.lanes.append(_lane(ALL_STREAMS, -1, starts, ends, edges))
-        keys = np.unique(np.column_stack([work["device"], work["stream"]]), axis=0)  # sorted by device, stream
+        # one lane per (device, stream), sorted; pairs coded from each column's factorization (no 2-d sort)
+        device_codes, devices = factorize(work["device"].astype(np.int64))
+        stream_codes, streams = factorize(work["stream"].astype(np.int64))
+        pair_codes, pairs = factorize(device_codes * (len(streams) + 1) + stream_codes)
+        keys = sorted(
+            (devices[pair // (len(streams) + 1)], streams[pair % (len(streams) + 1)], code)
+            for code, pair in enumerate(pairs.tolist())
+        )
         lane_of: dict[tuple[int, int], int] = {}
-        for device, stream in keys.tolist():
-            mask = (work["device"] == device) & (work["stream"] == stream)
+        for device, stream, code in keys:
+            mask = pair_codes == code
             lane_of[(int(device), int(stream))] = len(timeline.lanes)
             timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
         if len(work) > KEEP_ALL_ITEMS:

@@ -37,10 +37,28 @@ def is_missing(value: Any) -> bool:
     return value is None or value != value  # None or a NaN
 
 
+def _small_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`factorize` of integers spanning a range no wider than the column (codes, steps, ids): a table per
+    value instead of a sort (a third of the memory on a 2M-row column); None for a wider range."""
+    low, high = int(values.min()), int(values.max())
+    if high - low > max(len(values), 1 << 16):
+        return None
+    offsets = values.astype(np.int64) - low
+    first = np.full(high - low + 1, len(values), dtype=np.int64)
+    first[offsets[::-1]] = np.arange(len(values) - 1, -1, -1)  # repeated indexes: the last write (first row) wins
+    present = np.flatnonzero(first < len(values))
+    order = present[np.argsort(first[present], kind="stable")]  # the values present, by first appearance
+    rank = np.empty(high - low + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[offsets], (order + low).astype(values.dtype)
+
+
 def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, uniques)`` of a column: ``uniques`` in order of first appearance, ``uniques[codes]`` gives the values
     back; a missing value (``None``, NaN) has code -1 and is not among the uniques."""
     values = np.asarray(values)
+    if values.dtype.kind in "iu" and len(values) and (small := _small_ints(values)) is not None:
+        return small
     if values.dtype != object:
         uniques, first, codes = np.unique(values, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")  # by first appearance

@@ -119,7 +119,7 @@ def test_host_blocking_calls_match_a_plain_count_of_the_raw_trace(corpus, name):
 def test_real_kernel_names_get_the_right_category(corpus):
     names = {}
     for path in corpus_traces():
-        names.update({n: path.name for n in set(load_trace(path).kernels["name"].tolist())})
+        names.update({n: path.name for n in dict.fromkeys(load_trace(path).kernels["name"].tolist())})
 
     def find(fragment):
         return next(n for n in names if fragment in n)

@@ -76,3 +76,12 @@ def test_a_table_selects_rows_and_columns_and_keeps_its_columns_apart() -> None:
     assert table[np.zeros(3, dtype=bool)].empty and len(Table()) == 0
     frame = table.to_pandas()
     assert list(frame.columns) == ["ts", "name"] and frame["ts"].tolist() == [3.0, 1.0, 2.0]
+
+
+def test_small_and_wide_integer_ranges_factorize_alike() -> None:
+    rng = np.random.default_rng(5)
+    for values in (rng.integers(-3, 40, 5000), rng.integers(0, 2**40, 5000), np.array([7, 7, 7]), np.array([-1, 2])):
+        codes, uniques = factorize(values)
+        expected_codes, expected_uniques = _pandas_factorize(values.astype(object))
+        assert uniques.tolist() == expected_uniques and np.array_equal(codes, expected_codes)
+        assert uniques.dtype == values.dtype
