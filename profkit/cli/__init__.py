@@ -117,12 +117,21 @@ def app_for(args: list[str]) -> typer.Typer:
     return typer_app([args[0]]) if args and args[0] in COMMANDS else whole_app()
 
 
+#: allocations between two collections of the youngest generation (Python's default: 700)
+_YOUNG_COLLECTION = 50_000
+
+
 def main() -> None:
     """Entry point: run the app; a :class:`ProfkitError` becomes one line on stderr and its exit code.
 
     SIGTERM is handled like Ctrl-C for the whole command (:mod:`profkit.interrupts`): a run keeps what it measured,
     marked interrupted, says so in one line and exits 130 (SIGINT) or 143 (SIGTERM).
     """
+    # One command per process. The objects imported so far (modules, classes, functions: tens of thousands) are never
+    # garbage: frozen, no collection rescans them, and young collections run every 50,000 allocations instead of 700
+    # (mypy's tuning): ~0.03 s of a 0.45 s analysis. Cycles are still collected, less often.
+    gc.freeze()
+    gc.set_threshold(_YOUNG_COLLECTION, *gc.get_threshold()[1:])
     # the process ends after one command: its objects need no more cycle collection, and interpreter shutdown then
     # skips rescanning all of them (~0.05 s of a 0.6 s analysis: a whole-process cost users pay per run)
     atexit.register(gc.freeze)
