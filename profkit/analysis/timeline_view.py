@@ -231,8 +231,8 @@ def build_timeline(
         starts, ends = work["ts"], work["end"]
         timeline.lanes.append(_lane(ALL_STREAMS, -1, starts, ends, edges))
         # one lane per (device, stream), sorted; pairs coded from each column's factorization (no 2-d sort)
-        device_codes, devices = factorize(work["device"].astype(np.int64))
-        stream_codes, streams = factorize(work["stream"].astype(np.int64))
+        device_codes, devices = factorize(work["device"])
+        stream_codes, streams = factorize(work["stream"])
         pair_codes, pairs = factorize(device_codes * (len(streams) + 1) + stream_codes)
         keys = sorted(
             (devices[pair // (len(streams) + 1)], streams[pair % (len(streams) + 1)], code)
