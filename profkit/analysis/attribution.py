@@ -67,7 +67,7 @@ def _profkit_named(names: np.ndarray) -> np.ndarray:
 
 def unparsed_ranges(ranges: Table) -> dict[str, int]:
     """CPU-side ranges named ``profkit/...`` whose names do not parse, by name (most frequent first)."""
-    named = ranges["name"][~ranges["on_gpu"].astype(bool)]
+    named = ranges["name"][~ranges["on_gpu"].astype(bool, copy=False)]
     named = named[_profkit_named(named)]
     return {str(name): count for name, count in counts(named).items() if parse_range(str(name)) is None}
 
@@ -105,7 +105,7 @@ def _steps(ranges: Table, pipeline: Intervals) -> Table:
 def pipeline_windows(tables: TraceTables) -> PipelineWindows | None:
     """The profkit stage/step intervals of a trace, or ``None`` when it has no profkit ranges."""
     classified = _classified(tables.ranges)
-    on_gpu = classified["on_gpu"].astype(bool)
+    on_gpu = classified["on_gpu"].astype(bool, copy=False)
     cpu = classified[~on_gpu]
     if cpu.empty:
         return None
@@ -175,13 +175,15 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> Table:
         "kind": joined(object_column(kernel_count, "kernel"), text(memops, "kind")),
         "category": joined(text(classes, "category"), text(memops, "kind")),
         "subcategory": joined(text(classes, "subcategory"), text(memops, "direction")),
-        "tensor_core": joined(classes["tensor_core"].astype(bool), np.zeros(memop_count, dtype=bool)),
+        "tensor_core": joined(classes["tensor_core"].astype(bool, copy=False), np.zeros(memop_count, dtype=bool)),
         "precision": joined(text(classes, "precision"), object_column(memop_count, "n/a")),
-        "bytes": joined(np.full(kernel_count, np.nan), memops["bytes"].astype(np.float64)),
-        "pageable": joined(np.zeros(kernel_count, dtype=bool), memops["pageable"].astype(bool)),
+        "bytes": joined(np.full(kernel_count, np.nan), memops["bytes"].astype(np.float64, copy=False)),
+        "pageable": joined(np.zeros(kernel_count, dtype=bool), memops["pageable"].astype(bool, copy=False)),
     }
     for column in ("ts", "end", "dur", "stream", "device", "correlation"):
-        columns[column] = joined(kernels[column].astype(np.float64), memops[column].astype(np.float64))
+        columns[column] = joined(
+            kernels[column].astype(np.float64, copy=False), memops[column].astype(np.float64, copy=False)
+        )
     # each column built once and taken as it is (no per-part frames, no concat copy: the table is the largest
     # the analysis holds, one row per kernel)
     work = Table(columns)
@@ -193,10 +195,10 @@ def gpu_work(tables: TraceTables, windows: PipelineWindows | None) -> Table:
     if len(launches) and len(work):
         # the first launch of each correlation id (ids sorted, with its row); columns only, not a copy of the table
         correlated = np.flatnonzero(launches["correlation"] >= 0)
-        ids, first = np.unique(launches["correlation"][correlated].astype(np.int64), return_index=True)
+        ids, first = np.unique(launches["correlation"][correlated].astype(np.int64, copy=False), return_index=True)
         rows = correlated[first]
         del correlated, first
-        wanted = work["correlation"].astype(np.int64)
+        wanted = work["correlation"].astype(np.int64, copy=False)
         position = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
         found = (ids[position] == wanted) & (wanted >= 0) if len(ids) else np.zeros(len(work), dtype=bool)
         launch_rows = rows[position[found]]

@@ -92,8 +92,8 @@ def graph_replays(tables: TraceTables, work: Table, windows: PipelineWindows | N
     graph = graph.sorted_by("ts")
     work_ts, work_end = work["ts"], work["end"]
     all_busy = union_length(work_ts, work_end)
-    correlation = work["correlation"].astype(np.float64)
-    replayed = np.isin(correlation, graph["correlation"].astype(np.float64)) & (correlation >= 0)
+    correlation = work["correlation"].astype(np.float64, copy=False)
+    replayed = np.isin(correlation, graph["correlation"].astype(np.float64, copy=False)) & (correlation >= 0)
     replay_busy = union_length(work_ts[replayed], work_end[replayed])
     busy = _Busy(work_ts, work_end)
     result = GraphReplays(
@@ -116,7 +116,7 @@ def graph_replays(tables: TraceTables, work: Table, windows: PipelineWindows | N
     span_end = np.full(corr_ids.size, -np.inf)
     np.minimum.at(span_start, first, work_ts[replayed])
     np.maximum.at(span_end, first, work_end[replayed])
-    graph_ts, graph_corr = graph["ts"], graph["correlation"].astype(np.float64)
+    graph_ts, graph_corr = graph["ts"], graph["correlation"].astype(np.float64, copy=False)
     at = np.minimum(np.searchsorted(corr_ids, graph_corr), max(corr_ids.size - 1, 0))
     ran = (corr_ids[at] == graph_corr) & (graph_corr >= 0) if corr_ids.size else np.zeros(len(graph), dtype=bool)
     spans = [
@@ -153,7 +153,7 @@ class _Busy:
 def _matching(frame: Table, pattern: re.Pattern[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted times of the rows whose name matches, their table-order positions, and their names in table order."""
     rows = frame[name_match(frame["name"], pattern)]
-    ts = rows["ts"].astype(np.float64)
+    ts = rows["ts"].astype(np.float64, copy=False)
     order = np.argsort(ts, kind="stable")
     return ts[order], order, rows["name"]
 
@@ -216,7 +216,7 @@ def _per_step(
     for row in range(len(steps)):
         mine = step_rows == row
         launch_ts = graph["ts"][mine].tolist()
-        corrs = graph["correlation"].astype(np.float64)[mine]
+        corrs = graph["correlation"].astype(np.float64, copy=False)[mine]
         replay = np.isin(correlation, corrs) & (correlation >= 0)
         busy = union_length(work_ts[replay], work_end[replay])
         call = int(steps["call"][row])

@@ -18,4 +18,4 @@ def profiler_step_durations_us(ranges: Table) -> list[float]:
     if ranges.empty:
         return []
     named = per_name(ranges["name"], lambda name: name.startswith(PROFILER_STEP_PREFIX), False, dtype=bool)
-    return ranges[named & ~ranges["on_gpu"].astype(bool)].sorted_by("ts")["dur"].tolist()
+    return ranges[named & ~ranges["on_gpu"].astype(bool, copy=False)].sorted_by("ts")["dur"].tolist()

@@ -68,7 +68,7 @@ def cpu_self_times(cpu_ops: Table) -> np.ndarray:
     """Self time of each CPU op: its duration minus that of its direct children on the same thread."""
     if cpu_ops.empty:
         return np.zeros(0)
-    self_time = cpu_ops["dur"].astype(np.float64).tolist()
+    self_time = cpu_ops["dur"].astype(np.float64, copy=False).tolist()
     pids = factorize(cpu_ops["pid"])[0]  # a missing pid or tid (-1) is a thread of its own
     tids, tid_values = factorize(cpu_ops["tid"])
     thread_codes = (pids + 1) * (len(tid_values) + 1) + tids + 1  # one code per (pid, tid)
@@ -132,7 +132,7 @@ class _Groups:
 
 
 def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:
-    times = frame["time"].astype(np.float64)
+    times = frame["time"].astype(np.float64, copy=False)
     groups = _Groups(frame["name"], times, names=True)
     top = groups.largest(limit)
     first = groups.first_rows()[top]
@@ -159,9 +159,9 @@ def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:
 
 
 def _categories(frame: Table, total: float, with_tc: bool) -> list[CategoryRow]:
-    times = frame["time"].astype(np.float64)
+    times = frame["time"].astype(np.float64, copy=False)
     groups = _Groups(frame["category"], times)
-    tc = groups.sum(np.where(frame["tensor_core"].astype(bool), times, 0.0)) if with_tc else None
+    tc = groups.sum(np.where(frame["tensor_core"].astype(bool, copy=False), times, 0.0)) if with_tc else None
     return [
         CategoryRow(
             category=str(groups.keys[group]),
@@ -264,7 +264,7 @@ def gpu_time(work: Table) -> GpuTime | None:
     window = float(ends.max() - starts.min())
     idle_gaps = gaps(starts, ends)
     kernel_sum = float(durations[is_kernel].sum())
-    tc_time = float(durations[is_kernel & work["tensor_core"].astype(bool)].sum())
+    tc_time = float(durations[is_kernel & work["tensor_core"].astype(bool, copy=False)].sum())
     return GpuTime(
         kernel_count=int(is_kernel.sum()),
         kernel_sum_us=kernel_sum,

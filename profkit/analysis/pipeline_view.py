@@ -149,7 +149,7 @@ def _step_rows(windows: PipelineWindows, work: Table | None) -> list[StepRow]:
     children = windows.ranges[np.isin(windows.ranges["kind"], ["denoiser", "scheduler"])]
     child_starts = children["ts"]
     step_rows_of_work = work["step_row"] if work is not None else None
-    launch_ts = work["launch_ts"].astype(np.float64) if work is not None else None
+    launch_ts = work["launch_ts"].astype(np.float64, copy=False) if work is not None else None
     if step_rows_of_work is not None:  # each step's work rows (ascending), found once: no full-table mask per step
         order = np.argsort(step_rows_of_work, kind="stable")
         bounds = np.searchsorted(step_rows_of_work[order], np.arange(len(steps) + 1))

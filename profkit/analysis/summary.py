@@ -119,7 +119,7 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
             work["stage"],
             work["category"],
             work["dur"],
-            work["tensor_core"].astype(bool),
+            work["tensor_core"].astype(bool, copy=False),
         )
     elif windows is not None:
         cpu_stages = label_times(cpu_frame["ts"], windows)[0]

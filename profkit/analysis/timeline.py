@@ -166,7 +166,7 @@ def blocking_calls(tables: TraceTables, work: Table, api_kinds: np.ndarray | Non
     if calls.empty:
         return calls.assign(kind=np.zeros(0, dtype=object))
     kinds = runtime_api_classes(calls["name"]) if api_kinds is None else api_kinds
-    pageable_corr = work["correlation"][work["pageable"].astype(bool)]
+    pageable_corr = work["correlation"][work["pageable"].astype(bool, copy=False)]
     pageable = np.isin(calls["correlation"], pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
     kinds = np.where(pageable, "pageable_copy", kinds)
     blocking = np.isin(kinds, ["sync", "memcpy_sync", "memset_sync", "pageable_copy"])
@@ -204,7 +204,7 @@ def host_blocking(
             )
         )
     calls.sort(key=lambda call: -call.total_us)
-    copies = work[work["pageable"].astype(bool)]
+    copies = work[work["pageable"].astype(bool, copy=False)]
     d2h = work[(work["kind"] == "memcpy") & (work["subcategory"] == "D2H")]
     steps = 0 if windows is None else len(windows.steps)
     sync_rows = blocking["step_row"]

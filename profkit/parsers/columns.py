@@ -34,7 +34,8 @@ def text_column(values: Any) -> np.ndarray:
 
 
 def is_missing(value: Any) -> bool:
-    return value is None or value != value  # None or a NaN
+    """A missing value of a column: ``None`` or a NaN."""
+    return value is None or value != value
 
 
 def _small_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

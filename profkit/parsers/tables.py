@@ -93,8 +93,8 @@ NUMPY_DTYPES = {"string": object, "float64": np.float64, "int64": np.int64, "boo
 class Table:
     """Columns of one length by name, each a 1-d numpy array.
 
-    ``table["ts"]`` is a column; ``table[rows]`` (a boolean mask or row positions) and ``table[["ts", "end"]]`` are new
-    tables sharing nothing that is written later (numpy copies on fancy indexing; column lists are per table).
+    ``table["ts"]`` is a column; ``table[rows]`` (a boolean mask or row positions) is a new table of copied rows, and
+    ``table[["ts", "end"]]`` a new table of those columns (the same arrays; columns added to it are its own).
     """
 
     __slots__ = ("_columns", "_length")

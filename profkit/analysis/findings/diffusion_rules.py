@@ -172,7 +172,7 @@ def _fp32_matmuls(ctx: Context) -> tuple[float, int, list[str]]:
         chosen = work[
             ((category == "gemm") | (category == "convolution"))
             & (work["precision"] == "fp32")
-            & ~work["tensor_core"].astype(bool)
+            & ~work["tensor_core"].astype(bool, copy=False)
         ]
         codes, names = factorize(chosen["name"])
         keyed = codes >= 0
