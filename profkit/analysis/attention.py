@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
+from profkit.analysis.groups import Groups
 from profkit.analysis.namecodes import per_name
-from profkit.parsers.columns import counts, factorize, object_column
+from profkit.parsers.columns import counts, object_column
 from profkit.parsers.tables import Table, TraceTables
 
 #: SDPA backend operator -> implementation
@@ -99,10 +100,8 @@ def _why(implementation: str, dtype: str) -> tuple[str, str, float | None]:
 
 def _sums(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
     """The total of ``values`` per key, keys in sorted order (missing keys left out)."""
-    codes, uniques = factorize(keys)
-    keyed = codes >= 0
-    totals = np.bincount(codes[keyed], weights=values[keyed], minlength=len(uniques))
-    return {str(uniques[i]): float(totals[i]) for i in np.argsort(uniques.astype(str), kind="stable").tolist()}
+    groups = Groups(keys, values)
+    return {str(groups.keys[i]): float(groups.total[i]) for i in groups.by_key().tolist()}
 
 
 def attention_by_stage(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import gaps, union_length
-from profkit.analysis.namecodes import factorize as name_codes
+from profkit.analysis.namecodes import factorize as name_factorization
 from profkit.analysis.taxonomy import cpu_op_classes
 from profkit.parsers.columns import factorize
 from profkit.parsers.tables import Table, TraceTables
@@ -92,48 +92,9 @@ def cpu_self_times(cpu_ops: Table) -> np.ndarray:
     return np.maximum(np.asarray(self_time), 0.0)
 
 
-class _Groups:
-    """Rows grouped by a key column (pandas' ``groupby(sort=False)`` without its per-call overhead): the keys in order
-    of first appearance, each row's group (``codes``), and each group's row count and total time. Rows without a key
-    (NaN) are in no group (code -1)."""
-
-    def __init__(self, keys: Any, times: np.ndarray, names: bool = False) -> None:
-        # name columns: the factorization the other analyses of the trace share
-        self.codes, uniques = name_codes(keys) if names else factorize(keys)
-        self.keys = np.asarray(uniques, dtype=object)
-        keyed_codes, _ = self._keyed(times)
-        self.count = np.bincount(keyed_codes, minlength=len(self.keys))
-        self.total = self.sum(times)
-
-    def _keyed(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The codes and ``values`` of the rows in a group."""
-        if len(self.codes) and self.codes.min() < 0:
-            keyed = self.codes >= 0
-            return self.codes[keyed], values[keyed]
-        return self.codes, values
-
-    def largest(self, limit: int | None = None) -> np.ndarray:
-        """Group indexes by total time, largest first (ties in order of first appearance)."""
-        return np.argsort(-self.total, kind="stable")[:limit]
-
-    def first_rows(self) -> np.ndarray:
-        """Each group's first row (codes are numbered in order of first appearance)."""
-        highest = np.maximum.accumulate(self.codes)
-        return np.flatnonzero(np.diff(highest, prepend=-1) > 0)
-
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        codes, values = self._keyed(values)
-        return np.bincount(codes, weights=values, minlength=len(self.keys))
-
-    def extreme(self, values: np.ndarray, ufunc: np.ufunc, start: float) -> np.ndarray:
-        result = np.full(len(self.keys), start)
-        ufunc.at(result, *self._keyed(values))
-        return result
-
-
 def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:
     times = frame["time"].astype(np.float64, copy=False)
-    groups = _Groups(frame["name"], times, names=True)
+    groups = Groups(frame["name"], times, names=True)
     top = groups.largest(limit)
     first = groups.first_rows()[top]
     minimum = groups.extreme(times, np.minimum, np.inf)[top]
@@ -160,7 +121,7 @@ def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:
 
 def _categories(frame: Table, total: float, with_tc: bool) -> list[CategoryRow]:
     times = frame["time"].astype(np.float64, copy=False)
-    groups = _Groups(frame["category"], times)
+    groups = Groups(frame["category"], times)
     tc = groups.sum(np.where(frame["tensor_core"].astype(bool, copy=False), times, 0.0)) if with_tc else None
     return [
         CategoryRow(
@@ -175,7 +136,7 @@ def _categories(frame: Table, total: float, with_tc: bool) -> list[CategoryRow]:
 
 
 def _distinct(names: np.ndarray) -> int:
-    return len(name_codes(names)[1])
+    return len(name_factorization(names)[1])
 
 
 def kernel_breakdown(work: Table, limit: int = 25) -> Breakdown:
@@ -238,7 +199,7 @@ def stage_mix(
     category_codes, category_keys = factorize(np.asarray(categories, dtype=object))
     pair_codes = stage_codes * (len(category_keys) + 1) + category_codes
     keyed = (stage_codes >= 0) & (category_codes >= 0)  # a row without a stage or category is left out
-    pairs = _Groups(pair_codes if keyed.all() else np.where(keyed, pair_codes, np.nan), times)
+    pairs = Groups(pair_codes if keyed.all() else np.where(keyed, pair_codes, np.nan), times)
     tc = pairs.sum(np.where(tensor_core, times, 0.0)) if tensor_core is not None else None
     first = pairs.first_rows()
     return [

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
 
 from profkit.analysis.attention import AttentionStage, attention_by_stage
 from profkit.analysis.attribution import gpu_work, label_times, pipeline_windows
 from profkit.analysis.findings import Context, Finding, evaluate
 from profkit.analysis.graphs import GraphReplays, graph_replays
-from profkit.analysis.namecodes import factorize
+from profkit.analysis.groups import Groups
 from profkit.analysis.operators import (
     Breakdown,
     GpuTime,
@@ -199,6 +198,5 @@ def analyze_tables(tables: TraceTables, run: CaptureMetadata | None = None, labe
 
 def _op_counts(cpu_frame: Table) -> dict[str, int]:
     """How often each CPU operator name occurs (rules look for specific operators, e.g. the SDPA math path)."""
-    codes, names = factorize(cpu_frame["name"])
-    tally = np.bincount(codes[codes >= 0], minlength=len(names))
-    return {str(name): int(count) for name, count in zip(names.tolist(), tally.tolist(), strict=True)}
+    names = Groups(cpu_frame["name"], cpu_frame["time"], names=True)
+    return {str(name): int(count) for name, count in zip(names.keys.tolist(), names.count.tolist(), strict=True)}

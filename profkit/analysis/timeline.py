@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
+from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
@@ -330,25 +331,17 @@ def gap_causes(gap_start: np.ndarray, gap_end: np.ndarray, next_launch: np.ndarr
 def _classes(keys: np.ndarray, lengths: np.ndarray, idle: float, labels: dict[str, str] | None) -> list[GapClass]:
     if not lengths.size:
         return []
-    # groups in key order, then by total (largest first, ties in key order); keys factorized, not widened to a
-    # fixed-width text array (2M gaps of 22-character labels would take 180 MB)
-    codes, uniques = factorize(keys)
-    by_key = np.argsort(uniques.astype(str), kind="stable")
-    rank = np.empty(len(by_key), dtype=np.int64)
-    rank[by_key] = np.arange(len(by_key))
-    codes, uniques = rank[codes], uniques[by_key]
-    count = np.bincount(codes, minlength=len(uniques))
-    total = np.bincount(codes, weights=lengths, minlength=len(uniques))
-    largest = np.full(len(uniques), -np.inf)
-    np.maximum.at(largest, codes, lengths)
-    return [
+    groups = Groups(keys, lengths)
+    largest = groups.extreme(lengths, np.maximum, -np.inf)
+    by_key = groups.by_key()
+    return [  # largest total first, ties in key order
         GapClass(
-            key=str(uniques[group]),
-            label=(labels or {}).get(str(uniques[group]), str(uniques[group])),
-            count=int(count[group]),
-            total_us=float(total[group]),
-            share=float(total[group]) / idle if idle else 0.0,
+            key=str(groups.keys[group]),
+            label=(labels or {}).get(str(groups.keys[group]), str(groups.keys[group])),
+            count=int(groups.count[group]),
+            total_us=float(groups.total[group]),
+            share=float(groups.total[group]) / idle if idle else 0.0,
             largest_us=float(largest[group]),
         )
-        for group in np.argsort(-total, kind="stable").tolist()
+        for group in by_key[np.argsort(-groups.total[by_key], kind="stable")].tolist()
     ]

@@ -22,7 +22,7 @@ import gzip
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -48,13 +48,18 @@ class ChunkFallback(Exception):
     """The chunked decode cannot read this file exactly: decode the whole document instead."""
 
 
-def _open(path: Path) -> BinaryIO:
-    handle = open_regular(path, "Kineto trace (.json or .json.gz)")
-    if handle.read(2) == b"\x1f\x8b":
+@contextmanager
+def _open(path: Path) -> Iterator[BinaryIO]:
+    """The trace's bytes, gunzipped when it is gzip; the file is closed on leaving (a GzipFile given a file object
+    leaves it open)."""
+    with open_regular(path, "Kineto trace (.json or .json.gz)") as handle:
+        packed = handle.read(2) == b"\x1f\x8b"
         handle.seek(0)
-        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-    handle.seek(0)
-    return handle
+        if not packed:
+            yield handle
+            return
+        with gzip.GzipFile(fileobj=handle, mode="rb") as unpacked:
+            yield unpacked  # type: ignore[misc]
 
 
 def _last_boundary(buf: bytes | bytearray, end: int) -> tuple[int, int] | None:

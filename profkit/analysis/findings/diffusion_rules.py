@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from profkit.analysis.findings.context import Context
 from profkit.analysis.findings.facts import FP32_TO_TF32_RATIO, HALF_PRECISION, compute_major
 from profkit.analysis.findings.model import Severity
 from profkit.analysis.findings.registry import Hit, trace_rule
 from profkit.analysis.findings.thresholds import THRESHOLDS
-from profkit.parsers.columns import factorize
+from profkit.analysis.groups import Groups
 
 _SHOWN_KERNELS = 3  # kernel names listed in the evidence
 _KERNEL_NAME_CHARS = 60
@@ -174,11 +172,8 @@ def _fp32_matmuls(ctx: Context) -> tuple[float, int, list[str]]:
             & (work["precision"] == "fp32")
             & ~work["tensor_core"].astype(bool, copy=False)
         ]
-        codes, names = factorize(chosen["name"])
-        keyed = codes >= 0
-        by_name = np.bincount(codes[keyed], weights=chosen["dur"][keyed], minlength=len(names))
-        largest = np.argsort(-by_name, kind="stable")
-        return float(chosen["dur"].sum()), len(chosen), [str(names[i]) for i in largest.tolist()]
+        by_name = Groups(chosen["name"], chosen["dur"])
+        return float(chosen["dur"].sum()), len(chosen), [str(by_name.keys[i]) for i in by_name.largest().tolist()]
     if ctx.kernels is None:
         return 0.0, 0, []
     matmul = [r for r in ctx.kernels.rows if r.category in ("gemm", "convolution")]
