@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from profkit.errors import EXIT_BAD_INPUT, EXIT_RUN_FAILED, ProfkitError
 from profkit.jsonio import output_folder
-from profkit.parsers.nsys import NSYS_REPORT
+from profkit.parsers.nsys_formats import NSYS_REPORT
 from profkit.parsers.registry import detect_format
 
 if TYPE_CHECKING:

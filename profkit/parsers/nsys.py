@@ -39,7 +39,7 @@ import numpy as np
 from profkit.errors import ProfkitError
 from profkit.jsonio import open_regular
 from profkit.parsers.columns import factorize, is_missing, object_column
-from profkit.parsers.registry import TraceFormat, register
+from profkit.parsers.nsys_formats import SQLITE_MAGIC
 from profkit.parsers.sqlite_signals import SignalGuard, responsive
 from profkit.parsers.tables import (
     SCHEMAS,
@@ -55,7 +55,6 @@ from profkit.parsers.tables import (
 if TYPE_CHECKING:
     import pandas as pd
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 NVTX_RANGE_TYPES = (59, 60, 70)  # push/pop, start/end, NVTXT push/pop
 COPY_KINDS = {
     1: "HtoD",
@@ -711,27 +710,3 @@ def _devices(connection: sqlite3.Connection, tables: set[str]) -> list[dict[str,
                 continue
             return [dict(zip(names, row, strict=True)) for row in rows]
     return []
-
-
-def looks_like_sqlite(head: bytes) -> bool:
-    return head.startswith(SQLITE_MAGIC)
-
-
-NSYS_SQLITE = register(
-    TraceFormat(
-        "nsys",
-        suffixes=(".sqlite", ".sqlite3", ".db"),
-        sniff=looks_like_sqlite,
-        load=load_nsys_sqlite,
-        limits_detail=True,
-    )
-)
-#: a report as nsys writes it; the app layer exports it to SQLite (``nsys export``) before parsing
-NSYS_REPORT = register(
-    TraceFormat(
-        "nsys-report",
-        suffixes=(".nsys-rep", ".qdrep"),
-        convert_hint="an Nsight Systems report must be exported to SQLite before parsing "
-        "(nsys export --type sqlite REPORT, then read the .sqlite)",
-    )
-)

@@ -4,22 +4,24 @@ embedded with ``|tojson``, no network)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from profkit import __version__
 from profkit.analysis.bench.stats import MIN_SAMPLES, PERCENTILES
 from profkit.analysis.bench.summary import METRICS, metric_samples
-from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings.model import Finding
 from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.timeline import CAUSE_LABELS
-from profkit.model.bench import BenchResult, BenchSummary
 from profkit.report.charts import distribution_chart, line_chart, step_chart
 from profkit.report.jinja import plural, render
 from profkit.report.timeline_html import timeline_context
 from profkit.report.verdict import CI_LABEL, bench_verdict, group_caveats, step_speedup_ci
+
+if TYPE_CHECKING:  # type names only: analyzing a trace does not load the comparison and bench modules
+    from profkit.analysis.compare import ComparisonResult
+    from profkit.model.bench import BenchResult, BenchSummary
 
 STAGE_COLORS = {
     "text_encoder": "#7a5af8",

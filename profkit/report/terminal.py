@@ -14,15 +14,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from profkit.analysis.compare import ComparisonResult
 from profkit.analysis.findings import Finding, Severity
 from profkit.analysis.kernel_names import short_kernel_name
 from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.whole_export import WholeExport
 from profkit.report.jinja import format_ms, format_pct, format_speedup, format_us, plural
 
-if TYPE_CHECKING:  # the bench summary pulls in scipy: not needed to print an analysis
+if TYPE_CHECKING:  # the bench summary pulls in scipy, the comparison its module: not needed to print an analysis
     from profkit.analysis.bench.summary import BenchSummary
+    from profkit.analysis.compare import ComparisonResult
 
 _SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
