@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from profkit import __version__
-from profkit.analysis.bench.stats import MIN_SAMPLES, PERCENTILES
-from profkit.analysis.bench.summary import METRICS, metric_samples
 from profkit.analysis.findings.model import Finding
 from profkit.analysis.summary import AnalysisResult
 from profkit.analysis.timeline import CAUSE_LABELS
@@ -130,6 +128,9 @@ def _step_ci(comparison: ComparisonResult) -> tuple[float, float, float] | None:
 
 def bench_html(result: BenchResult, summary: BenchSummary, quality: Any = None) -> str:
     """The bench report; ``quality`` (a QualityDocument) adds the image-quality verdicts and a link to quality.html."""
+    from profkit.analysis.bench.stats import MIN_SAMPLES, PERCENTILES  # imported for a bench report only
+    from profkit.analysis.bench.summary import METRICS, metric_samples
+
     distribution = distribution_chart({c.name: metric_samples(c)["e2e_ms"] for c in result.configs})
     steps = [c for c in summary.configs if c.per_step_p50_ms]
     step_bars = (
