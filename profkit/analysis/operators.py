@@ -10,7 +10,7 @@ from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import gaps, union_length
 from profkit.analysis.namecodes import factorize as name_factorization
 from profkit.analysis.taxonomy import cpu_op_classes
-from profkit.parsers.columns import factorize
+from profkit.parsers.columns import factorize, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 
@@ -194,18 +194,15 @@ def stage_mix(
     if not len(times):
         return []
     stage_names = np.where(stages == "", "outside pipeline", stages).astype(object)
+    categories = np.asarray(categories, dtype=object)
     times = np.asarray(times, dtype=np.float64)
-    stage_codes, stage_keys = factorize(stage_names)
-    category_codes, category_keys = factorize(np.asarray(categories, dtype=object))
-    pair_codes = stage_codes * (len(category_keys) + 1) + category_codes
-    keyed = (stage_codes >= 0) & (category_codes >= 0)  # a row without a stage or category is left out
-    pairs = Groups(pair_codes if keyed.all() else np.where(keyed, pair_codes, np.nan), times)
+    pairs = Groups(pair_keys(stage_names, categories), times)  # a row without a stage or category is left out
     tc = pairs.sum(np.where(tensor_core, times, 0.0)) if tensor_core is not None else None
     first = pairs.first_rows()
     return [
         StageMixRow(
-            str(stage_keys[stage_codes[first[group]]]),
-            str(category_keys[category_codes[first[group]]]),
+            str(stage_names[first[group]]),
+            str(categories[first[group]]),
             int(pairs.count[group]),
             float(pairs.total[group]),
             float(tc[group]) if tc is not None else None,

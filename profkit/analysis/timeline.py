@@ -27,7 +27,7 @@ from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
-from profkit.parsers.columns import choose, counts, factorize, object_column
+from profkit.parsers.columns import choose, counts, factorize, object_column, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting
@@ -186,10 +186,7 @@ def host_blocking(
     )
     blocking = blocking.assign(stage=stages[0], step_row=stages[1])
     calls = []
-    kind_codes, _ = factorize(blocking["kind"])
-    name_codes, names = factorize(blocking["name"])
-    keyed = (kind_codes >= 0) & (name_codes >= 0)  # a row without a kind or a name is in no group
-    pair_codes, pairs = factorize(np.where(keyed, kind_codes * (len(names) + 1.0) + name_codes, np.nan))
+    pair_codes, pairs = factorize(pair_keys(blocking["kind"], blocking["name"]))  # rows missing either: no group
     for pair in range(len(pairs)):  # in order of first appearance
         group = blocking[pair_codes == pair]
         # without profkit ranges there are no stages to count by

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, STAGE_KINDS, PipelineWindows
+from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import merge, merge_blocks
 from profkit.analysis.pipeline_view import PipelineView
 from profkit.analysis.timeline import CAUSE_SHORT, gap_causes
-from profkit.parsers.columns import factorize
+from profkit.parsers.columns import factorize, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 BINS = 600  # busy-density bins over the whole window
@@ -230,17 +231,13 @@ def build_timeline(
     if len(work):
         starts, ends = work["ts"], work["end"]
         timeline.lanes.append(_lane(ALL_STREAMS, -1, starts, ends, edges))
-        # one lane per (device, stream), sorted; pairs coded from each column's factorization (no 2-d sort)
-        device_codes, devices = factorize(work["device"])
-        stream_codes, streams = factorize(work["stream"])
-        pair_codes, pairs = factorize(device_codes * (len(streams) + 1) + stream_codes)
-        keys = sorted(
-            (devices[pair // (len(streams) + 1)], streams[pair % (len(streams) + 1)], code)
-            for code, pair in enumerate(pairs.tolist())
-        )
+        # one lane per (device, stream), sorted
+        lanes = Groups(pair_keys(work["device"], work["stream"]), work["dur"])
+        first = lanes.first_rows()
+        devices, streams = work["device"][first].tolist(), work["stream"][first].tolist()
         lane_of: dict[tuple[int, int], int] = {}
-        for device, stream, code in keys:
-            mask = pair_codes == code
+        for device, stream, code in sorted(zip(devices, streams, range(len(first)), strict=True)):
+            mask = lanes.codes == code
             lane_of[(int(device), int(stream))] = len(timeline.lanes)
             timeline.lanes.append(_lane(int(stream), int(device), starts[mask], ends[mask], edges))
         if len(work) > KEEP_ALL_ITEMS:

@@ -90,3 +90,13 @@ def counts(values: Any) -> dict[Any, int]:
     tally = np.bincount(codes[codes >= 0], minlength=len(uniques))
     order = np.argsort(-tally, kind="stable")
     return {uniques[i]: int(tally[i]) for i in order.tolist()}
+
+
+def pair_keys(first: Any, second: Any) -> np.ndarray:
+    """One number per distinct (first, second) pair of two columns, NaN where either is missing: a key column for
+    :func:`factorize` (each column factorized once; no sort of the pairs)."""
+    first_codes, _ = factorize(first)
+    second_codes, second_values = factorize(second)
+    keys = first_codes * (len(second_values) + 1.0) + second_codes
+    keyed = (first_codes >= 0) & (second_codes >= 0)
+    return keys if keyed.all() else np.where(keyed, keys, np.nan)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from profkit.parsers.columns import choose, counts, factorize, object_column, text_column
+from profkit.parsers.columns import choose, counts, factorize, object_column, pair_keys, text_column
 from profkit.parsers.tables import Table
 
 
@@ -85,3 +85,10 @@ def test_small_and_wide_integer_ranges_factorize_alike() -> None:
         expected_codes, expected_uniques = _pandas_factorize(values.astype(object))
         assert uniques.tolist() == expected_uniques and np.array_equal(codes, expected_codes)
         assert uniques.dtype == values.dtype
+
+
+def test_pair_keys_number_each_distinct_pair_and_leave_missing_ones_out() -> None:
+    first = text_column(["a", "a", "b", None, "a"])
+    second = np.array([1.0, 2.0, 1.0, 1.0, 1.0])
+    codes, uniques = factorize(pair_keys(first, second))
+    assert codes.tolist() == [0, 1, 2, -1, 0] and len(uniques) == 3
