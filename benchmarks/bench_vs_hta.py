@@ -57,8 +57,7 @@ print("PROFKIT_BENCH " + json.dumps({{"import_s": imported - started, "work_s": 
 #: the command users run, through its entry point (``main``: argument parsing, errors, exit handling), with the
 #: analysis modules it loads imported first so that "imports" holds them
 PROFKIT_CHILD = _MEASURE.format(
-    imports="import profkit.app.analyze\nimport profkit.app.analyze_folder\nimport profkit.report.terminal\n"
-    "from profkit.cli import main",
+    imports="import profkit.app.analyze\nimport profkit.app.analyze_folder\nfrom profkit.cli import main",
     work="out = sys.argv[2]\n"
     "sys.argv = ['profkit', 'analyze', sys.argv[1], '--out', out + '/r.html', '--json-out', out + '/r.json',"
     " '--force', '-q']\n"

@@ -21,7 +21,7 @@ from profkit import naming
 from profkit.analysis.intervals import locate, merge
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import kernel_classes
-from profkit.parsers.columns import choose, counts, factorize, object_column
+from profkit.parsers.columns import choose, counts, factorize, isin, object_column
 from profkit.parsers.tables import Table, TraceTables
 
 #: range kinds whose union is a stage's wall time (the step ranges cover the denoiser and scheduler).
@@ -90,7 +90,7 @@ def _classified(ranges: Table) -> Table:
 def _stage_intervals(ranges: Table) -> dict[str, Intervals]:
     result = {}
     for stage, kinds in STAGE_KINDS.items():
-        rows = ranges[(ranges["stage"] == stage) & np.isin(ranges["kind"], kinds)]
+        rows = ranges[(ranges["stage"] == stage) & isin(ranges["kind"], kinds)]
         if not rows.empty:
             result[stage] = merge(rows["ts"], rows["end"])
     return result

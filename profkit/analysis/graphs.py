@@ -19,6 +19,7 @@ import numpy as np
 from profkit.analysis.attribution import PipelineWindows, label_times
 from profkit.analysis.intervals import merge, union_length
 from profkit.analysis.namecodes import name_match
+from profkit.parsers.columns import isin
 from profkit.parsers.tables import Table, TraceTables
 
 GRAPH_LAUNCH = re.compile(r"^(cuda|cu)GraphLaunch(_v\d+)?$")
@@ -93,7 +94,7 @@ def graph_replays(tables: TraceTables, work: Table, windows: PipelineWindows | N
     work_ts, work_end = work["ts"], work["end"]
     all_busy = union_length(work_ts, work_end)
     correlation = work["correlation"].astype(np.float64, copy=False)
-    replayed = np.isin(correlation, graph["correlation"].astype(np.float64, copy=False)) & (correlation >= 0)
+    replayed = isin(correlation, graph["correlation"].astype(np.float64, copy=False)) & (correlation >= 0)
     replay_busy = union_length(work_ts[replayed], work_end[replayed])
     busy = _Busy(work_ts, work_end)
     result = GraphReplays(
@@ -217,7 +218,7 @@ def _per_step(
         mine = step_rows == row
         launch_ts = graph["ts"][mine].tolist()
         corrs = graph["correlation"].astype(np.float64, copy=False)[mine]
-        replay = np.isin(correlation, corrs) & (correlation >= 0)
+        replay = isin(correlation, corrs) & (correlation >= 0)
         busy = union_length(work_ts[replay], work_end[replay])
         call = int(steps["call"][row])
         idle_before = 0.0

@@ -10,7 +10,7 @@ from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import gaps, union_length
 from profkit.analysis.namecodes import factorize as name_factorization
 from profkit.analysis.taxonomy import cpu_op_classes
-from profkit.parsers.columns import factorize, pair_keys
+from profkit.parsers.columns import distinct, factorize, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 
@@ -232,8 +232,8 @@ def gpu_time(work: Table) -> GpuTime | None:
         window_us=window,
         idle_us=max(window - busy, 0.0),
         utilization=busy / window if window > 0 else 1.0,
-        streams=len(np.unique(work["stream"][~np.isnan(work["stream"])])),
-        devices=sorted(int(d) for d in np.unique(work["device"])),
+        streams=len(distinct(work["stream"][~np.isnan(work["stream"])])),
+        devices=sorted(int(d) for d in distinct(work["device"])),
         short_kernel_share=float((durations[is_kernel] < 10).mean()) if is_kernel.any() else 0.0,
         idle_gap_count=int(np.count_nonzero(idle_gaps > 0)),
         largest_gap_us=float(idle_gaps.max()) if idle_gaps.size else 0.0,

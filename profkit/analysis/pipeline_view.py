@@ -19,7 +19,7 @@ from profkit.analysis.attribution import STAGE_KINDS, PipelineWindows, unparsed_
 from profkit.analysis.intervals import union_length
 from profkit.analysis.projection import Projection, link_neighbours, project
 from profkit.analysis.stats import Summary, summarize
-from profkit.parsers.columns import counts
+from profkit.parsers.columns import counts, isin
 from profkit.parsers.tables import Table, TraceTables
 
 
@@ -103,7 +103,7 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
         wall = float(np.sum(s_ends - s_starts))
         named_total += wall
         kinds = STAGE_KINDS[stage]
-        calls = int(((windows.ranges["stage"] == stage) & np.isin(windows.ranges["kind"], kinds)).sum())
+        calls = int(((windows.ranges["stage"] == stage) & isin(windows.ranges["kind"], kinds)).sum())
         row = StageRow(stage, wall, wall / total if total else 0.0, calls)
         if gpu:
             _add_gpu(row, work, stage_of_work == stage, float(s_ends[-1]))
@@ -129,7 +129,7 @@ def build_pipeline_view(tables: TraceTables, windows: PipelineWindows | None, wo
     )
     if gpu:
         all_busy = _union(work, np.ones(len(work), dtype=bool))
-        named = np.isin(stage_of_work, [s for s in windows.stages])
+        named = isin(stage_of_work, [s for s in windows.stages])
         view.gpu_unattributed_share = 1 - _union(work, named) / all_busy if all_busy else 0.0
         view.gpu_attribution = {str(k): v for k, v in counts(work["attributed_by"]).items()}
     return view
@@ -146,7 +146,7 @@ def _step_rows(windows: PipelineWindows, work: Table | None) -> list[StepRow]:
     steps = windows.steps
     if steps.empty:
         return []
-    children = windows.ranges[np.isin(windows.ranges["kind"], ["denoiser", "scheduler"])]
+    children = windows.ranges[isin(windows.ranges["kind"], ["denoiser", "scheduler"])]
     child_starts = children["ts"]
     step_rows_of_work = work["step_row"] if work is not None else None
     launch_ts = work["launch_ts"].astype(np.float64, copy=False) if work is not None else None

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from profkit.parsers.columns import median
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -28,7 +30,7 @@ def summarize(values: np.ndarray | list[float]) -> Summary | None:
     return Summary(
         count=int(data.size),
         mean=mean,
-        median=float(np.median(data)),
+        median=median(data),
         min=float(np.min(data)),
         max=float(np.max(data)),
         std=std,

@@ -27,7 +27,17 @@ from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import merge_blocks, union_length
 from profkit.analysis.namecodes import per_name
 from profkit.analysis.taxonomy import runtime_api_classes
-from profkit.parsers.columns import choose, counts, factorize, object_column, pair_keys
+from profkit.parsers.columns import (
+    choose,
+    counts,
+    distinct,
+    factorize,
+    isin,
+    median,
+    object_column,
+    pair_keys,
+    percentiles,
+)
 from profkit.parsers.tables import Table, TraceTables
 
 LAUNCH_SLACK_US = 5.0  # a launch this close before the GPU went idle still left it waiting
@@ -130,7 +140,7 @@ class HostBlocking:
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if values.size else None
+    return float(percentiles(values, q)) if values.size else None
 
 
 def launch_stats(tables: TraceTables, work: Table, api_kinds: np.ndarray | None = None) -> LaunchStats | None:
@@ -157,7 +167,7 @@ def launch_stats(tables: TraceTables, work: Table, api_kinds: np.ndarray | None 
         launch_call_p50_us=_percentile(launch_durations, 50),
         short_kernel_share=float((kernel_durations < SHORT_KERNEL_US).mean()),
         graph_launches=graph,
-        median_kernel_us=float(np.median(kernel_durations)),
+        median_kernel_us=median(kernel_durations),
     )
 
 
@@ -168,9 +178,9 @@ def blocking_calls(tables: TraceTables, work: Table, api_kinds: np.ndarray | Non
         return calls.assign(kind=np.zeros(0, dtype=object))
     kinds = runtime_api_classes(calls["name"]) if api_kinds is None else api_kinds
     pageable_corr = work["correlation"][work["pageable"].astype(bool, copy=False)]
-    pageable = np.isin(calls["correlation"], pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
+    pageable = isin(calls["correlation"], pageable_corr[pageable_corr >= 0]) & (kinds == "memcpy_async")
     kinds = np.where(pageable, "pageable_copy", kinds)
-    blocking = np.isin(kinds, ["sync", "memcpy_sync", "memset_sync", "pageable_copy"])
+    blocking = isin(kinds, ["sync", "memcpy_sync", "memset_sync", "pageable_copy"])
     return calls[blocking].assign(kind=kinds[blocking])
 
 
@@ -215,9 +225,9 @@ def host_blocking(
         pageable_us=float(copies["dur"].sum()),
         d2h_copies=len(d2h),
         steps=steps,
-        steps_with_sync=len(np.unique(sync_rows[in_step])),
-        steps_with_d2h=len(np.unique(d2h["step_row"][d2h["step_row"] >= 0])),
-        sync_us_per_step=float(np.median(per_step)) if steps else None,
+        steps_with_sync=len(distinct(sync_rows[in_step])),
+        steps_with_d2h=len(distinct(d2h["step_row"][d2h["step_row"] >= 0])),
+        sync_us_per_step=median(per_step) if steps else None,
     )
 
 
@@ -285,7 +295,7 @@ def idle_gaps(
         result.loop_window_us = float(loop_ends.max() - loop_starts.min())
         result.loop_busy_us = union_length(loop_starts, loop_ends)
         in_loop = (stage[prev_item] == "denoise") & (stage[next_item] == "denoise")
-        for key in np.unique(cause[in_loop]):
+        for key in distinct(cause[in_loop]):
             result.loop_idle_by_cause[str(key)] = float(lengths[in_loop & (cause == key)].sum())
     starving = lengths >= STARVATION_GAP_US
     result.starvation_count = int(np.count_nonzero(starving))

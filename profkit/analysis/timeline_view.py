@@ -18,7 +18,7 @@ from profkit.analysis.groups import Groups
 from profkit.analysis.intervals import merge, merge_blocks
 from profkit.analysis.pipeline_view import PipelineView
 from profkit.analysis.timeline import CAUSE_SHORT, gap_causes
-from profkit.parsers.columns import factorize, pair_keys
+from profkit.parsers.columns import distinct, factorize, isin, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 BINS = 600  # busy-density bins over the whole window
@@ -147,7 +147,7 @@ def _spans(windows: PipelineWindows, view: PipelineView) -> dict[str, list[Span]
         for index, (step, ts, dur, call) in enumerate(windows.steps.rows("step", "ts", "dur", "call"))
     ]
     stage_kinds = {kind for kinds in STAGE_KINDS.values() for kind in kinds}
-    inner = windows.ranges[~np.isin(windows.ranges["kind"], [*stage_kinds, "pipeline", *STAGE_KINDS])]
+    inner = windows.ranges[~isin(windows.ranges["kind"], [*stage_kinds, "pipeline", *STAGE_KINDS])]
     if len(inner) > MAX_RANGES:  # the longest, in time order
         inner = inner[np.argsort(-inner["dur"], kind="stable")[:MAX_RANGES]].sorted_by("ts")
     ranges = [
@@ -166,7 +166,7 @@ def _groups(work: Table) -> np.ndarray:
 
 def per_group_limit(groups: np.ndarray, per_group: int) -> int:
     """``per_group``, lowered so that all groups together keep at most about :data:`MAX_ITEMS`."""
-    count = max(len(np.unique(groups)), 1)
+    count = max(len(distinct(groups)), 1)
     return max(1, min(per_group, MAX_ITEMS // count))
 
 
@@ -198,10 +198,10 @@ def _gaps(work: Table, blocking: Table, per_group: int) -> tuple[list, int, dict
     next_launch = scoped["launch_ts"][first_item[1:]]
     cause = gap_causes(gap_start, gap_end, next_launch, blocking)
     lengths = gap_end - gap_start
-    totals = {str(key): _round(lengths[cause == key].sum()) for key in np.unique(cause)}
+    totals = {str(key): _round(lengths[cause == key].sum()) for key in distinct(cause)}
     if lengths.size > KEEP_ALL_ITEMS:
         longest = np.argsort(-lengths, kind="stable")[:MAX_GAPS]
-        kept = np.union1d(longest, _longest(lengths, _groups(scoped)[first_item[1:]], per_group))
+        kept = distinct(np.concatenate([longest, _longest(lengths, _groups(scoped)[first_item[1:]], per_group)]))
     else:
         kept = np.arange(lengths.size)
     gaps = [(_round(gap_start[i]), _round(lengths[i]), str(cause[i])) for i in kept]

@@ -14,7 +14,7 @@ import numpy as np
 from profkit.analysis.attribution import STAGE_KINDS, parse_range
 from profkit.analysis.operators import Breakdown, CategoryRow, OpRow
 from profkit.analysis.taxonomy import kernel_classes
-from profkit.parsers.columns import factorize, object_column, text_column
+from profkit.parsers.columns import factorize, object_column, percentiles, text_column
 from profkit.parsers.tables import ExportTotals, Table, TraceTables
 
 
@@ -153,7 +153,7 @@ def _breakdown(totals: ExportTotals, limit: int) -> Breakdown:
 def _call_times(durations: np.ndarray) -> CallTimes | None:
     if not len(durations):
         return None
-    p50, p90, p99 = np.percentile(durations, [50, 90, 99])
+    p50, p90, p99 = percentiles(durations, [50, 90, 99]).tolist()
     return CallTimes(
         count=len(durations),
         mean_us=float(durations.mean()),

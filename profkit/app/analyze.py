@@ -22,7 +22,6 @@ from profkit.errors import ProfkitError
 from profkit.jsonio import check_outputs, output_folder, write_text
 from profkit.model.analysis import AnalysisSummary
 from profkit.naming import safe_component
-from profkit.report import analysis_html
 
 if TYPE_CHECKING:
     from profkit.analysis import AnalysisResult
@@ -80,6 +79,8 @@ def analyze_source(
     result = analyze_input(source, tables, detail_events)
     outputs = AnalyzeOutputs(result)
     if html is not None:
+        from profkit.report import analysis_html  # jinja2 and the templates: not loaded without a report to write
+
         outputs.html = write_text(html, analysis_html(result), force)
     if json_path is not None:
         outputs.json = AnalysisSummary(result=result).write(json_path, force)

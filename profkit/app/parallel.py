@@ -8,9 +8,9 @@ wait, so memory stays bounded however large the file.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -30,9 +30,11 @@ BACKLOG_PER_WORKER = 2
 def decode_workers() -> int:
     """One worker per usable core, but none inside a worker process (a folder of traces is already analyzed one
     trace per core), while other threads run (forking them is unsafe) or where processes cannot be forked."""
-    if multiprocessing.parent_process() is not None or threading.active_count() > 1:
+    # a worker has multiprocessing imported (forked from a parent that had): not imported, not a worker
+    processes = sys.modules.get("multiprocessing")
+    if (processes is not None and processes.parent_process() is not None) or threading.active_count() > 1:
         return 1
-    if "fork" not in multiprocessing.get_all_start_methods():  # Windows
+    if not hasattr(os, "fork"):  # Windows
         return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -48,6 +50,7 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], workers: i
     out of memory) is one :class:`ProfkitError`, never a wait; closing the generator (or any exception, Ctrl-C
     included) ends the workers at once.
     """
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)

@@ -54,9 +54,8 @@ def analyze(
 ) -> None:
     from profkit.app.analyze import analyze_path
     from profkit.app.analyze_folder import is_folder_of_traces
-    from profkit.cli.output import console, wrote
+    from profkit.cli.output import say, wrote
     from profkit.errors import SettingError
-    from profkit.report.terminal import print_analysis
 
     if detail_events < 0:
         raise SettingError("detail_events", f"must be 0 (no limit) or more (got {detail_events})")
@@ -75,12 +74,15 @@ def analyze(
         detail_events=limit,
     )
     for note in outputs.notes:
-        console.print(f"note: {note}", markup=False, soft_wrap=True)
+        say(f"note: {note}")
     if not quiet and outputs.result is not None:
+        from profkit.cli.output import console
+        from profkit.report.terminal import print_analysis
+
         print_analysis(outputs.result, console)
     for what, path in (("HTML report", outputs.html), ("JSON summary", outputs.json)):
         if path in outputs.kept:
-            console.print(f"{what} already there: {path} (--force to analyze again)", markup=False, soft_wrap=True)
+            say(f"{what} already there: {path} (--force to analyze again)")
         else:
             wrote(what, path)
 
@@ -96,7 +98,7 @@ def _analyze_folder(
     detail_events: int | None,
 ) -> None:
     from profkit.app.analyze_folder import analyze_folder
-    from profkit.cli.output import console, wrote
+    from profkit.cli.output import console, say, wrote
     from profkit.errors import ProfkitError, SettingError
     from profkit.report.terminal_index import print_index
 
@@ -112,7 +114,7 @@ def _analyze_folder(
         detail_events=detail_events,
     )
     for note in outputs.notes:
-        console.print(f"note: {note}", markup=False, soft_wrap=True)
+        say(f"note: {note}")
     if not quiet:
         print_index(outputs.index, console)
     wrote("HTML index", outputs.html)

@@ -31,7 +31,7 @@ def compare(
     ] = False,
 ) -> None:
     from profkit.app.compare import compare_paths
-    from profkit.cli.output import console, wrote
+    from profkit.cli.output import console, say, wrote
     from profkit.report.terminal import print_comparison
 
     outputs = compare_paths(
@@ -44,7 +44,7 @@ def compare(
         allow_different_setups=force,
     )
     for note in outputs.notes:
-        console.print(f"note: {note}", markup=False, soft_wrap=True)
+        say(f"note: {note}")
     if not quiet:
         print_comparison(outputs.comparison, console)
     wrote("HTML comparison", outputs.html)

@@ -6,6 +6,7 @@ sets it, and :func:`error_line` renders an error with those flags.
 
 from __future__ import annotations
 
+from profkit.cli.output import visible
 from profkit.errors import ProfkitError
 
 #: Setting name (a field of CaptureSettings, BenchSettings, the cost/gate options) -> the flag that sets it.
@@ -93,5 +94,6 @@ def flag_for(setting: str) -> str:
 
 
 def error_line(error: ProfkitError) -> str:
-    """The single stderr line of an error, settings shown as flags."""
-    return f"profkit: error: {error.render(flag_for)}"
+    """The single stderr line of an error, settings shown as flags (a newline or a control character in a file name
+    or in text from a trace shown escaped)."""
+    return visible(f"profkit: error: {error.render(flag_for)}").replace("\n", "\\n")

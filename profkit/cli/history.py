@@ -32,7 +32,7 @@ def history_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
 ) -> None:
     from profkit.app.history import history
-    from profkit.cli.output import console, wrote
+    from profkit.cli.output import say, wrote
     from profkit.errors import EXIT_REGRESSION, ProfkitError, SettingError
     from profkit.report.history_html import verdict
 
@@ -46,9 +46,9 @@ def history_command(
         threshold=None if fail_if_slower is None else fail_if_slower / 100,
         force=force,
     )
-    console.print(verdict(outputs.history), markup=False, soft_wrap=True)
+    say(verdict(outputs.history))
     for skipped in outputs.history.skipped:
-        console.print(f"not read: {skipped}", markup=False, soft_wrap=True)
+        say(f"not read: {skipped}")
     wrote("HTML history", outputs.html)
     wrote("JSON history", outputs.json)
     latest = outputs.history.latest_regressions()

@@ -33,6 +33,71 @@ def text_column(values: Any) -> np.ndarray:
     return column
 
 
+def distinct(values: Any) -> np.ndarray:
+    """The sorted distinct values (as ``np.unique``, NaNs as one, without its masked-array check, which imports
+    ``numpy.ma``: 6 ms of a command's start)."""
+    ordered = np.sort(np.asarray(values).ravel())
+    if ordered.size < 2:
+        return ordered
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    if ordered.dtype.kind in "fc" and np.isnan(ordered[-1]):  # NaNs sort last and differ from each other
+        first[int(np.searchsorted(ordered, np.nan)) + 1 :] = False
+    return ordered[first]
+
+
+def isin(values: Any, wanted: Any) -> np.ndarray:
+    """Whether each value is one of ``wanted`` (as ``np.isin``, whose unique step imports ``numpy.ma``): a few
+    wanted values are compared one by one, many are looked up in a set (text) or their sorted array (numbers)."""
+    values = np.asarray(values)
+    wanted = np.asarray(wanted)
+    if wanted.size <= 16:
+        found = np.zeros(values.shape, dtype=bool)
+        for value in dict.fromkeys(wanted.ravel().tolist()):
+            found |= values == value
+        return found
+    if values.dtype == object or wanted.dtype == object:
+        lookup = set(wanted.ravel().tolist())
+        return np.fromiter((value in lookup for value in values.ravel().tolist()), bool, values.size).reshape(
+            values.shape
+        )
+    ordered = np.sort(wanted.ravel())
+    at = np.minimum(np.searchsorted(ordered, values), ordered.size - 1)
+    return ordered[at] == values
+
+
+def percentiles(values: Any, q: Any) -> np.ndarray:
+    """``np.percentile(values, q)`` (linear interpolation, NaN when any value is NaN) without its unique step, which
+    imports ``numpy.ma``; one partition around the ranks needed, no full sort."""
+    data = np.asarray(values, dtype=np.float64).ravel()
+    if data.size == 0:
+        raise ValueError("percentiles of no values")
+    rank = np.asarray(q, dtype=np.float64) / 100 * (data.size - 1)
+    below = np.floor(rank).astype(np.intp)
+    above = np.minimum(below + 1, data.size - 1)
+    ordered = np.partition(data, sorted({*below.ravel().tolist(), *above.ravel().tolist(), data.size - 1}))
+    if np.isnan(ordered[-1]):
+        return np.full(rank.shape, np.nan)
+    low, high, step = ordered[below], ordered[above], rank - below
+    gap = high - low
+    # numpy's lerp: from the nearer end, so that a step of 1 gives ``high`` exactly
+    return np.where(step >= 0.5, high - gap * (1 - step), low + gap * step)
+
+
+def median(values: Any) -> float:
+    """``np.median(values)`` (NaN when empty or any value is NaN) without its masked-array check, which imports
+    ``numpy.ma``."""
+    data = np.asarray(values, dtype=np.float64).ravel()
+    if data.size == 0:
+        return float("nan")
+    half = data.size // 2
+    ordered = np.partition(data, sorted({half - 1 if data.size % 2 == 0 else half, half, data.size - 1}))
+    if np.isnan(ordered[-1]):
+        return float("nan")
+    return float(ordered[half]) if data.size % 2 else float(np.mean(ordered[half - 1 : half + 1]))
+
+
 def is_missing(value: Any) -> bool:
     """A missing value of a column: ``None`` or a NaN."""
     return value is None or value != value

@@ -55,3 +55,15 @@ def test_a_command_loads_no_other_command(tmp_path) -> None:
     trace = diffusion_trace().write(tmp_path / "t.json.gz")
     loaded = _loaded_by("analyze", str(trace), "--json", "--quiet", modules=("profkit.cli.bench", "profkit.cli.load"))
     assert not loaded  # each command module is imported when its command runs
+
+
+def test_a_quiet_analysis_loads_only_what_it_uses(tmp_path) -> None:
+    """Whole-process time (issue 16): ``analyze -q`` prints plain lines (no rich), decodes in this process (no
+    multiprocessing) and computes its order statistics without ``numpy.ma`` (np.unique, np.isin, np.percentile and
+    np.median import it: 6 ms)."""
+    trace = diffusion_trace().write(tmp_path / "t.json.gz")
+    unused = ("rich", "multiprocessing", "numpy.ma", "jinja2", "profkit.report.terminal")
+    loaded = _loaded_by("analyze", str(trace), "--json", "--quiet", "--no-html", modules=unused)
+    assert loaded == set()
+    assert (tmp_path / "t.summary.json").is_file()
+    assert _loaded_by("analyze", str(trace), "--json", "--quiet", "--force", modules=unused) == {"jinja2"}  # HTML

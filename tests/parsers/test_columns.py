@@ -6,7 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from profkit.parsers.columns import choose, counts, factorize, object_column, pair_keys, text_column
+from profkit.parsers.columns import (
+    choose,
+    counts,
+    distinct,
+    factorize,
+    isin,
+    median,
+    object_column,
+    pair_keys,
+    percentiles,
+    text_column,
+)
 from profkit.parsers.tables import Table
 
 
@@ -92,3 +103,40 @@ def test_pair_keys_number_each_distinct_pair_and_leave_missing_ones_out() -> Non
     second = np.array([1.0, 2.0, 1.0, 1.0, 1.0])
     codes, uniques = factorize(pair_keys(first, second))
     assert codes.tolist() == [0, 1, 2, -1, 0] and len(uniques) == 3
+
+
+# ---------------------------------------------------------------- numpy's set and order statistics, numpy.ma not needed
+
+_RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 10, 101, 2000])
+def test_percentiles_and_median_equal_numpys_bit_for_bit(size: int) -> None:
+    quantiles = [0, 1, 2.5, 25, 50, 75, 90, 95, 97.5, 99, 99.9, 100, 33.3]
+    for scale in (1e-3, 1.0, 1e6):
+        values = _RNG.standard_normal(size) * scale
+        for data in (values, np.round(values)):  # ties too
+            assert np.array_equal(percentiles(data, quantiles), np.percentile(data, quantiles))
+            assert float(percentiles(data, 50)) == float(np.percentile(data, 50))
+            assert median(data) == float(np.median(data))
+
+
+def test_percentiles_and_median_of_nan_are_nan_and_of_nothing_refused() -> None:
+    data = np.array([1.0, np.nan, 3.0])
+    assert np.isnan(percentiles(data, [10, 50])).all() and np.isnan(median(data))
+    assert np.isnan(median([]))
+    with pytest.raises(ValueError):
+        percentiles([], 50)
+
+
+def test_distinct_and_isin_equal_numpys() -> None:
+    for size in (0, 1, 7, 300):
+        data = _RNG.integers(0, 25, size).astype(float)
+        data[::6] = np.nan
+        assert np.array_equal(distinct(data), np.unique(data), equal_nan=True)
+        for wanted in (data[:3], _RNG.integers(0, 25, 40).astype(float), [np.nan, 1.0]):
+            assert np.array_equal(isin(data, wanted), np.isin(data, wanted))
+    text = np.array(["b", None, "a", "b", "c"], dtype=object)
+    assert list(isin(text, ["a", "c"])) == list(np.isin(text, ["a", "c"]))
+    assert list(isin(text, [f"x{i}" for i in range(30)] + ["b"])) == [True, False, False, True, False]
+    assert list(distinct(np.array(["b", "a", "b"], dtype=object))) == ["a", "b"]
