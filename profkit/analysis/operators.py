@@ -64,32 +64,74 @@ class Breakdown:
     distinct_names: int
 
 
+#: up to this many CPU ops, parents are found with a range-maximum table (log2(n) arrays of n floats); more use the
+#: stack walk, whose memory stays flat
+RANGE_TABLE_MAX_OPS = 1 << 18
+
+
 def cpu_self_times(cpu_ops: Table) -> np.ndarray:
     """Self time of each CPU op: its duration minus that of its direct children on the same thread."""
     if cpu_ops.empty:
         return np.zeros(0)
-    self_time = cpu_ops["dur"].astype(np.float64, copy=False).tolist()
     pids = factorize(cpu_ops["pid"])[0]  # a missing pid or tid (-1) is a thread of its own
     tids, tid_values = factorize(cpu_ops["tid"])
     thread_codes = (pids + 1) * (len(tid_values) + 1) + tids + 1  # one code per (pid, tid)
-    order = np.lexsort((-cpu_ops["dur"], cpu_ops["ts"], thread_codes)).tolist()
-    ts = cpu_ops["ts"].tolist()  # plain floats: indexing numpy scalars one by one is slow
-    end = cpu_ops["end"].tolist()
-    thread = thread_codes.tolist()
+    # each thread's ops by start, the longest first: a parent comes before its children
+    order = np.lexsort((-cpu_ops["dur"], cpu_ops["ts"], thread_codes))
+    ts, end, dur, thread = (column[order] for column in (cpu_ops["ts"], cpu_ops["end"], cpu_ops["dur"], thread_codes))
+    find = _parents_by_range_max if len(order) <= RANGE_TABLE_MAX_OPS else _parents_by_stack
+    parent = find(ts, end, thread)
+    child = np.flatnonzero(parent >= 0)
+    overlap = np.minimum(end[child], end[parent[child]]) - ts[child]
+    self_sorted = dur - np.bincount(parent[child], weights=overlap, minlength=len(order))
+    self_time = np.empty(len(order))
+    self_time[order] = self_sorted
+    return np.maximum(self_time, 0.0)
+
+
+def _parents_by_stack(ts: np.ndarray, end: np.ndarray, thread: np.ndarray) -> np.ndarray:
+    """The direct parent of each op (-1: none) in ops sorted by thread, start, longest first: the innermost open op
+    (a stack of the ops still open at each start)."""
+    parent = np.full(len(ts), -1, dtype=np.int64)
+    starts, ends, threads = ts.tolist(), end.tolist(), thread.tolist()  # plain floats: numpy scalars are slow
     stack: list[int] = []
     current_thread = -1
-    for index in order:
-        if thread[index] != current_thread:
+    for index, start in enumerate(starts):
+        if threads[index] != current_thread:
             stack.clear()
-            current_thread = thread[index]
-        start = ts[index]
-        while stack and start >= end[stack[-1]]:
+            current_thread = threads[index]
+        while stack and start >= ends[stack[-1]]:
             stack.pop()
         if stack:
-            parent = stack[-1]
-            self_time[parent] -= min(end[index], end[parent]) - start
+            parent[index] = stack[-1]
         stack.append(index)
-    return np.maximum(np.asarray(self_time), 0.0)
+    return parent
+
+
+def _parents_by_range_max(ts: np.ndarray, end: np.ndarray, thread: np.ndarray) -> np.ndarray:
+    """The same parents as :func:`_parents_by_stack`, for all ops at once.
+
+    The stack's top at an op's start is the nearest earlier op of its thread still open then (``end > start``): an
+    op closed before it was popped, one open never was. So each op's parent is the last earlier op of its thread
+    with ``end > start``, found by binary lifting over a table of range maxima of ``end``: from the op leftwards,
+    skip the longest blocks of power-of-two length whose ops all ended by its start.
+    """
+    count = len(ts)
+    index = np.arange(count)
+    new_thread = np.ones(count, dtype=bool)
+    new_thread[1:] = thread[1:] != thread[:-1]
+    first = np.maximum.accumulate(np.where(new_thread, index, 0))  # the first op of each op's thread
+    maxima = [end]  # maxima[k][p] = max(end[p : p + 2**k])
+    while 2 ** len(maxima) <= count:
+        half = 2 ** (len(maxima) - 1)
+        maxima.append(np.maximum(maxima[-1][:-half], maxima[-1][half:]))
+    edge = index.copy()  # every op in [edge, op) has ended by the op's start
+    for level in range(len(maxima) - 1, -1, -1):
+        block_start = edge - 2**level
+        inside = block_start >= first
+        closed = inside & (maxima[level][np.where(inside, block_start, 0)] <= ts)
+        edge = np.where(closed, block_start, edge)
+    return np.where(edge > first, edge - 1, -1)
 
 
 def _rows(frame: Table, total: float, limit: int, with_tc: bool) -> list[OpRow]:

@@ -242,6 +242,49 @@ def _self_times_reference(cpu_ops):
     return np.array(result)
 
 
+def _random_ops(seed: int, count: int):
+    """CPU ops on three threads: nested, partly overlapping, zero-length, equal starts (times on a 0.5 us grid)."""
+    rng = np.random.default_rng(seed)
+    ts = np.round(rng.uniform(0, 200, count) * 2) / 2
+    dur = np.round(rng.exponential(20, count) * 2) / 2
+    dur[rng.random(count) < 0.1] = 0.0
+    ts[rng.random(count) < 0.2] = 50.0
+    return build_table(
+        "cpu_ops",
+        {
+            "name": [f"op{i}" for i in range(count)],
+            "cat": ["cpu_op"] * count,
+            "ts": ts.tolist(),
+            "dur": dur.tolist(),
+            "pid": ["1"] * count,
+            "tid": rng.choice(["1", "2", "3"], count).tolist(),
+            "external_id": list(range(count)),
+        },
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cpu_self_times_of_the_range_table_and_the_stack_walk_equal_the_plain_definition(seed, monkeypatch):
+    from profkit.analysis import operators
+
+    ops = _random_ops(seed, 70)
+    expected = _self_times_reference(ops)
+    np.testing.assert_allclose(cpu_self_times(ops), expected, atol=1e-9)  # range-maximum table
+    monkeypatch.setattr(operators, "RANGE_TABLE_MAX_OPS", 0)
+    np.testing.assert_allclose(cpu_self_times(ops), expected, atol=1e-9)  # stack walk (large tables)
+
+
+def test_the_range_table_finds_the_stack_walks_parents_on_many_ops():
+    from profkit.analysis.operators import _parents_by_range_max, _parents_by_stack
+
+    ops = _random_ops(99, 5000)
+    order = np.lexsort((-ops["dur"], ops["ts"], ops["tid"].astype(np.int64)))
+    columns = (ops["ts"][order], ops["end"][order], ops["tid"].astype(np.int64)[order])
+    parents = _parents_by_stack(*columns)
+    assert (parents >= 0).sum() > 2500  # nesting is exercised
+    assert np.array_equal(_parents_by_range_max(*columns), parents)
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", ["a100_alexnet.json.gz", "mi250_rocm_minitoy.json.gz", "a100_triton.json.gz"])
 def test_cpu_self_times_match_the_plain_definition_on_real_traces(corpus, name):
