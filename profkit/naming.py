@@ -22,7 +22,8 @@ Step indices are zero-based and zero-padded to three digits, so names sort in st
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 PREFIX = "profkit/"
 PIPELINE = "profkit/pipeline"
@@ -58,8 +59,7 @@ SAFETY_CHECKER = "profkit/safety_checker"
 _STEP_RE = re.compile(r"^profkit/denoise/step_(\d+)(?:/(.+))?$")
 
 
-@dataclass(frozen=True)
-class RangeInfo:
+class RangeInfo(msgspec.Struct, frozen=True):
     """What a profkit range name says: its stage, its step (if any) and its kind."""
 
     stage: str  # one of STAGES, or "pipeline"

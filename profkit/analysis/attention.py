@@ -10,8 +10,8 @@ dimensions up to 256 and no arbitrary mask. The expected effect is an estimate (
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
@@ -45,8 +45,7 @@ FIX_SPEEDUP: dict[str, float] = {"fp32": 2.0, "math": 2.0, "other": 1.3}
 _FP32_KERNEL = re.compile(r"_f32|float(?!16)|fp32", re.IGNORECASE)
 
 
-@dataclass
-class AttentionStage:
+class AttentionStage(msgspec.Struct):
     stage: str
     implementation: str  # flash | memory_efficient | cudnn | math | triton | "" (nothing recorded)
     label: str
@@ -56,8 +55,8 @@ class AttentionStage:
     stage_gpu_us: float  # sum of all kernel/copy durations of the stage
     share: float  # attention / stage GPU time
     dtype: str  # fp32 | fp16 | bf16 | unknown: what the attention ran in
-    implementations: dict[str, float] = field(default_factory=dict)  # implementation -> kernel time (us)
-    backend_ops: dict[str, int] = field(default_factory=dict)  # implementation -> SDPA backend operator calls
+    implementations: dict[str, float] = {}  # implementation -> kernel time (us)
+    backend_ops: dict[str, int] = {}  # implementation -> SDPA backend operator calls
     reason: str = ""  # why it is not flash (empty when it is)
     fix: str = ""
     fix_speedup: float | None = None  # estimated attention speedup of the fix

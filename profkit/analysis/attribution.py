@@ -13,8 +13,7 @@ Work matching neither is "unattributed" and reported as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import numpy as np
 
 from profkit import naming
@@ -36,8 +35,7 @@ OUTSIDE = ""  # stage label of times outside every pipeline call
 Intervals = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass
-class PipelineWindows:
+class PipelineWindows(msgspec.Struct):
     ranges: Table  # profkit ranges with stage, kind, step columns, sorted by ts
     pipeline: Intervals  # merged pipeline-call intervals
     pipeline_source: str  # "pipeline range" | "span of profkit ranges"

@@ -12,7 +12,6 @@ compared with itself (the same file, a copy, or its summary) is compared, and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -27,16 +26,14 @@ from profkit.model.compat import settings_differences, setup_differences
 from profkit.model.quality import QualityBrief
 
 
-@dataclass
-class DeltaRow:
+class DeltaRow(msgspec.Struct):
     key: str
     a_us: float | None
     b_us: float | None
     speedup: float | None
 
 
-@dataclass
-class MixRow:
+class MixRow(msgspec.Struct):
     category: str
     a_us: float
     a_share: float
@@ -44,8 +41,7 @@ class MixRow:
     b_share: float
 
 
-@dataclass
-class AlignedRow:
+class AlignedRow(msgspec.Struct):
     """The same stage and kind of work on both sides (kernel names differ between, e.g., FP32 and FP16)."""
 
     stage: str
@@ -59,15 +55,13 @@ class AlignedRow:
     b_tensor_core: float | None
 
 
-@dataclass
-class OneSided:
+class OneSided(msgspec.Struct):
     name: str
     category: str
     total_us: float
 
 
-@dataclass
-class FindingChange:
+class FindingChange(msgspec.Struct):
     """One trace finding (rule and scope) on either side: its severity and impact in A and in B."""
 
     rule: str
@@ -83,8 +77,7 @@ class FindingChange:
     estimate: bool = False
 
 
-@dataclass
-class FindingsDiff:
+class FindingsDiff(msgspec.Struct):
     """A's findings against B's, and what the ones that disappeared predicted against the measured change."""
 
     disappeared: list[FindingChange]  # in A, not in B
@@ -97,8 +90,7 @@ class FindingsDiff:
     sentence: str = ""  # predicted vs measured, in words (the predicted_vs_measured finding)
 
 
-@dataclass
-class ComparisonResult:
+class ComparisonResult(msgspec.Struct):
     label_a: str
     label_b: str
     total: DeltaRow
@@ -118,8 +110,8 @@ class ComparisonResult:
     aligned_kind: str  # what the aligned times are: GPU kernel time | CPU operator self time
     setting_differences: list[tuple[str, Any, Any]]
     setup_differences: list[str]
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = []
+    notes: list[str] = []
     findings_diff: FindingsDiff | None = None
     quality: QualityBrief | None = None  # images against A's (capture --dtype a,b; profkit.quality)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from profkit.analysis.attribution import PipelineWindows, label_times
@@ -29,8 +29,7 @@ SYNC_CALL = re.compile(r"^(cuda|cu)(Stream|Device|Event|Ctx)Synchronize(_v\d+)?$
 SYNC_OP = re.compile(r"^aten::(_local_scalar_dense|item|is_nonzero|nonzero)$")
 
 
-@dataclass
-class GraphStep:
+class GraphStep(msgspec.Struct):
     call: int
     step: int
     launches: int  # graph replays launched inside the step
@@ -38,8 +37,7 @@ class GraphStep:
     idle_before_us: float  # GPU idle between the previous replay and the first one of this step
 
 
-@dataclass
-class GraphReplays:
+class GraphReplays(msgspec.Struct):
     """The CUDA graph replays of a trace (``launches == 0``: no graphs were used)."""
 
     launches: int
@@ -48,12 +46,12 @@ class GraphReplays:
     gpu_busy_us: float  # union of all GPU work
     replay_share: float  # replay_busy / gpu_busy
     launches_in_steps: int
-    steps: list[GraphStep] = field(default_factory=list)
+    steps: list[GraphStep] = []
     idle_between_us: float = 0.0  # GPU idle from each replay's end to the next replay's start (same call)
     gaps_between: int = 0
-    sync_calls_between: dict[str, int] = field(default_factory=dict)  # blocking runtime call -> count
-    sync_ops_between: dict[str, int] = field(default_factory=dict)  # host-reading operator -> count
-    sync_ranges: dict[str, int] = field(default_factory=dict)  # range kind (scheduler, unet ...) of those syncs
+    sync_calls_between: dict[str, int] = {}  # blocking runtime call -> count
+    sync_ops_between: dict[str, int] = {}  # host-reading operator -> count
+    sync_ranges: dict[str, int] = {}  # range kind (scheduler, unet ...) of those syncs
     steps_wall_us: float = 0.0  # CPU wall time of the step ranges
     idle_in_steps_us: float = 0.0  # GPU idle inside the step ranges (wall less the union of all GPU work in them)
 

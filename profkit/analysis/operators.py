@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import msgspec
 import numpy as np
 
 from profkit.analysis.groups import Groups
@@ -14,8 +13,7 @@ from profkit.parsers.columns import distinct, factorize, pair_keys
 from profkit.parsers.tables import Table, TraceTables
 
 
-@dataclass
-class OpRow:
+class OpRow(msgspec.Struct):
     name: str
     category: str
     count: int
@@ -28,8 +26,7 @@ class OpRow:
     precision: str | None = None
 
 
-@dataclass
-class CategoryRow:
+class CategoryRow(msgspec.Struct):
     category: str
     count: int
     total_us: float
@@ -37,8 +34,7 @@ class CategoryRow:
     tensor_core_us: float | None = None
 
 
-@dataclass
-class GpuTime:
+class GpuTime(msgspec.Struct):
     kernel_count: int
     kernel_sum_us: float  # plain sum of kernel durations (overlaps counted twice)
     memop_count: int
@@ -48,15 +44,14 @@ class GpuTime:
     idle_us: float
     utilization: float  # busy / window
     streams: int
-    devices: list[int] = field(default_factory=list)
+    devices: list[int] = []
     short_kernel_share: float = 0.0  # kernels shorter than 10 us
     idle_gap_count: int = 0
     largest_gap_us: float = 0.0
     tensor_core_share: float = 0.0  # of kernel time, by name guess
 
 
-@dataclass
-class Breakdown:
+class Breakdown(msgspec.Struct):
     kind: str  # "gpu_kernels" | "cpu_ops"
     rows: list[OpRow]
     categories: list[CategoryRow]
@@ -220,8 +215,7 @@ def cpu_op_breakdown(frame: Table, limit: int = 25) -> Breakdown:
     )
 
 
-@dataclass
-class StageMixRow:
+class StageMixRow(msgspec.Struct):
     stage: str
     category: str
     count: int

@@ -10,8 +10,7 @@ dropped silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import msgspec
 import numpy as np
 
 from profkit import naming
@@ -23,8 +22,7 @@ from profkit.parsers.columns import counts, isin
 from profkit.parsers.tables import Table, TraceTables
 
 
-@dataclass
-class StageRow:
+class StageRow(msgspec.Struct):
     stage: str
     wall_us: float
     share: float  # of pipeline wall time
@@ -35,8 +33,7 @@ class StageRow:
     projection: Projection | None = None  # the stage's GPU work: span, busy inside it, overlap with neighbours
 
 
-@dataclass
-class StepRow:
+class StepRow(msgspec.Struct):
     call: int
     step: int
     wall_us: float
@@ -52,20 +49,19 @@ class StepRow:
     graph_launches: int | None = None  # CUDA graph replays launched inside the step (GPU traces)
 
 
-@dataclass
-class PipelineView:
+class PipelineView(msgspec.Struct):
     has_ranges: bool
     pipeline_calls: int
     total_us: float  # wall time of the pipeline call(s)
     total_source: str  # "pipeline range" | "span of profkit ranges" | "none"
-    stages: list[StageRow] = field(default_factory=list)
-    steps: list[StepRow] = field(default_factory=list)
+    stages: list[StageRow] = []
+    steps: list[StepRow] = []
     step_stats: Summary | None = None
-    steps_per_call: list[int] = field(default_factory=list)
+    steps_per_call: list[int] = []
     gpu_unattributed_share: float | None = None  # of GPU busy time not launched inside a stage
-    gpu_attribution: dict[str, int] = field(default_factory=dict)  # method (launch|gpu_annotation|none) -> count
+    gpu_attribution: dict[str, int] = {}  # method (launch|gpu_annotation|none) -> count
     ignored_ranges: int = 0  # ``profkit/...`` ranges whose names do not parse: in no stage or step
-    ignored_range_names: list[str] = field(default_factory=list)  # the most frequent of their names
+    ignored_range_names: list[str] = []  # the most frequent of their names
 
 
 #: how many names of ignored ranges a view keeps, and how many characters of each

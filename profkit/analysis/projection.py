@@ -10,15 +10,14 @@ after it in projected-start order). ``busy / span`` never passes 100%, unlike ``
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from profkit.analysis.intervals import union_length
 
 
-@dataclass
-class Projection:
+class Projection(msgspec.Struct):
     """One range projected onto the GPU; times in microseconds from the trace start."""
 
     start_us: float  # first GPU activity launched inside the range

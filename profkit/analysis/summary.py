@@ -1,12 +1,11 @@
-"""One analysis of one trace: every view the reports show, as plain dataclasses.
+"""One analysis of one trace: every view the reports show, as msgspec structs.
 
-The dataclasses hold JSON types only, so ``msgspec.convert`` rebuilds an :class:`AnalysisResult` from its
+The structs hold JSON types only, so ``msgspec.convert`` rebuilds an :class:`AnalysisResult` from its
 :meth:`~AnalysisResult.to_dict` (the analysis summary document, :mod:`profkit.model.analysis`, relies on it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
     from profkit.parsers.tables import Table, TraceTables
 
 
-@dataclass
-class TraceSummary:
+class TraceSummary(msgspec.Struct):
     path: str
     source_format: str
     event_count: int
@@ -59,8 +57,7 @@ class TraceSummary:
     not_captured: list[str]
 
 
-@dataclass
-class AnalysisResult:
+class AnalysisResult(msgspec.Struct):
     trace: TraceSummary
     view: PipelineView
     gpu: GpuTime | None
@@ -71,11 +68,11 @@ class AnalysisResult:
     gaps: IdleGaps | None = None
     launches: LaunchStats | None = None
     blocking: HostBlocking | None = None
-    stage_mix: list[StageMixRow] = field(default_factory=list)  # kernels (GPU) or CPU self time per stage
+    stage_mix: list[StageMixRow] = []  # kernels (GPU) or CPU self time per stage
     label: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = []
     graphs: GraphReplays | None = None  # CUDA graph replays (GPU traces with launch records)
-    attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage
+    attention: list[AttentionStage] = []  # SDPA implementation per stage
     timeline: TimelineView | None = None  # what the reports draw (older summaries have none)
     whole: WholeExport | None = None  # a large export read in part: its totals over every event
 

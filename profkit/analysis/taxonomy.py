@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from profkit.analysis.namecodes import factorize
 from profkit.parsers.tables import Table
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     category: str
     subcategory: str
     pattern: str

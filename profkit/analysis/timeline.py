@@ -18,8 +18,7 @@ inside another stage, between stages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import msgspec
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, PipelineWindows, label_times
@@ -62,8 +61,7 @@ CAUSE_SHORT = {
 }
 
 
-@dataclass
-class GapClass:
+class GapClass(msgspec.Struct):
     key: str
     label: str
     count: int
@@ -72,8 +70,7 @@ class GapClass:
     largest_us: float
 
 
-@dataclass
-class GapRow:
+class GapRow(msgspec.Struct):
     start_us: float  # from the trace start
     length_us: float
     cause: str
@@ -83,27 +80,25 @@ class GapRow:
     step_after: int | None  # denoise step number of the work that ends the gap
 
 
-@dataclass
-class IdleGaps:
+class IdleGaps(msgspec.Struct):
     scope: str  # what the window covers
     window_us: float
     busy_us: float
     idle_us: float
     utilization: float
     count: int
-    by_cause: list[GapClass] = field(default_factory=list)
-    by_where: list[GapClass] = field(default_factory=list)
-    largest: list[GapRow] = field(default_factory=list)
+    by_cause: list[GapClass] = []
+    by_where: list[GapClass] = []
+    largest: list[GapRow] = []
     starvation_threshold_us: float = STARVATION_GAP_US
     starvation_count: int = 0
     starvation_us: float = 0.0
     loop_window_us: float = 0.0  # first to last GPU work of the denoise stage
     loop_busy_us: float = 0.0
-    loop_idle_by_cause: dict[str, float] = field(default_factory=dict)  # idle between denoise work, by cause
+    loop_idle_by_cause: dict[str, float] = {}  # idle between denoise work, by cause
 
 
-@dataclass
-class LaunchStats:
+class LaunchStats(msgspec.Struct):
     kernels: int
     kernels_with_launch: int
     delay_p50_us: float | None  # kernel start - launch call start
@@ -117,17 +112,15 @@ class LaunchStats:
     median_kernel_us: float | None = None
 
 
-@dataclass
-class ApiCall:
+class ApiCall(msgspec.Struct):
     kind: str  # sync | memcpy_sync | memset_sync | pageable_copy
     name: str
     count: int
     total_us: float  # host time inside the calls
-    by_stage: dict[str, int] = field(default_factory=dict)
+    by_stage: dict[str, int] = {}
 
 
-@dataclass
-class HostBlocking:
+class HostBlocking(msgspec.Struct):
     calls: list[ApiCall]  # host-blocking API calls, by name
     pageable_copies: int
     pageable_bytes: float

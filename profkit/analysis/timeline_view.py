@@ -9,8 +9,8 @@ its full name. Times are microseconds on the trace's time base (``start_us`` is 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from profkit.analysis.attribution import OUTSIDE, STAGE_KINDS, PipelineWindows
@@ -33,8 +33,7 @@ DIGITS = 2  # microsecond rounding of the stored times
 ALL_STREAMS = -1  # stream of the lane that merges every stream
 
 
-@dataclass
-class Span:
+class Span(msgspec.Struct):
     label: str
     start_us: float
     dur_us: float
@@ -43,34 +42,32 @@ class Span:
     gpu_busy_us: float | None = None  # GPU work launched inside it (step spans)
 
 
-@dataclass
-class Lane:
+class Lane(msgspec.Struct):
     stream: int  # ALL_STREAMS for the union of every stream
     device: int
     busy_us: float  # union of the lane's work inside the window
     bins: list[float]  # busy µs per bin
 
 
-@dataclass
-class TimelineView:
+class TimelineView(msgspec.Struct):
     start_us: float
     end_us: float
     bin_us: float
-    calls: list[Span] = field(default_factory=list)
-    stages: list[Span] = field(default_factory=list)
-    steps: list[Span] = field(default_factory=list)
-    ranges: list[Span] = field(default_factory=list)  # denoiser, scheduler and other ranges inside stages
-    lanes: list[Lane] = field(default_factory=list)  # the all-streams lane first, then one per stream
+    calls: list[Span] = []
+    stages: list[Span] = []
+    steps: list[Span] = []
+    ranges: list[Span] = []  # denoiser, scheduler and other ranges inside stages
+    lanes: list[Lane] = []  # the all-streams lane first, then one per stream
     # idle gaps between GPU work in the pipeline calls: [start, duration, cause key of CAUSE_SHORT], the longest
     # per denoise step (and per stage outside the steps) and the longest overall
-    gaps: list[tuple[float, float, str]] = field(default_factory=list)
+    gaps: list[tuple[float, float, str]] = []
     gap_count: int = 0  # all of them
-    gap_us_by_cause: dict[str, float] = field(default_factory=dict)
-    cause_labels: dict[str, str] = field(default_factory=dict)
+    gap_us_by_cause: dict[str, float] = {}
+    cause_labels: dict[str, str] = {}
     # kept kernels/copies: [lane index, start, duration, name index]; names short and full by index
-    items: list[tuple[int, float, float, int]] = field(default_factory=list)
-    short_names: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    items: list[tuple[int, float, float, int]] = []
+    short_names: list[str] = []
+    names: list[str] = []
     item_count: int = 0  # all kernels/copies in the trace
     items_per_group: int = ITEMS_PER_GROUP
 

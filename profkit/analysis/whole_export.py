@@ -7,8 +7,7 @@ copies, CUDA runtime calls, and the wall time of pipeline calls, steps and stage
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import msgspec
 import numpy as np
 
 from profkit.analysis.attribution import STAGE_KINDS, parse_range
@@ -18,8 +17,7 @@ from profkit.parsers.columns import factorize, object_column, percentiles, text_
 from profkit.parsers.tables import ExportTotals, Table, TraceTables
 
 
-@dataclass
-class DetailWindow:
+class DetailWindow(msgspec.Struct):
     """What the detailed views cover: the export's start, up to the end of a whole pipeline call."""
 
     limit: int  # GPU events read one by one at most (the detail limit)
@@ -32,8 +30,7 @@ class DetailWindow:
     kernel_time_share: float  # of the export's kernel time, the share inside the window
 
 
-@dataclass
-class CallTimes:
+class CallTimes(msgspec.Struct):
     """Wall time of every pipeline call of the export (profkit's pipeline ranges)."""
 
     count: int
@@ -45,8 +42,7 @@ class CallTimes:
     max_us: float
 
 
-@dataclass
-class StageTotal:
+class StageTotal(msgspec.Struct):
     """Summed wall time of one stage's ranges over every call."""
 
     stage: str
@@ -55,8 +51,7 @@ class StageTotal:
     share: float  # of the summed pipeline call time (0 without pipeline ranges)
 
 
-@dataclass
-class MemopTotal:
+class MemopTotal(msgspec.Struct):
     name: str
     kind: str  # memcpy | memset
     direction: str
@@ -65,15 +60,13 @@ class MemopTotal:
     total_us: float
 
 
-@dataclass
-class ApiTotal:
+class ApiTotal(msgspec.Struct):
     name: str
     count: int
     total_us: float
 
 
-@dataclass
-class WholeExport:
+class WholeExport(msgspec.Struct):
     window: DetailWindow
     kernels: Breakdown  # kernels, copies and memsets by name, over every event
     kernel_count: int
@@ -83,13 +76,13 @@ class WholeExport:
     busy_us: float  # union of every kernel, copy and memset interval
     span_us: float  # first GPU start -> last GPU end
     utilization: float  # busy / span
-    devices: list[int] = field(default_factory=list)
+    devices: list[int] = []
     calls: CallTimes | None = None
     step_count: int = 0  # denoise step ranges over every call
     step_mean_us: float | None = None
-    stages: list[StageTotal] = field(default_factory=list)
-    memops: list[MemopTotal] = field(default_factory=list)
-    api: list[ApiTotal] = field(default_factory=list)
+    stages: list[StageTotal] = []
+    memops: list[MemopTotal] = []
+    api: list[ApiTotal] = []
 
 
 def _breakdown(totals: ExportTotals, limit: int) -> Breakdown:

@@ -12,9 +12,10 @@ sweep) is analyzed item by item in parallel processes (:mod:`profkit.app.analyze
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from profkit.app import DETAIL_EVENTS
 from profkit.app.inputs import TraceInput, analyze_input, default_report_base, resolve_input
@@ -31,13 +32,12 @@ REPORT_SUFFIX = ".report.html"
 SUMMARY_SUFFIX = ".summary.json"
 
 
-@dataclass
-class AnalyzeOutputs:
+class AnalyzeOutputs(msgspec.Struct):
     result: AnalysisResult | None  # None only when existing reports were kept and no summary holds the analysis
     html: Path | None = None
     json: Path | None = None
     kept: tuple[Path, ...] = ()  # of ``html`` and ``json``, those already there: kept, not written again
-    notes: list[str] = field(default_factory=list)  # where the outputs went, when not beside the input
+    notes: list[str] = []  # where the outputs went, when not beside the input
 
 
 def report_base(source: TraceInput) -> Path:

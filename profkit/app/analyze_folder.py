@@ -11,8 +11,9 @@ and the slowest rank.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from profkit.app import DETAIL_EVENTS
 from profkit.errors import ProfkitError
@@ -28,12 +29,11 @@ MAX_JOBS = 8
 INDEX_NAME = "index.report.html"
 
 
-@dataclass
-class FolderOutputs:
+class FolderOutputs(msgspec.Struct):
     index: AnalysisIndex
     html: Path
     json: Path | None
-    notes: list[str] = field(default_factory=list)  # where the outputs went, when not in the folder
+    notes: list[str] = []  # where the outputs went, when not in the folder
 
 
 def is_folder_of_traces(path: Path) -> bool:

@@ -6,9 +6,10 @@ of kind ``profkit.analysis``, recognised by its content) stands for its trace: i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from profkit import naming
 from profkit.app import DETAIL_EVENTS
@@ -24,13 +25,12 @@ if TYPE_CHECKING:
 ANALYSIS_KIND = "profkit.analysis"
 
 
-@dataclass
-class TraceInput:
+class TraceInput(msgspec.Struct):
     trace: Path  # the trace file, or the analysis summary that stands for it
     metadata: CaptureMetadata | None
     label: str
     analysis: AnalysisResult | None = None  # already analyzed (an analysis summary was given)
-    notes: list[str] = field(default_factory=list)  # what was ignored (a foreign or missing metadata.json)
+    notes: list[str] = []  # what was ignored (a foreign or missing metadata.json)
 
     @property
     def files(self) -> tuple[Path, ...]:

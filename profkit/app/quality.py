@@ -115,7 +115,7 @@ def capture_quality(
     """The quality section of ``capture --dtype a,b,...``: every run's images against the first run's, one quality
     report in ``out_dir``, and each comparison (the first run against each other, in order; its JSON and HTML
     rewritten) carrying its quality line and a verdict that names speed and quality together."""
-    import dataclasses
+    import msgspec
 
     from profkit.model.comparison import ComparisonDocument
     from profkit.model.quality import QualityBrief
@@ -128,7 +128,7 @@ def capture_quality(
     for compared, config, folder in zip(comparisons, outputs.document.configs, folders[1:], strict=False):
         brief = QualityBrief.of(config, outputs.document.reference, report)
         result = compared.comparison
-        result = dataclasses.replace(result, quality=brief, verdict=f"{result.verdict}; {brief.phrase}")
+        result = msgspec.structs.replace(result, quality=brief, verdict=f"{result.verdict}; {brief.phrase}")
         compared.comparison = result
         if compared.json is not None:
             ComparisonDocument(result=result).write(compared.json, force=True)

@@ -7,7 +7,6 @@ written, so ``compare`` can use a summary instead of re-parsing its trace.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ class AnalysisSummary(Document, frozen=True, kw_only=True):
         run = fields.pop("run", None)
         result = msgspec.convert(fields, AnalysisResult, strict=False)
         if run is not None:
-            result = dataclasses.replace(result, run=CaptureMetadata.from_builtins(run, f"{source} (its run)"))
+            result = msgspec.structs.replace(result, run=CaptureMetadata.from_builtins(run, f"{source} (its run)"))
         return cls(result=result, **({"created_at": created_at} if created_at else {}))
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from msgspec.structs import replace
 
 from profkit.errors import ProfkitError
 from profkit.parsers.nsys import (

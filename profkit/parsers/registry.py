@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from profkit.errors import ProfkitError
 from profkit.jsonio import GZIP_MAGIC, open_regular
@@ -31,8 +32,7 @@ SNIFF_BYTES = 4096
 BlockMapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
 
-@dataclass(frozen=True)
-class TraceFormat:
+class TraceFormat(msgspec.Struct, frozen=True):
     """One kind of trace file."""
 
     name: str

@@ -8,10 +8,10 @@ pay its import), text as object arrays with ``None`` where missing.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from profkit.parsers.columns import text_column
@@ -194,19 +194,18 @@ def build_table(table: str, columns: dict[str, Any], origin: float = 0.0) -> Tab
     return Table({col: data[col] for col in schema})
 
 
-@dataclass
-class TraceInfo:
+class TraceInfo(msgspec.Struct):
     """Facts about the trace file itself, and what parsing had to skip."""
 
     path: Path
     source_format: str  # kineto | nsys
-    devices: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = []
     event_count: int = 0
-    skipped_events: dict[str, int] = field(default_factory=dict)  # reason -> count
-    unknown_categories: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    not_captured: list[str] = field(default_factory=list)  # tables the capture did not record
-    trace_metadata: dict[str, Any] = field(default_factory=dict)
+    skipped_events: dict[str, int] = {}  # reason -> count
+    unknown_categories: dict[str, int] = {}
+    warnings: list[str] = []
+    not_captured: list[str] = []  # tables the capture did not record
+    trace_metadata: dict[str, Any] = {}
     time_origin_us: float = 0.0  # raw timestamp that every table's ts is relative to
     decoder: str = ""  # how the file was decoded: typed | tolerant (Kineto), sqlite (nsys)
 
@@ -215,8 +214,7 @@ class TraceInfo:
         return sum(self.skipped_events.values())
 
 
-@dataclass(frozen=True)
-class DetailLimit:
+class DetailLimit(msgspec.Struct, frozen=True):
     """At most ``events`` GPU events (kernels, copies, memsets) read one by one into the tables.
 
     A format that can aggregate in its own query engine (an nsys SQLite export) then reads events one by one only
@@ -227,8 +225,7 @@ class DetailLimit:
     call_range: str  # ranges of this name are the units the window holds whole
 
 
-@dataclass
-class ExportTotals:
+class ExportTotals(msgspec.Struct):
     """Aggregates over every usable row of a trace whose event tables hold only its start (times in us).
 
     Relative to the tables' time origin: the event tables hold what starts up to ``window_end_us``.
@@ -249,8 +246,7 @@ class ExportTotals:
     ranges: Table  # NVTX ranges: name, count, total_us, min_us, max_us
 
 
-@dataclass
-class TraceTables:
+class TraceTables(msgspec.Struct):
     info: TraceInfo
     kernels: Table
     launches: Table

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+import msgspec
 
 
-@dataclass
-class Bar:
+class Bar(msgspec.Struct):
     x: float
     y: float
     width: float
@@ -17,8 +17,7 @@ class Bar:
     series: int = 0
 
 
-@dataclass
-class BarChart:
+class BarChart(msgspec.Struct):
     width: int
     height: int
     bars: list[Bar]
@@ -82,8 +81,7 @@ def step_chart(series: list[list[float]], names: list[str], width: int = 760, he
     return BarChart(width, height, bars, peak, ticks, labels, names)
 
 
-@dataclass
-class DistributionRow:
+class DistributionRow(msgspec.Struct):
     name: str
     y: float
     whisker: tuple[float, float]  # x of min and max
@@ -94,8 +92,7 @@ class DistributionRow:
     dots: list[float]  # x of every sample
 
 
-@dataclass
-class DistributionChart:
+class DistributionChart(msgspec.Struct):
     width: int
     height: int
     rows: list[DistributionRow]
@@ -150,15 +147,13 @@ def latency_axis(lowest: float, highest: float) -> tuple[float, float, float]:
     return low, top, step
 
 
-@dataclass
-class LineSeries:
+class LineSeries(msgspec.Struct):
     name: str
     points: str  # SVG polyline "x,y x,y ..."
     color: str
 
 
-@dataclass
-class LineChart:
+class LineChart(msgspec.Struct):
     width: int
     height: int
     series: list[LineSeries]

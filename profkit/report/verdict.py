@@ -3,8 +3,9 @@ ratio (bootstrap), and the caveats grouped under it, each once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 if TYPE_CHECKING:  # the bench summary pulls in scipy
     from profkit.model.bench import BenchResult, BenchSummary
@@ -31,8 +32,7 @@ def ratio_ci(base: list[float], other: list[float], seed: int = 0) -> tuple[floa
     return float(low), float(high)
 
 
-@dataclass
-class Versus:
+class Versus(msgspec.Struct):
     """One configuration against the first: its median time per image over the first's (above 1: slower)."""
 
     name: str
@@ -55,10 +55,9 @@ class Versus:
         return f"{self.name} and {self.base} take the same time within noise: {times}, ratio {self.ratio:.2f}x{ci}."
 
 
-@dataclass
-class BenchVerdict:
+class BenchVerdict(msgspec.Struct):
     headline: str  # the first sentence: the fastest configuration
-    versus: list[Versus] = field(default_factory=list)
+    versus: list[Versus] = []
     per_image: bool = False  # batches differ: compared per image
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 import inspect
 from pathlib import Path
 
@@ -123,9 +122,9 @@ def test_findings_round_trip_through_json(fp32: AnalysisResult, fp16: AnalysisRe
     findings = [*_all_findings(fp32, fp16), *comparison.findings]
     assert findings and all(isinstance(f.severity, Severity) for f in findings)
     for finding in findings:
-        # msgspec both ways, and the report writer's path (dataclasses.asdict -> orjson)
+        # msgspec both ways, and builtins through orjson (as the reports embed them)
         assert msgspec.convert(msgspec.json.decode(msgspec.json.encode(finding)), Finding) == finding
-        assert msgspec.convert(orjson.loads(orjson.dumps(dataclasses.asdict(finding))), Finding) == finding
+        assert msgspec.convert(orjson.loads(orjson.dumps(msgspec.to_builtins(finding))), Finding) == finding
     with_everything = Finding(
         rule="r",
         severity=Severity.CRITICAL,
@@ -138,7 +137,7 @@ def test_findings_round_trip_through_json(fp32: AnalysisResult, fp16: AnalysisRe
         rows=[{"name": "k", "total_ms": 0.25, "count": 2}],
         impact=Impact(recoverable_ms=4.0, share=0.1, method="GPU idle inside steps (upper bound)"),
     )
-    data = orjson.loads(orjson.dumps(dataclasses.asdict(with_everything)))
+    data = orjson.loads(orjson.dumps(msgspec.to_builtins(with_everything)))
     assert data["severity"] == "critical" and data["numbers"] == {"idle_ms": 1.5, "count": 3}
     assert msgspec.convert(data, Finding) == with_everything
     with pytest.raises(msgspec.ValidationError):
@@ -209,10 +208,10 @@ def test_comparison_findings_of_the_fp32_and_fp16_traces(fp32: AnalysisResult, f
 def test_the_platform_caveat_comes_from_dtype_and_device_not_from_note_text(
     fp32: AnalysisResult, fp16: AnalysisResult
 ) -> None:
-    no_notes = dataclasses.replace(fp16, notes=[])
+    no_notes = msgspec.structs.replace(fp16, notes=[])
     assert "platform_note" in {f.rule for f in compare_results(fp32, no_notes).findings}
     run = msgspec.structs.replace(fp16.run, device=msgspec.structs.replace(fp16.run.device, type="cuda"))
-    on_gpu = dataclasses.replace(fp16, run=run)  # notes still say "slower": they decide nothing
+    on_gpu = msgspec.structs.replace(fp16, run=run)  # notes still say "slower": they decide nothing
     assert any("slower" in note for note in on_gpu.notes)
     assert "platform_note" not in {f.rule for f in compare_results(fp32, on_gpu).findings}
     # the trace rule reads the same typed facts
@@ -244,7 +243,7 @@ def test_terminal_prints_titles_from_trace_data_literally() -> None:
 def test_html_findings_show_the_severity_value() -> None:
     finding = Finding(rule="r", severity=Severity.CRITICAL, scope="denoise", title="t", evidence="e", next_step="n")
     result = analyze_input(resolve_input(FP16))
-    page = analysis_html(dataclasses.replace(result, findings=[finding]))
+    page = analysis_html(msgspec.structs.replace(result, findings=[finding]))
     assert '<div class="finding critical">' in page and '<span class="sev">critical</span>' in page
     assert "Severity." not in page
 
@@ -254,7 +253,7 @@ def test_h100_findings_round_trip(folder: Path) -> None:
     result = analyze_input(resolve_input(folder))
     assert result.findings
     for finding in result.findings:
-        assert msgspec.convert(orjson.loads(orjson.dumps(dataclasses.asdict(finding))), Finding) == finding
+        assert msgspec.convert(orjson.loads(orjson.dumps(msgspec.to_builtins(finding))), Finding) == finding
 
 
 def test_numpy_and_non_finite_numbers_become_plain_json_numbers() -> None:

@@ -3,9 +3,9 @@ persisted (impact A -> B), and whether the measured change matches what A's find
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
+import msgspec
 import pytest
 from rich.console import Console
 
@@ -87,7 +87,7 @@ def test_reverse_compare_sees_the_tf32_finding_appear(pair) -> None:
 
 def _verdict(comparison: ComparisonResult, a: AnalysisResult, b: AnalysisResult, diff: FindingsDiff) -> str | None:
     rule = next(r for r in rules(RuleKind.COMPARISON) if r.id == "predicted_vs_measured")
-    hit = rule.check(ComparisonContext(dataclasses.replace(comparison, findings_diff=diff), a, b))
+    hit = rule.check(ComparisonContext(msgspec.structs.replace(comparison, findings_diff=diff), a, b))
     return hit.variant
 
 
@@ -112,7 +112,7 @@ def test_prediction_verdicts(pair) -> None:
     assert verdict([_finding("launch", 40.0), _finding("kept", 4.0)], 100_000, 90_000) == "none"  # no estimate
     nothing_gone = findings_diff(before, [*before, _finding("new", 3.0)], 100_000, 90_000)
     rule = next(r for r in rules(RuleKind.COMPARISON) if r.id == "predicted_vs_measured")
-    assert rule.check(ComparisonContext(dataclasses.replace(comparison, findings_diff=nothing_gone), a, b)) is None
+    assert rule.check(ComparisonContext(msgspec.structs.replace(comparison, findings_diff=nothing_gone), a, b)) is None
     diff = findings_diff(before, kept, 100_000, 62_000)
     assert [c.rule for c in diff.disappeared] == ["launch"] and diff.predicted_ms == 40.0
     assert diff.measured_share == pytest.approx(0.38)

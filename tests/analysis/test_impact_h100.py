@@ -8,12 +8,12 @@ follows the impact, and nothing below the floor is a warning.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from msgspec.structs import replace
 
 from profkit.analysis import analyze_tables
 from profkit.analysis.findings import THRESHOLDS, Finding, Impact, Severity

@@ -202,7 +202,7 @@ def _with_text(value: Any, text: str, counter: list[int]) -> Any:
         return f"{text}{counter[0]}"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {f.name: _with_text(getattr(value, f.name), text, counter) for f in dataclasses.fields(value)}
-        return dataclasses.replace(value, **changes)
+        return msgspec.structs.replace(value, **changes)
     if isinstance(value, msgspec.Struct):
         fields = {name: _with_text(getattr(value, name), text, counter) for name in value.__struct_fields__}
         return msgspec.structs.replace(value, **fields)

@@ -8,12 +8,12 @@ full read's tables: SQLite's aggregates are checked against the per-event path, 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from msgspec.structs import replace
 
 from profkit.analysis.intervals import union_length
 from profkit.naming import PIPELINE

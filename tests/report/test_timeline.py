@@ -157,9 +157,8 @@ def test_open_hint_names_the_file(result):
 
 
 def _with_path(r: AnalysisResult, path: str, fmt: str) -> AnalysisResult:
-    import dataclasses
 
-    return dataclasses.replace(r, trace=dataclasses.replace(r.trace, path=path, source_format=fmt))
+    return msgspec.structs.replace(r, trace=msgspec.structs.replace(r.trace, path=path, source_format=fmt))
 
 
 @pytest.fixture(scope="module")

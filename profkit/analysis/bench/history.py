@@ -3,7 +3,7 @@ changes marked, regressions judged by the test ``check`` uses (pure: results in,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from profkit.analysis.bench.stats import compare_samples
 from profkit.analysis.bench.summary import metric_samples, summarize_bench
@@ -15,8 +15,7 @@ ENVIRONMENT_KEYS = ("torch", "diffusers", "transformers", "python", "profkit")
 DEVICE_KEYS = ("name", "driver", "cuda_runtime", "cudnn", "count")
 
 
-@dataclass(frozen=True)
-class CollectedRun:
+class CollectedRun(msgspec.Struct, frozen=True):
     """One result file as found: where, when (and how that time is known), the result."""
 
     source: str

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from profkit.analysis.attention import AttentionStage
 from profkit.analysis.graphs import GraphReplays
@@ -34,8 +35,7 @@ def run_device_type(run: Any) -> str | None:
     return _get(_get(run, "device"), "type")
 
 
-@dataclass
-class Context:
+class Context(msgspec.Struct):
     """The views of one analysed trace (trace rules read this)."""
 
     info: TraceInfo
@@ -47,11 +47,11 @@ class Context:
     gaps: IdleGaps | None = None
     launches: LaunchStats | None = None
     blocking: HostBlocking | None = None
-    stage_mix: list[StageMixRow] = field(default_factory=list)
-    cpu_op_names: dict[str, int] = field(default_factory=dict)  # CPU operator name -> count
+    stage_mix: list[StageMixRow] = []
+    cpu_op_names: dict[str, int] = {}  # CPU operator name -> count
     work: Table | None = None  # every GPU kernel/copy (``gpu_work``): rules that must see past the top rows
     graphs: GraphReplays | None = None  # CUDA graph replays (graph_rules.py)
-    attention: list[AttentionStage] = field(default_factory=list)  # SDPA implementation per stage (attention_rules.py)
+    attention: list[AttentionStage] = []  # SDPA implementation per stage (attention_rules.py)
 
     @property
     def window_us(self) -> float:
@@ -72,8 +72,7 @@ class Context:
         return next((s for s in self.view.stages if s.stage == name), None)
 
 
-@dataclass
-class ComparisonContext:
+class ComparisonContext(msgspec.Struct):
     """A comparison and the two analyses behind it (comparison rules read this)."""
 
     result: ComparisonResult

@@ -9,8 +9,9 @@ as fields for JSON readers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
+
+import msgspec
 
 Number = int | float
 Row = dict[str, str | int | float]
@@ -35,8 +36,7 @@ class Severity(str, Enum):
 _RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 
-@dataclass(frozen=True, kw_only=True)
-class Impact:
+class Impact(msgspec.Struct, frozen=True, kw_only=True):
     """Recoverable time a finding estimates: ms, share of the pipeline wall time, and how it was estimated."""
 
     recoverable_ms: float
@@ -50,8 +50,7 @@ class Impact:
         return f"{self.recoverable_ms:.2f} ms recoverable ({self.share:.1%} of wall time){label}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """A named bottleneck or caveat with the numbers behind it, a severity and a next step."""
 
     rule: str  # the registered rule id (= its function name)
@@ -60,7 +59,7 @@ class Finding:
     title: str
     evidence: str
     next_step: str
-    numbers: dict[str, Number] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    rows: list[Row] = field(default_factory=list)
+    numbers: dict[str, Number] = {}
+    labels: dict[str, str] = {}
+    rows: list[Row] = []
     impact: Impact | None = None

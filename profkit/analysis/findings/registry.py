@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from profkit.analysis.findings.context import ComparisonContext, Context
 from profkit.analysis.findings.model import Finding, Impact, Number, Row, Severity
@@ -35,13 +36,12 @@ class RuleKind(str, Enum):
     COMPARISON = "comparison"  # reads two analyses and their comparison
 
 
-@dataclass
-class Hit:
+class Hit(msgspec.Struct):
     """What a rule found: the facts a finding is rendered from."""
 
-    numbers: dict[str, Number] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    rows: list[Row] = field(default_factory=list)
+    numbers: dict[str, Number] = {}
+    labels: dict[str, str] = {}
+    rows: list[Row] = []
     severity: Severity | None = None  # None: the rule's declared severity
     scope: str | None = None  # None: the rule's declared scope
     variant: str | None = None  # a key of the rule's ``variants``: other text for this case
@@ -56,8 +56,7 @@ def severity_of(impact: Impact) -> Severity:
     return Severity.CRITICAL if impact.share >= THRESHOLDS["impact_critical_share"] else Severity.WARNING
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     id: str
     kind: RuleKind
     check: Callable[[Any], Hit | Iterable[Hit] | None]
@@ -151,7 +150,7 @@ def _register(
             severity,
             scope,
             tuple(thresholds),
-            {name: replace(text, **override) for name, override in (variants or {}).items()},
+            {name: msgspec.structs.replace(text, **override) for name, override in (variants or {}).items()},
             len(_RULES),
             impact,
             estimate,
@@ -194,7 +193,7 @@ COVERED_BY: dict[str, tuple[str, ...]] = {
 
 
 def _uncounted(finding: Finding, cover: Finding) -> Finding:
-    return replace(
+    return msgspec.structs.replace(
         finding,
         severity=Severity.INFO,
         impact=None,

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from profkit.analysis.findings.facts import byte_size, speed_phrase
 from profkit.analysis.findings.model import Row
@@ -67,8 +68,7 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     return _FORMATTER.vformat(_OPTIONAL.sub(segment, template), (), values)
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(msgspec.Struct, frozen=True):
     """A rule's templates: title, evidence, next step, and how one of its rows reads."""
 
     title: str
