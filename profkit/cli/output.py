@@ -29,11 +29,10 @@ def visible(text: str) -> str:
     return text.translate(_ESCAPED) if not text.isprintable() else text
 
 
-def say(line: str, stderr: bool = False) -> None:
-    """Print one plain line (control characters escaped), without rich."""
-    stream = sys.stderr if stderr else sys.stdout
-    stream.write(visible(line) + "\n")
-    stream.flush()
+def say(line: str) -> None:
+    """Print one plain line on stdout (control characters escaped), without rich."""
+    sys.stdout.write(visible(line) + "\n")
+    sys.stdout.flush()
 
 
 def wrote(what: str, path: Path | None) -> None:
