@@ -21,6 +21,7 @@ from profkit.jsonio import check_outputs, output_folder, write_text
 from profkit.model import sniff_kind
 from profkit.model.capture import METADATA_FILE, TRACE_FILE
 from profkit.model.index import AnalysisIndex, IndexRow, RankRow
+from profkit.parsers.columns import median
 
 #: Items one folder may hold (a sweep or the ranks of a job, not a disk scan).
 MAX_ITEMS = 512
@@ -58,14 +59,6 @@ def find_items(folder: Path) -> list[Path]:
         if len(items) > MAX_ITEMS:
             raise ProfkitError(f"{folder} holds more than {MAX_ITEMS} traces: analyze a smaller folder")
     return items
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def analyze_item(
@@ -109,9 +102,9 @@ def analyze_item(
         total_ms=total_us / 1000,
         gpu_busy_share=busy,
         denoise_steps=len(steps),
-        median_step_ms=m / 1000 if (m := _median(steps)) is not None else None,
+        median_step_ms=median(steps) / 1000 if steps else None,
         iterations=len(iterations),
-        median_iteration_ms=m / 1000 if (m := _median(iterations)) is not None else None,
+        median_iteration_ms=median(iterations) / 1000 if iterations else None,
         top_finding=top.title if top else None,
         top_finding_severity=str(top.severity) if top else None,
         rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
